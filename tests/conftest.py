@@ -1,0 +1,45 @@
+"""Shared pytest fixtures: Rasa model storage and execution context for component tests.
+
+Fixtures that belong to one part of the project live in a `conftest.py` next to its tests.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+# Quiet TensorFlow before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def model_storage(tmp_path: Path):
+    """A fresh Rasa `LocalModelStorage` in a temporary directory."""
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    return LocalModelStorage(tmp_path / "model-storage")
+
+
+@pytest.fixture
+def execution_context():
+    """A Rasa `ExecutionContext` with an empty graph schema, as components get it."""
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+
+    return ExecutionContext(GraphSchema({}), "test-model")
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """The team's shared folder (`../shared` or `SHARED_DIR`); tests that need it skip when it is absent."""
+    path = Path(os.environ.get("SHARED_DIR", PROJECT_ROOT.parent / "shared"))
+    if not path.is_dir():
+        pytest.skip(f"shared folder not found at {path}")
+    return path
