@@ -1,0 +1,77 @@
+# Development loop of the shop assistant. `make run` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+RASA        := $(VENV)/bin/rasa
+SHARED      ?= ../shared
+PYTHON310   ?= $(shell pyenv which python3.10 2>/dev/null || command -v python3.10 2>/dev/null)
+STAMP       := $(VENV)/.installed
+TEST_MODELS := var/test-models
+
+# Quiet start-up: no TensorFlow/oneDNN banners, no telemetry, no hub look-ups.
+export TF_CPP_MIN_LOG_LEVEL ?= 3
+export TF_ENABLE_ONEDNN_OPTS ?= 0
+export RASA_TELEMETRY_ENABLED ?= false
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+export PYTHONWARNINGS ?= ignore
+
+.PHONY: help venv sysdeps db train actions run shell serve test test-unit test-integration test-stories \
+        validate eval-nlu models bench bench-encoders lint clean
+
+help:  ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@if [ -z "$(PYTHON310)" ]; then \
+	  echo "error: Python 3.10 is required (Rasa Open Source 3.6 supports Python 3.8-3.10)." >&2; \
+	  echo "       Install it, e.g. 'pyenv install 3.10.13', then run make again." >&2; exit 1; fi
+	@[ -x $(PY) ] || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip<25" wheel
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+venv: $(STAMP)  ## create the virtual environment and install the pinned packages
+
+sysdeps:  ## install system packages (ffmpeg, espeak-ng, ...) with apt-get when missing
+	@bash scripts/install_system_packages.sh
+
+db: venv  ## create and seed the shop database (idempotent; DATABASE_URL selects the server)
+	$(PY) -m shop.seed
+
+train: venv  ## train the Rasa model when data, config, domain or components changed
+	$(PY) scripts/train_if_changed.py
+
+actions: venv db  ## run the action server in the foreground (port 5055)
+	$(RASA) run actions --actions actions
+
+run: venv sysdeps db train  ## set up everything, start the action server and open a chat in the terminal
+	@bash scripts/run_shell.sh
+
+serve: venv sysdeps db train  ## REST API and channels on port 5005 with the action server
+	@bash scripts/serve.sh
+
+validate: venv  ## rasa data validate
+	$(RASA) data validate --fail-on-warnings --max-history 5
+
+test: venv sysdeps  ## the whole test suite (unit, integration, test stories)
+	@bash scripts/run_tests.sh
+
+test-unit: venv  ## unit tests only
+	$(PY) -m pytest tests/unit -q
+
+eval-nlu: venv train  ## evaluate the trained NLU on real customer messages (BITEXT=path to a CSV)
+	$(PY) scripts/eval_nlu.py --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) --out reports/eval-nlu
+
+models:  ## download the English Vosk model for real deployments (not needed for tests)
+	@bash scripts/download_models.sh
+
+lint: venv  ## byte-compile everything (syntax check)
+	$(PY) -m compileall -q actions components shop scripts tests
+
+clean:  ## remove trained models, caches and test artefacts (keeps the venv and the database)
+	rm -rf models/* .rasa $(TEST_MODELS) results reports .pytest_cache

@@ -1,0 +1,227 @@
+"""Evaluate the trained NLU model on real customer messages (`make eval-nlu`).
+
+Reads a CSV with the columns ``text`` and ``intent`` (by default the Bitext customer-support sample in
+``../shared/data/bitext/train.csv``), parses every text with the newest trained model in ``models/`` and writes:
+
+- ``metrics.json``: accuracy, macro-F1 and weighted-F1 over the CSV's intents, per-intent precision/recall/F1/support,
+  the share of messages that fell back (``nlu_fallback``) or got an intent outside the CSV's label set, and the
+  parsing speed (messages per second, ms per message);
+- ``confusion_matrix.png``: row-normalised confusion matrix (true intent × predicted intent);
+- ``report.md``: the same figures as a table.
+
+The CSV is evaluation data only: nothing from it is used for training. Metrics follow scikit-learn's definitions
+(macro-F1 = unweighted mean of the per-class F1 over the true labels).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+logger = logging.getLogger("eval_nlu")
+
+
+def read_dataset(path: Path, limit: int | None = None) -> Tuple[List[str], List[str]]:
+    """Read ``text`` and ``intent`` columns of a CSV.
+
+    Args:
+        path: CSV file with a header row containing ``text`` and ``intent``.
+        limit: keep at most this many rows (None: all).
+
+    Returns:
+        (texts, intents), two lists of equal length.
+
+    Raises:
+        FileNotFoundError: the CSV does not exist.
+        KeyError: a required column is missing.
+    """
+    texts: List[str] = []
+    intents: List[str] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            texts.append(row["text"])
+            intents.append(row["intent"])
+            if limit and len(texts) >= limit:
+                break
+    return texts, intents
+
+
+def latest_model(models_dir: Path) -> Path:
+    """The newest ``*.tar.gz`` in ``models_dir``.
+
+    Raises:
+        FileNotFoundError: no trained model exists.
+    """
+    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise FileNotFoundError(f"no trained model in {models_dir}; run `make train` first")
+    return models[-1]
+
+
+async def predict(model_path: Path, texts: Sequence[str]) -> Tuple[List[str], List[float], float]:
+    """Parse texts with a trained Rasa model.
+
+    Returns:
+        (predicted intents, confidences in [0, 1], total parsing time in seconds).
+    """
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model_path))
+    predicted: List[str] = []
+    confidences: List[float] = []
+    start = time.perf_counter()
+    for text in texts:
+        result = await agent.parse_message(text)
+        intent = result.get("intent") or {}
+        predicted.append(intent.get("name") or "None")
+        confidences.append(float(intent.get("confidence") or 0.0))
+    return predicted, confidences, time.perf_counter() - start
+
+
+def compute_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> Dict:
+    """Accuracy, macro/weighted F1 and per-intent scores over the true label set (scikit-learn)."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+    labels = sorted(set(y_true))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    outside = Counter(p for p in y_pred if p not in set(labels))
+    return {
+        "n": len(y_true),
+        "accuracy": accuracy_score(y_true, y_pred),
+        "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
+        "weighted_f1": f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
+        "fallback_rate": sum(p == "nlu_fallback" for p in y_pred) / max(len(y_pred), 1),
+        "outside_label_set": dict(outside.most_common()),
+        "per_intent": {
+            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+        },
+    }
+
+
+def plot_confusion(y_true: Sequence[str], y_pred: Sequence[str], path: Path) -> None:
+    """Save a row-normalised confusion matrix PNG (predictions outside the label set grouped as 'other')."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from sklearn.metrics import confusion_matrix
+
+    labels = sorted(set(y_true))
+    pred = [p if p in set(labels) else "other" for p in y_pred]
+    columns = labels + (["other"] if "other" in pred else [])
+    matrix = confusion_matrix(y_true, pred, labels=columns).astype(float)[: len(labels)]
+    matrix /= np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(14, 12))
+    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels(columns, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_xlabel("predicted intent")
+    ax.set_ylabel("true intent")
+    ax.set_title("NLU on real customer messages (row-normalised)")
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def machine_description() -> str:
+    """CPU model and core count of this machine, for reports."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def write_report(metrics: Dict, out: Path) -> None:
+    """Write metrics.json and report.md into ``out``."""
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    lines = [
+        "# NLU evaluation on real customer messages",
+        "",
+        f"- data: `{metrics['data']}` ({metrics['n']} messages)",
+        f"- model: `{metrics['model']}`",
+        f"- date: {metrics['date']}; machine: {metrics['machine']}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| accuracy | {metrics['accuracy']:.3f} |",
+        f"| macro-F1 | {metrics['macro_f1']:.3f} |",
+        f"| weighted-F1 | {metrics['weighted_f1']:.3f} |",
+        f"| fallback rate | {metrics['fallback_rate']:.3f} |",
+        f"| ms per message | {metrics['ms_per_message']:.1f} |",
+        "",
+        "| intent | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for label, row in sorted(metrics["per_intent"].items(), key=lambda kv: kv[1]["f1"]):
+        lines.append(f"| {label} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1']:.2f} | {row['support']} |")
+    lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+
+
+def main(argv: List[str] | None = None) -> int:
+    """Command-line entry point; returns the process exit code."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "bitext" / "train.csv")
+    parser.add_argument("--model", type=Path, default=None, help="model archive (default: newest in models/)")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "eval-nlu")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("rasa", "tensorflow", "absl", "transformers", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+    if not args.data.is_file():
+        logger.error("Dataset not found: %s (pass --data or BITEXT=path)", args.data)
+        return 2
+    model = args.model or latest_model(ROOT / "models")
+    texts, y_true = read_dataset(args.data, args.limit)
+    logger.info("Evaluating %s on %d messages from %s ...", model.name, len(texts), args.data)
+    y_pred, _confidences, seconds = asyncio.run(predict(model, texts))
+
+    metrics = compute_metrics(y_true, y_pred)
+    metrics.update(
+        data=str(args.data),
+        model=model.name,
+        date=datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        machine=machine_description(),
+        ms_per_message=1000.0 * seconds / max(len(texts), 1),
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot_confusion(y_true, y_pred, args.out / "confusion_matrix.png")
+    write_report(metrics, args.out)
+    logger.info(
+        "accuracy %.3f | macro-F1 %.3f | weighted-F1 %.3f | fallback %.1f%% | %.1f ms/message | %d messages",
+        metrics["accuracy"], metrics["macro_f1"], metrics["weighted_f1"], 100 * metrics["fallback_rate"],
+        metrics["ms_per_message"], metrics["n"],
+    )
+    worst = sorted(metrics["per_intent"].items(), key=lambda kv: kv[1]["f1"])[:5]
+    logger.info("lowest F1: %s", ", ".join(f"{k} {v['f1']:.2f}" for k, v in worst))
+    logger.info("report: %s", args.out / "report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make run`: action server in the background, then an interactive chat in the terminal.
+# The action server is stopped when the chat ends (Ctrl-D, /stop or Ctrl-C).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+start_action_server
+echo "Chat with the shop assistant. Type /stop to leave."
+"$VENV/bin/rasa" shell --endpoints endpoints.yml --log-file var/log/rasa.log
