@@ -1,0 +1,1 @@
+"""Custom Rasa graph components of the shop assistant and the attachment model behind them."""
