@@ -1,0 +1,44 @@
+"""Training data checks and the test stories, run with Rasa's own tools against the trained test model."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RASA = str(Path(sys.executable).with_name("rasa"))
+
+# Intents that NLU components set for messages without text; they have no text examples by design.
+COMPONENT_INTENTS = {"send_image", "attachment_problem", "empty_message"}
+
+
+@pytest.mark.integration
+def test_rasa_data_validate_has_no_unexpected_warnings():
+    result = subprocess.run(
+        [RASA, "data", "validate", "--max-history", "5"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    warnings = [line for line in output.splitlines() if "UserWarning" in line or "warning" in line.lower()]
+    unexpected = [
+        line for line in warnings
+        if not any(f"'{intent}'" in line for intent in COMPONENT_INTENTS) and "is not used in any story" not in line
+    ]
+    assert not [line for line in output.splitlines() if "conflict" in line.lower()], output[-4000:]
+    assert not unexpected, "\n".join(unexpected)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_test_stories_pass(test_model, tmp_path):
+    result = subprocess.run(
+        [RASA, "test", "core", "--model", str(test_model), "--stories", "tests/test_stories.yml",
+         "--fail-on-prediction-errors", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+    )
+    failed = tmp_path / "failed_test_stories.yml"
+    details = failed.read_text() if failed.exists() else ""
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:] + "\n" + details[-4000:]
