@@ -1,0 +1,60 @@
+"""Fixtures for the unit tests of the database layer (`shop/`): a seeded in-memory SQLite database per test.
+
+The seeded database is built once per session and copied into each test's own in-memory database with SQLite's
+backup API, so every test starts from the same state without paying for seeding again.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+#: Fixed reference time for the demo orders, so seeded timestamps are the same in every run.
+SEED_NOW = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def _seeded_template_engine() -> Iterator[Engine]:
+    """The schema and seed data, built once per test session; tests get copies of it."""
+    from shop.db import make_engine
+    from shop.seed import create_and_seed
+
+    engine = make_engine("sqlite://")
+    create_and_seed(engine, now=SEED_NOW)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def shop_engine(_seeded_template_engine: Engine) -> Iterator[Engine]:
+    """A fresh in-memory SQLite engine holding its own copy of the seeded database."""
+    from shop.db import make_engine
+
+    engine = make_engine("sqlite://")
+    source = _seeded_template_engine.raw_connection()
+    target = engine.raw_connection()
+    try:
+        source.driver_connection.backup(target.driver_connection)
+    finally:
+        target.close()
+        source.close()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def shop_session_factory(shop_engine):
+    """Session factory on the seeded in-memory database."""
+    from shop.db import make_session_factory
+
+    return make_session_factory(shop_engine)
+
+
+@pytest.fixture
+def shop_repo(shop_session_factory):
+    """A `ShopRepository` on the seeded in-memory database."""
+    from shop.repository import ShopRepository
+
+    return ShopRepository(shop_session_factory)
