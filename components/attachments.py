@@ -76,9 +76,16 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK_BYTES = 64 * 1024
 _FFPROBE_TIMEOUT_S = 10.0
 
-# Pillow format name -> MIME type. Only these formats are ever handed to Pillow.
-_IMAGE_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
-_IMAGE_FORMATS = tuple(_IMAGE_MIME)
+# Pillow plugins that may open an upload, and the MIME type of each format Pillow reports. Pillow's JPEG
+# plugin reports multi-picture JPEGs from phone cameras as "MPO"; they are JPEG files.
+_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+_IMAGE_MIME = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
 # FFmpeg demuxers that may open an upload (everything else, e.g. playlists that reference other files or
 # URLs, is refused by ffprobe itself through -format_whitelist), and the MIME type each one maps to.
 _AUDIO_DEMUXER_MIME = {
@@ -244,7 +251,8 @@ class AttachmentLimits(BaseModel):
     Attributes:
         image_max_bytes: Largest photo file in bytes (default 10 MiB = 10,485,760 bytes).
         image_max_pixels: Largest photo in pixels, width × height, checked from the header before any
-            decoding (default 40,000,000 = 40 megapixels).
+            decoding (default 40,000,000 = 40 megapixels). Pillow's own guard refuses more than about
+            179 M pixels whatever this says.
         audio_max_bytes: Largest voice note file in bytes (default 20 MiB = 20,971,520 bytes).
         audio_max_seconds: Longest voice note in seconds (default 120 s).
         max_attachments: Most attachments read from one message; the rest are dropped with a ``too_many``
@@ -456,7 +464,7 @@ def _inspect_image(data: bytes, limits: AttachmentLimits) -> _Media:
                     attachment_type="image",
                     limits=limits,
                 )
-            if fmt == "JPEG":
+            if fmt in ("JPEG", "MPO"):
                 image.draft(None, (1, 1))  # decode every block, but at 1/8 scale: same check, 1/64 memory
             image.load()
     except AttachmentError:
@@ -1236,7 +1244,7 @@ class AttachmentStore:
         deadline = time.monotonic() + limits.url_timeout_s
         current, host, port = _checked_url(url, limits)
         display_name = name if name is not None else urlsplit(current).path.rsplit("/", 1)[-1]
-        for hop in range(limits.url_max_redirects + 1):
+        for _hop in range(limits.url_max_redirects + 1):
             _resolve_public(host, port)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -1249,7 +1257,7 @@ class AttachmentStore:
                 raise
             except requests.Timeout:
                 raise AttachmentError("fetch_failed", f"{_redact(current)} timed out") from None
-            except requests.RequestException as error:
+            except (requests.RequestException, OSError, ValueError) as error:
                 raise AttachmentError(
                     "fetch_failed", f"{_redact(current)}: {type(error).__name__}"
                 ) from None

@@ -301,6 +301,23 @@ def test_sniff_rejects_non_media(data: bytes):
     expect_error("unsupported_type", sniff, data)
 
 
+def test_multi_picture_jpeg_from_phone_cameras_is_a_jpeg(store: AttachmentStore):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    first, second = Image.new("RGB", (16, 16), "red"), Image.new("RGB", (16, 16), "blue")
+    first.save(buffer, format="MPO", save_all=True, append_images=[second])
+    assert sniff(buffer.getvalue()) == ("image", "image/jpeg")
+    assert store.save(buffer.getvalue()).mime_type == "image/jpeg"
+
+
+def test_audio_without_ffprobe_is_refused_cleanly(store: AttachmentStore, monkeypatch):
+    monkeypatch.setattr(att, "_ffprobe_binary", lambda: None)
+    error = expect_error("unsupported_type", store.save, make_wav(0.5))
+    assert "ffprobe" in error.detail
+    assert store.save(make_image("PNG")).type == "image"  # photos do not need it
+
+
 def test_sniff_ignores_pillow_formats_outside_the_allow_list():
     expect_error("unsupported_type", sniff, make_image("BMP"))
 
