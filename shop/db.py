@@ -1,8 +1,8 @@
 """Engine, session factory and unit of work for the shop database.
 
 The database is chosen by the ``DATABASE_URL`` environment variable (any SQLAlchemy URL, e.g.
-``postgresql+psycopg2://user@host:5432/shop``). Without it, a SQLite file ``var/shop.db`` under the project root is
-used, so a fresh checkout works without a database server.
+``postgresql+psycopg2://user@host:5432/shop``). Without it, a SQLite file ``var/shop.db`` under the project
+root is used, so a fresh checkout works without a database server.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ DATABASE_URL_ENV = "DATABASE_URL"
 def database_url() -> str:
     """Return the database URL to use.
 
-    ``DATABASE_URL`` wins when it is set and not blank. A ``postgres://`` scheme (as some hosting platforms write
-    it) is rewritten to ``postgresql://``, which SQLAlchemy 1.4 requires. Otherwise the URL of the SQLite file
-    ``<project root>/var/shop.db`` is returned, and the ``var`` folder is created if it is missing.
+    ``DATABASE_URL`` wins when it is set and not blank. A ``postgres://`` scheme (as some hosting platforms
+    write it) is rewritten to ``postgresql://``, which SQLAlchemy 1.4 requires. Otherwise the URL of the
+    SQLite file ``<project root>/var/shop.db`` is returned, and the ``var`` folder is created if it is
+    missing.
 
     Returns:
         A SQLAlchemy database URL.
@@ -64,9 +65,9 @@ def make_engine(url: Optional[str] = None, **engine_kwargs: Any) -> Engine:
     """Create a SQLAlchemy engine (2.0 style, ``future=True``).
 
     For SQLite, connections may be shared between threads (``check_same_thread=False``, as the action server
-    runs actions in a thread pool), foreign keys are switched on for every connection, and the in-memory database
-    (``sqlite://``) uses a single shared connection (``StaticPool``) so that every session sees the same data.
-    Other databases get ``pool_pre_ping`` so that connections dropped by the server are replaced.
+    runs actions in a thread pool), foreign keys are switched on for every connection, and the in-memory
+    database (``sqlite://``) uses a single shared connection (``StaticPool``) so that every session sees the
+    same data. Other databases get ``pool_pre_ping`` so that connections dropped by the server are replaced.
 
     Args:
         url: SQLAlchemy URL; defaults to :func:`database_url`.
@@ -99,8 +100,8 @@ def make_engine(url: Optional[str] = None, **engine_kwargs: Any) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker:
     """Create the session factory used by the repository.
 
-    Sessions are 2.0 style (``future=True``) and keep loaded values after commit (``expire_on_commit=False``) so that
-    views can be built from them after the unit of work has committed.
+    Sessions are 2.0 style (``future=True``) and keep loaded values after commit (``expire_on_commit=False``)
+    so that views can be built from them after the unit of work has committed.
 
     Args:
         engine: Engine from :func:`make_engine`.

@@ -1,7 +1,7 @@
 """Errors raised by the shop repository.
 
-Every error carries a ``user_message``: a short, friendly sentence that an action can show to the customer as it
-is. The exception text (``str(error)``) is meant for logs and may contain technical detail.
+Every error carries a ``user_message``: a short, friendly sentence that an action can show to the customer as
+it is. The exception text (``str(error)``) is meant for logs and may contain technical detail.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ class ShopError(Exception):
 class InvalidOrderNumber(ShopError):
     """The text is not a well-formed order number (five digits)."""
 
-    default_user_message = "That doesn't look like an order number. Order numbers have five digits, like 10023."
+    default_user_message = (
+        "That doesn't look like an order number. Order numbers have five digits, like 10023."
+    )
 
 
 class OrderNotFound(ShopError):
@@ -75,7 +77,8 @@ class AddressChangeNotAllowed(ShopError):
         super().__init__(
             f"address change refused for order {order_number} in status {status}",
             user_message=(
-                f"Order {order_number} is already {status}, so its delivery address can't be changed any more."
+                f"Order {order_number} is already {status}, "
+                "so its delivery address can't be changed any more."
             ),
         )
 

@@ -1,18 +1,21 @@
 """Tolerant matching of free text against catalog products (pure functions, no database access).
 
-The same normalisation is applied to the customer's words and to the product fields, so both sides meet halfway:
+The same normalisation is applied to the customer's words and to the product fields, so both sides meet
+halfway:
 
 1. Unicode NFKC, case folding, apostrophes removed, everything that is not a letter or digit becomes a space.
-2. Spelling variants and phrases are mapped to one form (``yogurt`` → ``yoghurt``, ``eggplant`` → ``aubergine``,
-   ``medium fat`` → ``semi skimmed``, ``ecological`` → ``organic``).
-3. Plurals are reduced to a singular stem (``berries`` → ``berry``, ``tomatoes`` → ``tomato``, ``bananas`` → ``banana``).
+2. Spelling variants and phrases are mapped to one form (``yogurt`` → ``yoghurt``, ``eggplant`` →
+   ``aubergine``, ``medium fat`` → ``semi skimmed``, ``ecological`` → ``organic``).
+3. Plurals are reduced to a singular stem (``berries`` → ``berry``, ``tomatoes`` → ``tomato``, ``bananas`` →
+   ``banana``).
 4. Filler words (``some``, ``please``, ``kg``, ...) and numbers are dropped.
 
-Two tokens match with similarity 1.0 when equal, otherwise with :class:`difflib.SequenceMatcher` ratio when it is at
-least :data:`TOKEN_SIMILARITY_MIN` (catches small typos such as ``bananna``). A product's score in [0, 1] is
-``0.5 * query coverage + 0.4 * field coverage + 0.1 * kind coverage``: the query coverage says how much of the query
-the product explains, the field coverage how much of the product's name, kind or coarse category (whichever is best)
-the query covers, and the kind coverage breaks ties in favour of the plain kind (``tomato`` over ``beef tomato``).
+Two tokens match with similarity 1.0 when equal, otherwise with :class:`difflib.SequenceMatcher` ratio when it
+is at least :data:`TOKEN_SIMILARITY_MIN` (catches small typos such as ``bananna``). A product's score in
+[0, 1] is ``0.5 * query coverage + 0.4 * field coverage + 0.1 * kind coverage``: the query coverage says how
+much of the query the product explains, the field coverage how much of the product's name, kind or coarse
+category (whichever is best) the query covers, and the kind coverage breaks ties in favour of the plain kind
+(``tomato`` over ``beef tomato``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterable, List, Protocol, Sequence, Tuple
+from typing import Iterable, List, Protocol, Sequence, Tuple, TypeVar
 
 #: Queries longer than this (in characters, after stripping) are not product queries; they match nothing.
 MAX_QUERY_CHARS = 256
@@ -37,10 +40,12 @@ TOKEN_SIMILARITY_MIN = 0.8
 #: Tokens shorter than this only match exactly.
 FUZZY_MIN_LENGTH = 4
 
-#: Words that describe many products (categories, colours, qualities). A query made only of them is too vague to
-#: name one product, so its score is capped at :data:`GENERIC_QUERY_MAX_SCORE` (below the match threshold).
+#: Words that describe many products (categories, colours, qualities). A query made only of them is too
+#: vague to name one product, so its score is capped at :data:`GENERIC_QUERY_MAX_SCORE` (below the match
+#: threshold).
 GENERIC_TOKENS = frozenset(
-    "fruit vegetable veg veggie drink dairy plant based food grocery red green yellow white brown golden pink "
+    "fruit vegetable veg veggie drink dairy plant based food grocery "
+    "red green yellow white brown golden pink "
     "fresh organic natural".split()
 )
 GENERIC_QUERY_MAX_SCORE = 0.5
@@ -84,13 +89,14 @@ _SYNONYMS = {
 _STOPWORDS = frozenset(
     """
     a an the some any please pls plz i im id ive me my mine we us our you your it its is are am be was were
-    do does did have has had want wanted wanna need needs would could can like love get buy order ordered add put
-    give show find looking look search for of to in on at with without and or but from this that these those
-    there here how much many what whats which who where when price prices cost costs cheap sell selling sold stock
-    available availability kg kilo kilos kilogram kilograms gram grams g l litre liter litres liters ml piece
-    pieces pack packs packet bag bags bottle bottles carton cartons box boxes punnet punnets bunch tub pot few couple
-    more less also too just only thanks thank hi hello hey yes no not dont don t s about tell know got they them
-    still again today now one two three four five six seven eight nine ten dozen half x
+    do does did have has had want wanted wanna need needs would could can like love get buy order ordered add
+    put give show find looking look search for of to in on at with without and or but from this that these
+    those there here how much many what whats which who where when price prices cost costs cheap sell selling
+    sold stock available availability kg kilo kilos kilogram kilograms gram grams g l litre liter litres
+    liters ml piece pieces pack packs packet bag bags bottle bottles carton cartons box boxes punnet punnets
+    bunch tub pot few couple more less also too just only thanks thank hi hello hey yes no not dont don t s
+    about tell know got they them still again today now one two three four five six seven eight nine ten dozen
+    half x
     """.split()
 )
 
@@ -141,7 +147,11 @@ def tokenize(text: str) -> Tuple[str, ...]:
 
 @functools.lru_cache(maxsize=65536)
 def token_similarity(a: str, b: str) -> float:
-    """Similarity of two normalised tokens in [0, 1]: 1.0 if equal, the difflib ratio for near misses, else 0.0."""
+    """Similarity of two normalised tokens in [0, 1].
+
+    Returns:
+        1.0 if equal, the difflib ratio for near misses (at least :data:`TOKEN_SIMILARITY_MIN`), else 0.0.
+    """
     if a == b:
         return 1.0
     if min(len(a), len(b)) < FUZZY_MIN_LENGTH:
@@ -164,27 +174,46 @@ class Matchable(Protocol):
     stock: int
 
 
+M = TypeVar("M", bound=Matchable)
+
+
 @dataclass(frozen=True)
 class _ProductTokens:
-    """A product's tokens per field. Each field position lists its alternatives: the token itself and the token
-    joined with its neighbours, so that ``oatmilk`` or ``passionfruit`` in a query covers ``oat milk``."""
+    """A product's tokens per field.
 
-    name: Tuple[Tuple[str, ...], ...]
-    kind: Tuple[Tuple[str, ...], ...]
-    coarse: Tuple[Tuple[str, ...], ...]
-    everything: Tuple[str, ...]
+    Each field position lists its alternatives as ``(text, joined)``: the token itself, and the token joined
+    with a neighbour (``joined`` True), so that ``oatmilk`` or ``passionfruit`` in a query covers
+    ``oat milk``.
+    """
+
+    name: Tuple[Tuple[Tuple[str, bool], ...], ...]
+    kind: Tuple[Tuple[Tuple[str, bool], ...], ...]
+    coarse: Tuple[Tuple[Tuple[str, bool], ...], ...]
+    everything: Tuple[Tuple[str, bool], ...]
 
 
-def _slots(tokens: Tuple[str, ...]) -> Tuple[Tuple[str, ...], ...]:
+def _slots(tokens: Tuple[str, ...]) -> Tuple[Tuple[Tuple[str, bool], ...], ...]:
     slots = []
     for index, token in enumerate(tokens):
-        alternatives = [token]
+        alternatives = [(token, False)]
         if index > 0:
-            alternatives.append(tokens[index - 1] + token)
+            alternatives.append((tokens[index - 1] + token, True))
         if index + 1 < len(tokens):
-            alternatives.append(token + tokens[index + 1])
+            alternatives.append((token + tokens[index + 1], True))
         slots.append(tuple(alternatives))
     return tuple(slots)
+
+
+def _similarity(query_token: str, alternative: Tuple[str, bool]) -> float:
+    """Like :func:`token_similarity`, but a joined pair only counts for a query word about as long as it.
+
+    So ``oatmilk`` matches ``oat milk``, while ``yoghurt`` alone does not half-match ``oat yoghurt`` through
+    the pair ``oatyoghurt``.
+    """
+    token, joined = alternative
+    if joined and len(query_token) < len(token) - 2:
+        return 0.0
+    return token_similarity(query_token, token)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -192,15 +221,16 @@ def _product_tokens(name: str, kind: str, category: str, coarse: str) -> _Produc
     name_t, kind_t, coarse_t = tokenize(name), tokenize(kind), tokenize(coarse)
     category_t = tokenize(category.replace("/", " "))
     name_s, kind_s, coarse_s = _slots(name_t), _slots(kind_t), _slots(coarse_t)
-    joined = [alt for slots in (name_s, kind_s, coarse_s) for slot in slots for alt in slot]
-    everything = tuple(dict.fromkeys(name_t + kind_t + coarse_t + category_t + tuple(joined)))
+    singles = [(token, False) for token in name_t + kind_t + coarse_t + category_t]
+    joined = [alt for slots in (name_s, kind_s, coarse_s) for slot in slots for alt in slot if alt[1]]
+    everything = tuple(dict.fromkeys(singles + joined))
     return _ProductTokens(name_s, kind_s, coarse_s, everything)
 
 
-def _coverage(field: Sequence[Tuple[str, ...]], query: Sequence[str]) -> float:
+def _coverage(field: Sequence[Tuple[Tuple[str, bool], ...]], query: Sequence[str]) -> float:
     if not field:
         return 0.0
-    return sum(max(token_similarity(q, alt) for q in query for alt in slot) for slot in field) / len(field)
+    return sum(max(_similarity(q, alt) for q in query for alt in slot) for slot in field) / len(field)
 
 
 def score_tokens(query: Sequence[str], product: Matchable) -> float:
@@ -211,15 +241,15 @@ def score_tokens(query: Sequence[str], product: Matchable) -> float:
         product: The product to score.
 
     Returns:
-        Score in [0, 1]; 1.0 means every query word and every word of the product's name, kind or coarse category
-        matched exactly.
+        Score in [0, 1]; 1.0 means every query word and every word of the product's name, kind or coarse
+        category matched exactly.
     """
     if not query:
         return 0.0
     tokens = _product_tokens(product.name, product.kind, product.category, product.coarse_category)
     if not tokens.everything:
         return 0.0
-    query_coverage = sum(max(token_similarity(q, t) for t in tokens.everything) for q in query) / len(query)
+    query_coverage = sum(max(_similarity(q, alt) for alt in tokens.everything) for q in query) / len(query)
     if query_coverage == 0.0:
         return 0.0
     kind_coverage = _coverage(tokens.kind, query)
@@ -247,17 +277,19 @@ def query_tokens(query: object) -> Tuple[str, ...]:
     return tokenize(text)[:MAX_QUERY_TOKENS]
 
 
-def rank(query: object, products: Iterable[Matchable]) -> List[Tuple[float, Matchable]]:
+def rank(query: object, products: Iterable[M]) -> List[Tuple[float, M]]:
     """Rank products by how well they match a query.
 
-    Ties are broken in favour of products in stock, then shorter (more generic) names, then names alphabetically.
+    Ties are broken in favour of products in stock, then shorter (more generic) names, then names
+    alphabetically.
 
     Args:
         query: Free text such as ``"some bananas please"``.
         products: Candidate products.
 
     Returns:
-        ``(score, product)`` pairs with a score above zero, best first. Empty for a query without content words.
+        ``(score, product)`` pairs with a score above zero, best first. Empty for a query without content
+        words.
     """
     tokens = query_tokens(query)
     if not tokens:

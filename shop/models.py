@@ -1,12 +1,12 @@
 """SQLAlchemy models of the shop: catalog, customers, orders, refunds and support tickets.
 
 Conventions:
-    * Money columns are ``NUMERIC(10, 2)`` (:class:`Money`) next to a three-letter ISO 4217 currency code; Python
-      code always sees :class:`decimal.Decimal`.
-    * Timestamps are timezone-aware UTC (:class:`UTCDateTime`); PostgreSQL stores ``timestamptz``, SQLite stores
-      naive UTC text that is read back as aware UTC.
-    * Status columns are strings checked by a named CHECK constraint (no native database enum types), so the schema
-      is identical on SQLite and PostgreSQL.
+    * Money columns are ``NUMERIC(10, 2)`` (:class:`Money`) next to a three-letter ISO 4217 currency code;
+      Python code always sees :class:`decimal.Decimal`.
+    * Timestamps are timezone-aware UTC (:class:`UTCDateTime`); PostgreSQL stores ``timestamptz``, SQLite
+      stores naive UTC text that is read back as aware UTC.
+    * Status columns are strings checked by a named CHECK constraint (no native database enum types), so the
+      schema is identical on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, List, Optional, Type
+from typing import Any, Optional, Type
 
 from sqlalchemy import (
     CHAR,
@@ -47,8 +47,8 @@ def utcnow() -> datetime:
 class UTCDateTime(TypeDecorator):
     """A timestamp that is always timezone-aware UTC in Python.
 
-    Naive datetimes are refused on the way in (they are ambiguous); aware ones are converted to UTC. Values read
-    back are aware UTC on every backend.
+    Naive datetimes are refused on the way in (they are ambiguous); aware ones are converted to UTC. Values
+    read back are aware UTC on every backend.
     """
 
     impl = DateTime(timezone=True)
@@ -75,9 +75,10 @@ class UTCDateTime(TypeDecorator):
 class Money(TypeDecorator):
     """``NUMERIC(10, 2)`` that is a :class:`~decimal.Decimal` with two places in Python on every backend.
 
-    SQLite has no decimal type; there the driver returns a float, which is turned back into the exact two-place
-    decimal through its shortest ``repr`` (exact for the 10 significant digits this column allows). This avoids
-    SQLAlchemy's lossy float-to-decimal warning path while keeping the declared column type ``NUMERIC(10, 2)``.
+    SQLite has no decimal type; there the driver returns a float, which is turned back into the exact
+    two-place decimal through its shortest ``repr`` (exact for the 10 significant digits this column allows).
+    This avoids SQLAlchemy's lossy float-to-decimal warning path while keeping the declared column type
+    ``NUMERIC(10, 2)``.
     """
 
     impl = Numeric(10, 2)
@@ -170,9 +171,9 @@ Base = declarative_base(metadata=metadata)
 class Product(Base):
     """A product of the catalog.
 
-    ``category`` is a path such as ``"Fruit/Apple"``; ``coarse_category`` its last part (``"Apple"``); ``kind``
-    the plain-language kind of product (``"Granny Smith apple"``). ``unit`` is what one ``price`` buys
-    (``"kg"``, ``"piece"``, ``"1 l carton"``).
+    ``category`` is a path such as ``"Fruit/Apple"``; ``coarse_category`` its last part (``"Apple"``);
+    ``kind`` the plain-language kind of product (``"Granny Smith apple"``). ``unit`` is what one ``price``
+    buys (``"kg"``, ``"piece"``, ``"1 l carton"``).
     """
 
     __tablename__ = "products"
@@ -190,7 +191,7 @@ class Product(Base):
     description = Column(Text, nullable=False, default="")
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
-    images: List["ProductImage"] = relationship(
+    images = relationship(
         "ProductImage", back_populates="product", order_by="ProductImage.id", cascade="all, delete-orphan"
     )
 
@@ -201,7 +202,10 @@ class Product(Base):
 
 
 class ProductImage(Base):
-    """A product photo; ``path`` is relative to the image root (never absolute), ``sha256`` is its content hash."""
+    """A product photo.
+
+    ``path`` is relative to the image root (never absolute); ``sha256`` is the hex hash of the file content.
+    """
 
     __tablename__ = "product_images"
 
@@ -211,7 +215,7 @@ class ProductImage(Base):
     sha256 = Column(CHAR(64), nullable=False)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
-    product: Product = relationship("Product", back_populates="images")
+    product = relationship("Product", back_populates="images")
 
     __table_args__ = (UniqueConstraint("product_id", "path", name="uq_product_images_product_path"),)
 
@@ -227,7 +231,7 @@ class Customer(Base):
     default_shipping_address = Column(String(300), nullable=True)
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
-    orders: List["Order"] = relationship("Order", back_populates="customer")
+    orders = relationship("Order", back_populates="customer")
 
 
 class Order(Base):
@@ -238,7 +242,9 @@ class Order(Base):
     id = Column(Integer, primary_key=True)
     order_number = Column(String(16), nullable=False, unique=True)
     customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
-    status = Column(_enum_column_type(OrderStatus, "order_status"), nullable=False, default=OrderStatus.PLACED)
+    status = Column(
+        _enum_column_type(OrderStatus, "order_status"), nullable=False, default=OrderStatus.PLACED
+    )
     currency = Column(CHAR(3), nullable=False, default="EUR")
     shipping_address = Column(String(300), nullable=False)
     tracking_number = Column(String(40), nullable=True)
@@ -246,17 +252,17 @@ class Order(Base):
     placed_at = Column(UTCDateTime, nullable=False, default=utcnow)
     updated_at = Column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
-    customer: Customer = relationship("Customer", back_populates="orders")
-    items: List["OrderItem"] = relationship(
+    customer = relationship("Customer", back_populates="orders")
+    items = relationship(
         "OrderItem", back_populates="order", order_by="OrderItem.id", cascade="all, delete-orphan"
     )
-    events: List["OrderStatusEvent"] = relationship(
+    events = relationship(
         "OrderStatusEvent",
         back_populates="order",
         order_by="(OrderStatusEvent.at, OrderStatusEvent.id)",
         cascade="all, delete-orphan",
     )
-    refunds: List["Refund"] = relationship(
+    refunds = relationship(
         "Refund", back_populates="order", order_by="Refund.id", cascade="all, delete-orphan"
     )
 
@@ -274,8 +280,8 @@ class OrderItem(Base):
     quantity = Column(Integer, nullable=False)
     unit_price = Column(Money, nullable=False)
 
-    order: Order = relationship("Order", back_populates="items")
-    product: Product = relationship("Product")
+    order = relationship("Order", back_populates="items")
+    product = relationship("Product")
 
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
@@ -294,7 +300,7 @@ class OrderStatusEvent(Base):
     at = Column(UTCDateTime, nullable=False, default=utcnow)
     note = Column(Text, nullable=True)
 
-    order: Order = relationship("Order", back_populates="events")
+    order = relationship("Order", back_populates="events")
 
     __table_args__ = (Index("ix_order_status_events_order_at", "order_id", "at"),)
 
@@ -309,11 +315,13 @@ class Refund(Base):
     order_id = Column(Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True)
     amount = Column(Money, nullable=False)
     currency = Column(CHAR(3), nullable=False, default="EUR")
-    status = Column(_enum_column_type(RefundStatus, "refund_status"), nullable=False, default=RefundStatus.REQUESTED)
+    status = Column(
+        _enum_column_type(RefundStatus, "refund_status"), nullable=False, default=RefundStatus.REQUESTED
+    )
     reason = Column(Text, nullable=False, default="")
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
 
-    order: Order = relationship("Order", back_populates="refunds")
+    order = relationship("Order", back_populates="refunds")
 
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
@@ -330,7 +338,9 @@ class SupportTicket(Base):
     ticket_number = Column(String(24), nullable=False, unique=True)
     sender_id = Column(String(255), nullable=False, index=True)
     subject = Column(String(200), nullable=False)
-    status = Column(_enum_column_type(TicketStatus, "ticket_status"), nullable=False, default=TicketStatus.OPEN)
+    status = Column(
+        _enum_column_type(TicketStatus, "ticket_status"), nullable=False, default=TicketStatus.OPEN
+    )
     priority = Column(
         _enum_column_type(TicketPriority, "ticket_priority"), nullable=False, default=TicketPriority.NORMAL
     )

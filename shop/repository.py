@@ -1,10 +1,10 @@
 """The repository: the only module that queries the shop database.
 
-Every public method of :class:`ShopRepository` runs in its own short unit of work (one session, committed or rolled
-back before the method returns) and returns frozen dataclasses, never ORM objects, so nothing outside this module
-can touch a session. Inputs that come from customers (order numbers, addresses, reasons, search text) are validated
-here; rejected input raises a :class:`~shop.errors.ShopError` whose ``user_message`` can be shown as it is, and
-nothing is written for it.
+Every public method of :class:`ShopRepository` runs in its own short unit of work (one session, committed or
+rolled back before the method returns) and returns frozen dataclasses, never ORM objects, so nothing outside
+this module can touch a session. Inputs that come from customers (order numbers, addresses, reasons, search
+text) are validated here; rejected input raises a :class:`~shop.errors.ShopError` whose ``user_message`` can
+be shown as it is, and nothing is written for it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -98,9 +98,9 @@ _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _WHITESPACE_RE = re.compile(r"\s+")
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Views
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -255,16 +255,16 @@ class TicketView:
     created_at: datetime
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Input clean-up
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
 def parse_order_number(text: str) -> str:
     """Extract a five-digit order number from what a customer typed.
 
-    Accepted: ``"10023"``, ``"#10023"``, ``"order 10023"``, ``"Order no. 10023"``, ``" 10 023 "`` (spaces between
-    digits, including no-break and thin spaces, and full-width digits are tolerated).
+    Accepted: ``"10023"``, ``"#10023"``, ``"order 10023"``, ``"Order no. 10023"``, ``" 10 023 "`` (spaces
+    between digits, including no-break and thin spaces, and full-width digits are tolerated).
 
     Args:
         text: The customer's text or an entity value.
@@ -273,13 +273,17 @@ def parse_order_number(text: str) -> str:
         The order number as five ASCII digits, e.g. ``"10023"``.
 
     Raises:
-        InvalidOrderNumber: For anything else: not a string, empty, over 64 characters, letters or signs around the
-            digits, negative numbers, more or fewer than five digits.
+        InvalidOrderNumber: For anything else: not a string, empty, over 64 characters, letters or signs
+            around the digits, negative numbers, more or fewer than five digits.
     """
     if not isinstance(text, str) or len(text) > MAX_ORDER_NUMBER_TEXT:
-        raise InvalidOrderNumber(f"order number text refused (type {type(text).__name__}, too long or not text)")
+        raise InvalidOrderNumber(
+            f"order number text refused (type {type(text).__name__}, too long or not text)"
+        )
     normalised = unicodedata.normalize("NFKC", text)
-    normalised = "".join(ch for ch in normalised if unicodedata.category(ch) not in ("Cf", "Cc") or ch in "\t\n\r")
+    normalised = "".join(
+        ch for ch in normalised if unicodedata.category(ch) not in ("Cf", "Cc") or ch in "\t\n\r"
+    )
     normalised = normalised.strip().casefold()
     match = _ORDER_NUMBER_RE.fullmatch(normalised)
     if match is None:
@@ -395,7 +399,8 @@ def _parse_amount(amount: Any) -> Optional[Decimal]:
         raise InvalidAmount(f"amount is not finite: {value}")
     if value <= 0:
         raise InvalidAmount(
-            f"amount must be positive, got {value}", user_message="The refund amount has to be more than zero."
+            f"amount must be positive, got {value}",
+            user_message="The refund amount has to be more than zero.",
         )
     if value > MAX_AMOUNT:
         raise InvalidAmount(f"amount too large: {value}", user_message="That amount is far too large.")
@@ -411,8 +416,8 @@ def _clean_image_path(path: Any) -> str:
     """Validate an image path relative to the image root and return it in POSIX form.
 
     Raises:
-        InvalidInput: For non-strings, empty or over-long paths, absolute paths, drive letters, ``..`` parts or
-            control characters.
+        InvalidInput: For non-strings, empty or over-long paths, absolute paths, drive letters, ``..`` parts
+            or control characters.
     """
     if not isinstance(path, str) or not path.strip() or len(path) > 500:
         raise InvalidInput("image path must be a non-empty string of at most 500 characters")
@@ -421,7 +426,13 @@ def _clean_image_path(path: Any) -> str:
     posix = path.strip().replace("\\", "/")
     windows = PureWindowsPath(path.strip())
     pure = PurePosixPath(posix)
-    if pure.is_absolute() or windows.drive or windows.is_absolute() or ".." in pure.parts or posix.startswith("~"):
+    if (
+        pure.is_absolute()
+        or windows.drive
+        or windows.is_absolute()
+        or ".." in pure.parts
+        or posix.startswith("~")
+    ):
         raise InvalidInput(f"image path must be relative to the image root: {path[:80]!r}")
     parts = [part for part in pure.parts if part not in ("", ".")]
     if not parts:
@@ -429,15 +440,16 @@ def _clean_image_path(path: Any) -> str:
     return "/".join(parts)
 
 
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Repository
-# --------------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 
 
 class ShopRepository:
     """Queries and updates of the shop database, one short unit of work per call.
 
-    The repository is thread-safe as long as the session factory's engine is (every call opens its own session).
+    The repository is thread-safe as long as the session factory's engine is (every call opens its own
+    session).
 
     Args:
         session_factory: Factory from :func:`shop.db.make_session_factory`.
@@ -454,14 +466,15 @@ class ShopRepository:
         """Build a repository on a new engine.
 
         Args:
-            url: SQLAlchemy URL; defaults to :func:`shop.db.database_url` (``DATABASE_URL`` or the SQLite file).
+            url: SQLAlchemy URL; defaults to :func:`shop.db.database_url` (``DATABASE_URL`` or the SQLite
+                file).
 
         Returns:
             A repository. The schema is not created here; run ``python -m shop.seed`` for that.
         """
         return cls(make_session_factory(make_engine(url)))
 
-    # ---------------------------------------------------------------------------------------------------- products
+    # ----------------------------------------------------------------------------------------------- products
 
     @staticmethod
     def _product_view(product: Product) -> ProductView:
@@ -513,10 +526,11 @@ class ShopRepository:
         return found[0] if found else None
 
     def list_categories(self) -> List[str]:
-        """Return the distinct category paths of the catalog, sorted (e.g. ``["Dairy/Eggs", "Fruit/Apple", ...]``).
+        """Return the distinct category paths of the catalog, sorted.
 
         Returns:
-            Category paths; the top-level category is the part before the first ``/``.
+            Category paths such as ``["Dairy/Eggs", "Fruit/Apple", ...]``; the top-level category is the part
+            before the first ``/``.
         """
         with unit_of_work(self._session_factory) as session:
             rows = session.execute(select(Product.category).distinct().order_by(Product.category)).scalars()
@@ -525,16 +539,17 @@ class ShopRepository:
     def find_product(self, query: str) -> ProductMatch:
         """Find the product a customer most likely means.
 
-        Tolerates case, filler words (``"some bananas please"``), plurals (``bananas``, ``tomatoes``, ``berries``),
-        small typos (``bananna``, ``tomatos``) and spelling variants (``yogurt``); see :mod:`shop.matching`. Never
-        raises for odd input: empty, emoji-only, non-string or over-long (> 256 characters) queries give no match.
+        Tolerates case, filler words (``"some bananas please"``), plurals (``bananas``, ``tomatoes``,
+        ``berries``), small typos (``bananna``, ``tomatos``) and spelling variants (``yogurt``); see
+        :mod:`shop.matching`. Never raises for odd input: empty, emoji-only, non-string or over-long (> 256
+        characters) queries give no match.
 
         Args:
             query: Free text or an entity value.
 
         Returns:
-            The best product when its score is at least :data:`shop.matching.MATCH_THRESHOLD` (else ``product`` is
-            None), its score, and up to five other close products as suggestions.
+            The best product when its score is at least :data:`shop.matching.MATCH_THRESHOLD` (else
+            ``product`` is None), its score, and up to five other close products as suggestions.
         """
         if not matching.query_tokens(query):
             return ProductMatch(product=None, score=0.0, suggestions=())
@@ -543,13 +558,12 @@ class ShopRepository:
         if not ranked:
             return ProductMatch(product=None, score=0.0, suggestions=())
         best_score, best = ranked[0]
-        chosen: Optional[ProductView] = best if best_score >= matching.MATCH_THRESHOLD else None  # type: ignore
+        chosen = best if best_score >= matching.MATCH_THRESHOLD else None
         rest = ranked[1:] if chosen is not None else ranked
-        suggestions = tuple(
-            product for score, product in rest if score >= matching.SUGGESTION_MIN_SCORE  # type: ignore[misc]
-        )[:MAX_SUGGESTIONS]
+        suggestions = tuple(product for score, product in rest if score >= matching.SUGGESTION_MIN_SCORE)
+        suggestions = suggestions[:MAX_SUGGESTIONS]
         logger.debug("find_product: best %s (%.3f), %d suggestions", best.sku, best_score, len(suggestions))
-        return ProductMatch(product=chosen, score=float(best_score), suggestions=suggestions)  # type: ignore
+        return ProductMatch(product=chosen, score=float(best_score), suggestions=suggestions)
 
     def search_products(
         self,
@@ -561,11 +575,11 @@ class ShopRepository:
         """Search the catalog by text and/or category.
 
         Args:
-            query: Free text matched like :meth:`find_product` (products scoring at least 0.5, best first). None or
-                blank lists products by category and name. Text without any content word (emoji, filler words)
-                finds nothing.
-            category: Case-insensitive full path (``"Fruit/Apple"``), top level (``"Fruit"``) or coarse category
-                (``"Apple"``).
+            query: Free text matched like :meth:`find_product` (products scoring at least 0.5, best first).
+                None or blank lists products by category and name. Text without any content word (emoji,
+                filler words) finds nothing.
+            category: Case-insensitive full path (``"Fruit/Apple"``), top level (``"Fruit"``) or coarse
+                category (``"Apple"``).
             in_stock_only: Leave out products with stock 0.
             limit: Maximum number of results, clamped to 1..100.
 
@@ -582,7 +596,7 @@ class ShopRepository:
         if category is not None:
             if not isinstance(category, str) or len(category) > 80:
                 return []
-            wanted = category.strip().casefold()
+            wanted = category.strip().lower()
             if wanted:
                 lowered = func.lower(Product.category)
                 conditions.append(
@@ -597,7 +611,7 @@ class ShopRepository:
         if query is None or (isinstance(query, str) and not query.strip()):
             return products[:limit]
         ranked = matching.rank(query, products)
-        return [product for score, product in ranked if score >= SEARCH_MIN_SCORE][:limit]  # type: ignore[misc]
+        return [product for score, product in ranked if score >= SEARCH_MIN_SCORE][:limit]
 
     def product_images(self) -> List[Tuple[str, str]]:
         """Return every product photo as ``(sku, relative path)``, ordered by SKU and path.
@@ -639,7 +653,9 @@ class ShopRepository:
                         select(Product.id).where(Product.sku == sku.strip().upper())
                     ).scalar_one_or_none()
                     if product_id is None:
-                        raise InvalidInput(f"unknown sku {sku[:64]!r}", user_message="I don't know that product.")
+                        raise InvalidInput(
+                            f"unknown sku {sku[:64]!r}", user_message="I don't know that product."
+                        )
                     image = session.execute(
                         select(ProductImage).where(
                             ProductImage.product_id == product_id, ProductImage.path == clean_path
@@ -657,13 +673,16 @@ class ShopRepository:
                     raise
                 logger.info("Concurrent insert of image %s for %s; retrying", clean_path, sku)
 
-    # ------------------------------------------------------------------------------------------------------ orders
+    # ------------------------------------------------------------------------------------------------- orders
 
     @staticmethod
     def _order_view(order: Order) -> OrderView:
         items = tuple(
             OrderItemView(
-                sku=item.product.sku, name=item.product.name, quantity=int(item.quantity), unit_price=item.unit_price
+                sku=item.product.sku,
+                name=item.product.name,
+                quantity=int(item.quantity),
+                unit_price=item.unit_price,
             )
             for item in order.items
         )
@@ -724,8 +743,8 @@ class ShopRepository:
     def cancel_order(self, order_number: str, reason: Optional[str] = None) -> OrderView:
         """Cancel an order that has not shipped yet, and put its items back in stock.
 
-        Writes the new status and a status event (with the reason as its note). Nothing is written when the order
-        cannot be cancelled.
+        Writes the new status and a status event (with the reason as its note). Nothing is written when the
+        order cannot be cancelled.
 
         Args:
             order_number: Anything :func:`parse_order_number` accepts.
@@ -738,7 +757,8 @@ class ShopRepository:
             InvalidOrderNumber: Malformed number.
             InvalidInput: ``reason`` is not a string.
             OrderNotFound: No such order.
-            OrderNotCancellable: The order is shipped, delivered or already cancelled (``.status`` says which).
+            OrderNotCancellable: The order is shipped, delivered or already cancelled (``.status`` says
+                which).
         """
         number = parse_order_number(order_number)
         note = _clean_text(reason, "reason", max_chars=MAX_REASON_CHARS) if reason is not None else None
@@ -751,7 +771,9 @@ class ShopRepository:
             now = utcnow()
             order.status = OrderStatus.CANCELLED
             order.updated_at = now
-            session.add(OrderStatusEvent(order=order, status=OrderStatus.CANCELLED, at=now, note=note or None))
+            session.add(
+                OrderStatusEvent(order=order, status=OrderStatus.CANCELLED, at=now, note=note or None)
+            )
             for item in order.items:
                 session.execute(
                     update(Product)
@@ -767,8 +789,8 @@ class ShopRepository:
     def change_shipping_address(self, order_number: str, new_address: str) -> OrderView:
         """Change the delivery address of an order that has not shipped yet.
 
-        The address is cleaned (control and invisible characters removed, whitespace collapsed to one line) and
-        must then be 5 to 300 characters long.
+        The address is cleaned (control and invisible characters removed, whitespace collapsed to one line)
+        and must then be 5 to 300 characters long.
 
         Args:
             order_number: Anything :func:`parse_order_number` accepts.
@@ -800,7 +822,7 @@ class ShopRepository:
         logger.info("Shipping address of order %s changed", number)
         return view
 
-    # ----------------------------------------------------------------------------------------------------- refunds
+    # ------------------------------------------------------------------------------------------------ refunds
 
     @staticmethod
     def _refund_view(refund: Refund, order_number: str) -> RefundView:
@@ -820,6 +842,40 @@ class ShopRepository:
             (refund.amount for refund in refunds if RefundStatus(refund.status) is not RefundStatus.REJECTED),
             Decimal("0"),
         )
+
+    @classmethod
+    def _refund_amount(cls, number: str, order: Order, requested: Optional[Decimal]) -> Decimal:
+        """Check that ``order`` can be refunded and return the amount to request.
+
+        Raises:
+            RefundNotAllowed: Not delivered or cancelled, or nothing left to refund.
+            InvalidAmount: ``requested`` is more than what is left.
+        """
+        status = OrderStatus(order.status)
+        if status not in (OrderStatus.DELIVERED, OrderStatus.CANCELLED):
+            hint = " You can still cancel it instead." if status in OPEN_ORDER_STATUSES else ""
+            raise RefundNotAllowed(
+                f"refund refused for order {number} in status {status.value}",
+                user_message=(
+                    f"Order {number} is {status.value}. Refunds are possible once it has been delivered"
+                    f" (or if it was cancelled).{hint}"
+                ),
+            )
+        total = sum((item.unit_price * item.quantity for item in order.items), Decimal("0"))
+        remaining = (total - cls._refunded_so_far(order.refunds)).quantize(CENT)
+        if remaining <= 0:
+            raise RefundNotAllowed(
+                f"order {number} is fully refunded already",
+                user_message=f"Everything on order {number} has already been refunded or requested.",
+            )
+        if requested is not None and requested > remaining:
+            raise InvalidAmount(
+                f"refund {requested} exceeds remaining {remaining} for order {number}",
+                user_message=(
+                    f"The most that can be refunded for order {number} is {remaining} {order.currency}."
+                ),
+            )
+        return remaining if requested is None else requested
 
     def request_refund(self, order_number: str, reason: str, amount: Optional[Decimal] = None) -> RefundView:
         """Request a refund for a delivered or cancelled order.
@@ -851,31 +907,11 @@ class ShopRepository:
             try:
                 with unit_of_work(self._session_factory) as session:
                     order = self._load_order(session, number, for_update=True)
-                    status = OrderStatus(order.status)
-                    if status not in (OrderStatus.DELIVERED, OrderStatus.CANCELLED):
-                        raise RefundNotAllowed(
-                            f"refund refused for order {number} in status {status.value}",
-                            user_message=(
-                                f"Order {number} is {status.value}. Refunds are possible once it has been delivered"
-                                " (or if it was cancelled)."
-                                + (" You can still cancel it instead." if status in OPEN_ORDER_STATUSES else "")
-                            ),
-                        )
-                    total = sum((item.unit_price * item.quantity for item in order.items), Decimal("0"))
-                    remaining = (total - self._refunded_so_far(order.refunds)).quantize(CENT)
-                    if remaining <= 0:
-                        raise RefundNotAllowed(
-                            f"order {number} is fully refunded already",
-                            user_message=f"Everything on order {number} has already been refunded or requested.",
-                        )
-                    value = remaining if requested is None else requested
-                    if value > remaining:
-                        raise InvalidAmount(
-                            f"refund {value} exceeds remaining {remaining} for order {number}",
-                            user_message=(
-                                f"The most that can be refunded for order {number} is {remaining} {order.currency}."
-                            ),
-                        )
+                    try:
+                        value = self._refund_amount(number, order, requested)
+                    except ShopError as exc:
+                        logger.info("Refund request refused: %s", exc)
+                        raise
                     refund = Refund(
                         refund_number=f"RF-{number}-{len(order.refunds) + 1}",
                         order=order,
@@ -911,7 +947,9 @@ class ShopRepository:
         """
         number = parse_order_number(order_number)
         with unit_of_work(self._session_factory) as session:
-            order_id = session.execute(select(Order.id).where(Order.order_number == number)).scalar_one_or_none()
+            order_id = session.execute(
+                select(Order.id).where(Order.order_number == number)
+            ).scalar_one_or_none()
             if order_id is None:
                 raise OrderNotFound(number)
             refunds = session.execute(
@@ -938,7 +976,7 @@ class ShopRepository:
             ).one_or_none()
             return self._refund_view(row[0], row[1]) if row is not None else None
 
-    # ----------------------------------------------------------------------------------------------------- tickets
+    # ------------------------------------------------------------------------------------------------ tickets
 
     @staticmethod
     def _ticket_view(ticket: SupportTicket) -> TicketView:
@@ -981,7 +1019,9 @@ class ShopRepository:
         Raises:
             InvalidInput: Blank or over-long sender id, transcript or trail not a list, unknown priority.
         """
-        sender = _clean_text(sender_id, "sender_id", max_chars=MAX_SENDER_ID_CHARS, min_chars=1, truncate=False)
+        sender = _clean_text(
+            sender_id, "sender_id", max_chars=MAX_SENDER_ID_CHARS, min_chars=1, truncate=False
+        )
         clean_subject = _clean_text(subject, "subject", max_chars=MAX_SUBJECT_CHARS) or "Support request"
         try:
             ticket_priority = TicketPriority(priority)
@@ -1021,7 +1061,9 @@ class ShopRepository:
                     session.add(ticket)
                     session.flush()
                     view = self._ticket_view(ticket)
-                logger.info("Ticket %s opened (%s priority, %d turns)", view.ticket_number, view.priority, len(turns))
+                logger.info(
+                    "Ticket %s opened (%s priority, %d turns)", view.ticket_number, view.priority, len(turns)
+                )
                 return view
             except IntegrityError:
                 if attempt == 3:
@@ -1061,7 +1103,9 @@ class ShopRepository:
             return []
         with unit_of_work(self._session_factory) as session:
             raw = session.execute(
-                select(SupportTicket.transcript).where(SupportTicket.ticket_number == ticket_number.strip().upper())
+                select(SupportTicket.transcript).where(
+                    SupportTicket.ticket_number == ticket_number.strip().upper()
+                )
             ).scalar_one_or_none()
         if raw is None:
             return []

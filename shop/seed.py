@@ -1,7 +1,8 @@
 """Schema creation and demo data: the catalog from ``data/catalog/products.csv``, customers and orders.
 
-Seeding is idempotent: products are keyed on SKU, customers on e-mail and orders on order number, and only missing
-rows are inserted, so running it again adds nothing and never overwrites changes made since (stock, statuses).
+Seeding is idempotent: products are keyed on SKU, customers on e-mail and orders on order number, and only
+missing rows are inserted, so running it again adds nothing and never overwrites changes made since (stock,
+statuses).
 
 Command line (used by ``make db``)::
 
@@ -78,7 +79,10 @@ class DemoRefund:
 
 @dataclass(frozen=True)
 class DemoOrder:
-    """A demo order. ``steps`` are ``(status, hours after placing)`` pairs after the initial ``placed`` event."""
+    """A demo order.
+
+    ``steps`` are ``(status, hours after placing)`` pairs that follow the initial ``placed`` event.
+    """
 
     order_number: str
     email: str
@@ -94,7 +98,9 @@ DEMO_CUSTOMERS: Tuple[DemoCustomer, ...] = (
     DemoCustomer("Ben Okafor", "ben.okafor@example.com", "Lindenstraße 8, 10969 Berlin, Germany"),
     DemoCustomer("Chloé Martin", "chloe.martin@example.com", "14 rue des Lilas, 69003 Lyon, France"),
     DemoCustomer("David Nowak", "david.nowak@example.com", "Via Roma 27, 20121 Milano, Italy"),
-    DemoCustomer("Emma Kelly", "emma.kelly@example.com", "5 Harbour Road, Dún Laoghaire, Co. Dublin, A96 K2X0, Ireland"),
+    DemoCustomer(
+        "Emma Kelly", "emma.kelly@example.com", "5 Harbour Road, Dún Laoghaire, Co. Dublin, A96 K2X0, Ireland"
+    ),
     DemoCustomer("Farid Haddad", "farid.haddad@example.com", "Calle Mayor 41, 28013 Madrid, Spain"),
 )
 
@@ -105,82 +111,124 @@ _CANCELLED = OrderStatus.CANCELLED
 
 DEMO_ORDERS: Tuple[DemoOrder, ...] = (
     DemoOrder(
-        "10017", "anna.berg@example.com", 20 * 24,
+        "10017",
+        "anna.berg@example.com",
+        20 * 24,
         (("FRU-BANANA", 2), ("MLK-ARLA-WHOLE", 3), ("VEG-CARROTS", 1)),
         ((_PACKED, 5), (_SHIPPED, 22), (_DELIVERED, 70)),
     ),
     DemoOrder(
-        "10018", "ben.okafor@example.com", 16 * 24,
+        "10018",
+        "ben.okafor@example.com",
+        16 * 24,
         (("PLB-OATLY-OATMILK", 4), ("FRU-APL-PINKLADY", 2), ("DAI-EGGS-FREERANGE", 1)),
         ((_PACKED, 4), (_SHIPPED, 20), (_DELIVERED, 66)),
-        (DemoRefund(Decimal("3.98"), RefundStatus.PAID, "Two cartons of oat milk arrived dented and leaking."),),
+        (
+            DemoRefund(
+                Decimal("3.98"), RefundStatus.PAID, "Two cartons of oat milk arrived dented and leaking."
+            ),
+        ),
     ),
     DemoOrder(
-        "10019", "chloe.martin@example.com", 14 * 24,
+        "10019",
+        "chloe.martin@example.com",
+        14 * 24,
         (("FRU-MANGO", 3), ("FRU-PINEAPPLE", 1), ("FRU-PASSIONFRUIT", 6)),
         ((_CANCELLED, 2),),
         (DemoRefund(None, RefundStatus.APPROVED, "Order cancelled by the customer before packing.", 1),),
         note="Customer ordered by mistake.",
     ),
     DemoOrder(
-        "10020", "david.nowak@example.com", 60,
+        "10020",
+        "david.nowak@example.com",
+        60,
         (("VEG-POTATO-FLOURY", 1), ("VEG-ONION-YELLOW", 2), ("VEG-LEEK", 2)),
         ((_PACKED, 6), (_SHIPPED, 26)),
     ),
     DemoOrder(
-        "10021", "emma.kelly@example.com", 3,
+        "10021",
+        "emma.kelly@example.com",
+        3,
         (("FRU-BER-STRAWBERRY", 2), ("DAI-ARLA-YOG-NATURAL", 1), ("FRU-BER-BLUEBERRY", 1)),
     ),
     DemoOrder(
-        "10022", "farid.haddad@example.com", 20,
+        "10022",
+        "farid.haddad@example.com",
+        20,
         (("VEG-TOMATO-VINE", 2), ("VEG-CUCUMBER", 1), ("VEG-PEPPER-RED", 3), ("DAI-CHEDDAR-MATURE", 1)),
         ((_PACKED, 8),),
     ),
     DemoOrder(
-        "10023", "anna.berg@example.com", 50,
+        "10023",
+        "anna.berg@example.com",
+        50,
         (("FRU-BANANA", 1), ("PLB-OATLY-OATMILK", 2), ("VEG-TOMATO-VINE", 1), ("FRU-AVOCADO", 3)),
         ((_PACKED, 5), (_SHIPPED, 24)),
     ),
     DemoOrder(
-        "10024", "ben.okafor@example.com", 6 * 24,
+        "10024",
+        "ben.okafor@example.com",
+        6 * 24,
         (("JUI-BRAVO-ORANGE", 2), ("FRU-APL-ROYALGALA", 1), ("DAI-BUTTER-SALTED", 1)),
         ((_PACKED, 4), (_SHIPPED, 21), (_DELIVERED, 68)),
     ),
     DemoOrder(
-        "10025", "chloe.martin@example.com", 5 * 24,
+        "10025",
+        "chloe.martin@example.com",
+        5 * 24,
         (("VEG-BROCCOLI", 2), ("VEG-SPINACH", 1), ("VEG-GARLIC", 3)),
         ((_PACKED, 6), (_CANCELLED, 9)),
         note="Customer will be travelling.",
     ),
     DemoOrder(
-        "10026", "david.nowak@example.com", 9 * 24,
+        "10026",
+        "david.nowak@example.com",
+        9 * 24,
         (("FRU-AVOCADO", 4), ("FRU-KIWI", 6), ("DAI-ARLA-SOURCREAM", 1), ("VEG-LEEK", 1)),
         ((_PACKED, 5), (_SHIPPED, 23), (_DELIVERED, 71)),
         (DemoRefund(Decimal("5.16"), RefundStatus.REQUESTED, "All four avocados were brown inside."),),
     ),
     DemoOrder(
-        "10027", "emma.kelly@example.com", 1,
+        "10027",
+        "emma.kelly@example.com",
+        1,
         (("FRU-APL-GRANNY", 1), ("FRU-LEMON", 4), ("DAI-EGGS-FREERANGE", 1)),
     ),
     DemoOrder(
-        "10028", "farid.haddad@example.com", 26,
+        "10028",
+        "farid.haddad@example.com",
+        26,
         (("PLB-ALPRO-SOYMILK-FRESH", 3), ("PLB-ALPRO-SOYGHURT-VANILLA", 2), ("FRU-ORANGE", 2)),
         ((_PACKED, 10),),
     ),
     DemoOrder(
-        "10029", "anna.berg@example.com", 45 * 24,
+        "10029",
+        "anna.berg@example.com",
+        45 * 24,
         (("VEG-POTATO-SWEET", 2), ("VEG-GINGER", 1), ("FRU-LIME", 5)),
         ((_PACKED, 5), (_SHIPPED, 24), (_DELIVERED, 72)),
-        (DemoRefund(Decimal("4.00"), RefundStatus.REJECTED, "Changed my mind about the sweet potatoes.", 24 * 35),),
+        (
+            DemoRefund(
+                Decimal("4.00"), RefundStatus.REJECTED, "Changed my mind about the sweet potatoes.", 24 * 35
+            ),
+        ),
     ),
     DemoOrder(
-        "10030", "ben.okafor@example.com", 12 * 24,
+        "10030",
+        "ben.okafor@example.com",
+        12 * 24,
         (("FRU-MEL-WATERMELON", 1), ("JUI-TROPICANA-SMOOTH", 1)),
         ((_PACKED, 3), (_SHIPPED, 20), (_DELIVERED, 69)),
-        (DemoRefund(None, RefundStatus.PAID, "Watermelon was split open on arrival and the juice was warm."),),
+        (
+            DemoRefund(
+                None, RefundStatus.PAID, "Watermelon was split open on arrival and the juice was warm."
+            ),
+        ),
     ),
     DemoOrder(
-        "10031", "chloe.martin@example.com", 36,
+        "10031",
+        "chloe.martin@example.com",
+        36,
         (("DAI-VALIO-YOG-VANILLA", 2), ("FRU-PEAR-CONFERENCE", 1), ("FRU-SATSUMAS", 1)),
         ((_PACKED, 4), (_SHIPPED, 20)),
     ),
@@ -215,8 +263,8 @@ def load_catalog(path: Optional[Path] = None) -> List[Dict[str, object]]:
         One dict per product with typed values (``price`` as ``Decimal``, ``stock`` as ``int``).
 
     Raises:
-        ValueError: Missing columns, duplicate SKUs, or a malformed price, stock or currency (the message names
-            the line).
+        ValueError: Missing columns, duplicate SKUs, or a malformed price, stock or currency (the message
+            names the line).
     """
     path = Path(path) if path is not None else DEFAULT_CATALOG_PATH
     rows: List[Dict[str, object]] = []
@@ -240,9 +288,14 @@ def load_catalog(path: Optional[Path] = None) -> List[Dict[str, object]]:
                 raise ValueError(f"{path}:{line_no}: price must be >= 0 with two decimals, stock >= 0")
             if len(currency) != 3 or not currency.isalpha():
                 raise ValueError(f"{path}:{line_no}: currency must be a three-letter code")
-            text = {key: (raw[key] or "").strip() for key in ("name", "category", "coarse_category", "kind", "unit")}
+            text = {
+                key: (raw[key] or "").strip()
+                for key in ("name", "category", "coarse_category", "kind", "unit")
+            }
             if not all(text.values()):
-                raise ValueError(f"{path}:{line_no}: name, category, coarse_category, kind and unit are required")
+                raise ValueError(
+                    f"{path}:{line_no}: name, category, coarse_category, kind and unit are required"
+                )
             seen.add(sku)
             rows.append(
                 {
@@ -348,12 +401,16 @@ def seed(
             existing[product.sku] = product
             report.products += 1
 
-        known_customers = {customer.email: customer for customer in session.execute(select(Customer)).scalars()}
+        known_customers = {
+            customer.email: customer for customer in session.execute(select(Customer)).scalars()
+        }
         for demo in customers:
             email = demo.email.lower()
             if email in known_customers:
                 continue
-            customer = Customer(name=demo.name, email=email, default_shipping_address=demo.address, created_at=now)
+            customer = Customer(
+                name=demo.name, email=email, default_shipping_address=demo.address, created_at=now
+            )
             session.add(customer)
             known_customers[email] = customer
             report.customers += 1
@@ -365,7 +422,9 @@ def seed(
                 continue
             unknown = [sku for sku, _ in spec.items if sku not in existing]
             if unknown or spec.email not in known_customers:
-                raise ValueError(f"demo order {spec.order_number}: unknown sku {unknown} or customer {spec.email}")
+                raise ValueError(
+                    f"demo order {spec.order_number}: unknown sku {unknown} or customer {spec.email}"
+                )
             _, refunds = _add_order(session, spec, known_customers[spec.email], existing, now)
             known_orders.add(spec.order_number)
             report.orders += 1
@@ -373,7 +432,9 @@ def seed(
     return report
 
 
-def create_and_seed(engine: Engine, *, catalog_path: Optional[Path] = None, now: Optional[datetime] = None) -> None:
+def create_and_seed(
+    engine: Engine, *, catalog_path: Optional[Path] = None, now: Optional[datetime] = None
+) -> None:
     """Create the schema (missing tables only) and insert the missing seed data.
 
     Args:
@@ -398,7 +459,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m shop.seed", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL or var/shop.db)")
-    parser.add_argument("--catalog", type=Path, default=None, help="catalog CSV (default: data/catalog/products.csv)")
+    parser.add_argument(
+        "--catalog", type=Path, default=None, help="catalog CSV (default: data/catalog/products.csv)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log SQL statements too")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -3,6 +3,7 @@
 The seeded database is built once per session and copied into each test's own in-memory database with SQLite's
 backup API, so every test starts from the same state without paying for seeding again.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -1,4 +1,5 @@
 """Unit tests of `shop.repository.ShopRepository` against a seeded in-memory SQLite database."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,7 +47,7 @@ def _stock(session_factory, sku: str) -> int:
         return session.execute(select(Product.stock).where(Product.sku == sku)).scalar_one()
 
 
-# ---------------------------------------------------------------------------------------------------- errors, views
+# ---------------------------------------------------------------------------------------------- errors, views
 
 
 def test_errors_are_shop_errors_with_friendly_messages():
@@ -90,7 +91,7 @@ def test_product_view_in_stock(shop_repo):
     assert shop_repo.get_product("VEG-ASPARAGUS").in_stock is False
 
 
-# ---------------------------------------------------------------------------------------------- parse_order_number
+# ----------------------------------------------------------------------------------------- parse_order_number
 
 
 @pytest.mark.parametrize(
@@ -154,7 +155,7 @@ def test_parse_order_number_rejects_everything_else(text):
     assert "five digits" in info.value.user_message
 
 
-# ------------------------------------------------------------------------------------------------------- products
+# --------------------------------------------------------------------------------------------------- products
 
 
 def test_list_products_returns_whole_catalog_as_views(shop_repo):
@@ -267,6 +268,25 @@ def test_find_product_ambiguous_word_picks_plain_kind_and_suggests_the_rest(shop
     assert len(match.suggestions) <= 5
 
 
+@pytest.mark.parametrize(
+    "query, coarse",
+    [
+        ("yogurt", "Yoghurt"),
+        ("yoghurts", "Yoghurt"),
+        ("milk", "Milk"),
+        ("pears", "Pear"),
+        ("melons", "Melon"),
+        ("juice", "Juice"),
+        ("peppers", "Pepper"),
+        ("soyghurt", "Soyghurt"),
+        ("oatghurt", "Oatghurt"),
+    ],
+)
+def test_find_product_generic_kind_prefers_that_kind(shop_repo, query, coarse):
+    match = shop_repo.find_product(query)
+    assert match.product is not None and match.product.coarse_category == coarse
+
+
 def test_find_product_too_vague_gives_suggestions_only(shop_repo):
     match = shop_repo.find_product("fruit")
     assert match.product is None
@@ -276,8 +296,22 @@ def test_find_product_too_vague_gives_suggestions_only(shop_repo):
 
 @pytest.mark.parametrize(
     "query",
-    ["", "   ", "?", "😀😀😀", "😡", "x" * 10_000, "banana " * 2_000, "qwertyuiop", "我的订单在哪里", None, 12345,
-     "\x00\x00", "<script>alert(1)</script>", "{{7*7}}"],
+    [
+        "",
+        "   ",
+        "?",
+        "😀😀😀",
+        "😡",
+        "x" * 10_000,
+        "banana " * 2_000,
+        "qwertyuiop",
+        "我的订单在哪里",
+        None,
+        12345,
+        "\x00\x00",
+        "<script>alert(1)</script>",
+        "{{7*7}}",
+    ],
 )
 def test_find_product_odd_queries_match_nothing_without_error(shop_repo, query):
     match = shop_repo.find_product(query)  # type: ignore[arg-type]
@@ -362,13 +396,15 @@ def test_add_product_image_is_idempotent_and_shows_in_views(shop_repo, shop_sess
         ("", "banana.jpg", SHA_A),
     ],
 )
-def test_add_product_image_rejects_bad_input_and_writes_nothing(shop_repo, shop_session_factory, sku, path, sha):
+def test_add_product_image_rejects_bad_input_and_writes_nothing(
+    shop_repo, shop_session_factory, sku, path, sha
+):
     with pytest.raises(InvalidInput):
         shop_repo.add_product_image(sku, path, sha)
     assert _count(shop_session_factory, ProductImage) == 0
 
 
-# --------------------------------------------------------------------------------------------------------- orders
+# ----------------------------------------------------------------------------------------------------- orders
 
 
 def test_get_order_10023_is_shipped_with_tracking(shop_repo):
@@ -390,8 +426,14 @@ def test_get_order_10023_is_shipped_with_tracking(shop_repo):
 
 @pytest.mark.parametrize(
     "number, status",
-    [("10021", "placed"), ("10022", "packed"), ("10023", "shipped"), ("10024", "delivered"), ("10025", "cancelled"),
-     ("10026", "delivered")],
+    [
+        ("10021", "placed"),
+        ("10022", "packed"),
+        ("10023", "shipped"),
+        ("10024", "delivered"),
+        ("10025", "cancelled"),
+        ("10026", "delivered"),
+    ],
 )
 def test_get_order_demo_statuses(shop_repo, number, status):
     assert shop_repo.get_order(number).status == status
@@ -426,8 +468,12 @@ def test_cancel_order_before_shipping(shop_repo, shop_session_factory, number):
     assert note == "Ordered twice by mistake"
 
 
-@pytest.mark.parametrize("number, status", [("10023", "shipped"), ("10024", "delivered"), ("10025", "cancelled")])
-def test_cancel_order_refused_once_shipped_and_nothing_written(shop_repo, shop_session_factory, number, status):
+@pytest.mark.parametrize(
+    "number, status", [("10023", "shipped"), ("10024", "delivered"), ("10025", "cancelled")]
+)
+def test_cancel_order_refused_once_shipped_and_nothing_written(
+    shop_repo, shop_session_factory, number, status
+):
     before = shop_repo.get_order(number)
     events_before = _count(shop_session_factory, OrderStatusEvent)
     stock_before = {item.sku: _stock(shop_session_factory, item.sku) for item in before.items}
@@ -457,9 +503,7 @@ def test_cancel_order_twice_and_bad_input(shop_repo, shop_session_factory):
 
 
 def test_change_shipping_address_cleans_and_stores(shop_repo):
-    order = shop_repo.change_shipping_address(
-        "10021", "  Marktplatz 3\n\t80331 München\u200b\x00, Germany  "
-    )
+    order = shop_repo.change_shipping_address("10021", "  Marktplatz 3\n\t80331 München\u200b\x00, Germany  ")
     assert order.shipping_address == "Marktplatz 3 80331 München, Germany"
     assert shop_repo.get_order("10021").shipping_address == order.shipping_address
     injected = "1 Main St'; DROP TABLE orders; --"
@@ -468,7 +512,9 @@ def test_change_shipping_address_cleans_and_stores(shop_repo):
     assert shop_repo.change_shipping_address("10022", "A" * 300).shipping_address == "A" * 300
 
 
-@pytest.mark.parametrize("address", ["", "    ", "abc", "\x00\x00\x00\x00\x00\x00", "A" * 301, "x" * 10_000, None, 42])
+@pytest.mark.parametrize(
+    "address", ["", "    ", "abc", "\x00\x00\x00\x00\x00\x00", "A" * 301, "x" * 10_000, None, 42]
+)
 def test_change_shipping_address_rejects_bad_addresses(shop_repo, address):
     before = shop_repo.get_order("10021")
     with pytest.raises(InvalidInput) as info:
@@ -492,7 +538,7 @@ def test_change_shipping_address_unknown_or_invalid_order(shop_repo):
         shop_repo.change_shipping_address("abc", "Somewhere 1, 12345 Elsewhere")
 
 
-# -------------------------------------------------------------------------------------------------------- refunds
+# ---------------------------------------------------------------------------------------------------- refunds
 
 
 def test_request_refund_defaults_to_remaining_total(shop_repo, shop_session_factory):
@@ -517,7 +563,11 @@ def test_request_refund_partial_amounts_add_up(shop_repo):
     rest = shop_repo.request_refund("10024", "the rest")
     assert (first.amount, second.amount) == (Decimal("1.00"), Decimal("2.50"))
     assert rest.amount == total - Decimal("3.50")
-    assert [r.refund_number for r in shop_repo.list_refunds("10024")] == ["RF-10024-1", "RF-10024-2", "RF-10024-3"]
+    assert [r.refund_number for r in shop_repo.list_refunds("10024")] == [
+        "RF-10024-1",
+        "RF-10024-2",
+        "RF-10024-3",
+    ]
 
 
 def test_request_refund_counts_existing_requests_but_not_rejected_ones(shop_repo):
@@ -554,8 +604,24 @@ def test_request_refund_refused_when_fully_refunded(shop_repo):
 
 @pytest.mark.parametrize(
     "amount",
-    [Decimal("0"), Decimal("-1"), 0, -5, "abc", "", Decimal("NaN"), Decimal("Infinity"), float("nan"), 1e9,
-     Decimal("1e30"), Decimal("0.001"), "1.005", True, [1], "9" * 100],
+    [
+        Decimal("0"),
+        Decimal("-1"),
+        0,
+        -5,
+        "abc",
+        "",
+        Decimal("NaN"),
+        Decimal("Infinity"),
+        float("nan"),
+        1e9,
+        Decimal("1e30"),
+        Decimal("0.001"),
+        "1.005",
+        True,
+        [1],
+        "9" * 100,
+    ],
 )
 def test_request_refund_rejects_bad_amounts(shop_repo, shop_session_factory, amount):
     refunds = _count(shop_session_factory, Refund)
@@ -600,7 +666,7 @@ def test_list_and_get_refunds(shop_repo):
     assert shop_repo.get_refund(None) is None  # type: ignore[arg-type]
 
 
-# -------------------------------------------------------------------------------------------------------- tickets
+# ---------------------------------------------------------------------------------------------------- tickets
 
 
 def test_create_and_list_tickets(shop_repo):
@@ -609,7 +675,11 @@ def test_create_and_list_tickets(shop_repo):
         {"event": "bot", "text": "It has shipped."},
     ]
     ticket = shop_repo.create_ticket(
-        "user-1", "Order late", transcript, sentiment_trail=["neutral", "negative"], order_number="#10023",
+        "user-1",
+        "Order late",
+        transcript,
+        sentiment_trail=["neutral", "negative"],
+        order_number="#10023",
         priority="high",
     )
     assert isinstance(ticket, TicketView)
@@ -622,7 +692,10 @@ def test_create_and_list_tickets(shop_repo):
     other = shop_repo.create_ticket("user-2", "", [], order_number="not a number")
     assert other.subject == "Support request" and other.order_number is None and other.priority == "normal"
     newer = shop_repo.create_ticket("user-1", "Second", [])
-    assert [t.ticket_number for t in shop_repo.list_tickets("user-1")] == [newer.ticket_number, ticket.ticket_number]
+    assert [t.ticket_number for t in shop_repo.list_tickets("user-1")] == [
+        newer.ticket_number,
+        ticket.ticket_number,
+    ]
     assert len(shop_repo.list_tickets()) == 3
     assert shop_repo.list_tickets("nobody") == []
     assert shop_repo.list_tickets(123) == []  # type: ignore[arg-type]
@@ -698,7 +771,7 @@ def test_create_ticket_caps_subject(shop_repo):
     assert ticket.subject == "s" * 200
 
 
-# ------------------------------------------------------------------------------------------------ isolation rules
+# -------------------------------------------------------------------------------------------- isolation rules
 
 
 def test_views_outlive_their_session(shop_repo):

@@ -1,4 +1,5 @@
-"""Unit tests of the seed catalog, `shop.seed`, and the engine/session/model plumbing in `shop.db` and `shop.models`."""
+"""Unit tests of the seed catalog and `shop.seed`, and of the engine, session and model plumbing."""
+
 from __future__ import annotations
 
 import logging
@@ -37,27 +38,83 @@ ALL_MODELS = (Product, ProductImage, Customer, Order, OrderItem, OrderStatusEven
 
 #: Kinds the catalog must offer, as (coarse category, words that must appear in one product's name or kind).
 REQUIRED_KINDS = [
-    ("Apple", "golden delicious"), ("Apple", "granny smith"), ("Apple", "pink lady"), ("Apple", "red delicious"),
-    ("Apple", "royal gala"), ("Avocado", "avocado"), ("Banana", "banana"), ("Kiwi", "kiwi"), ("Lemon", "lemon"),
-    ("Lime", "lime"), ("Mango", "mango"), ("Melon", "cantaloupe"), ("Melon", "galia"), ("Melon", "honeydew"),
-    ("Melon", "watermelon"), ("Nectarine", "nectarine"), ("Orange", "orange"), ("Papaya", "papaya"),
-    ("Passion Fruit", "passion fruit"), ("Peach", "peach"), ("Pear", "anjou"), ("Pear", "conference"),
-    ("Pear", "kaiser"), ("Pineapple", "pineapple"), ("Plum", "plum"), ("Pomegranate", "pomegranate"),
-    ("Red Grapefruit", "red grapefruit"), ("Satsumas", "satsuma"),
-    ("Juice", "apple juice"), ("Juice", "orange juice"), ("Juice", "grapefruit juice"), ("Juice", "mandarin"),
-    ("Milk", "whole milk"), ("Milk", "semi-skimmed"), ("Milk", "lactose-free"), ("Milk", "organic"),
-    ("Oat Milk", "oat milk"), ("Oatghurt", "oat yoghurt"), ("Sour Cream", "sour cream"), ("Sour Milk", "sour milk"),
-    ("Soy Milk", "fresh soy milk"), ("Soy Milk", "shelf soy milk"), ("Soyghurt", "blueberry soy"),
-    ("Soyghurt", "vanilla soy"), ("Yoghurt", "vanilla yoghurt"), ("Yoghurt", "natural yoghurt"),
-    ("Yoghurt", "low-fat"), ("Yoghurt", "strawberry yoghurt"),
-    ("Asparagus", "asparagus"), ("Aubergine", "aubergine"), ("Cabbage", "cabbage"), ("Carrots", "carrot"),
-    ("Cucumber", "cucumber"), ("Garlic", "garlic"), ("Ginger", "ginger"), ("Leek", "leek"),
-    ("Mushroom", "brown cap"), ("Onion", "yellow onion"), ("Pepper", "green bell"), ("Pepper", "orange bell"),
-    ("Pepper", "red bell"), ("Pepper", "yellow bell"), ("Potato", "floury"), ("Potato", "solid"),
-    ("Potato", "sweet potato"), ("Red Beet", "red beet"), ("Tomato", "beef tomato"), ("Tomato", "regular tomato"),
-    ("Tomato", "vine tomato"), ("Zucchini", "zucchini"),
-    ("Berries", "strawberr"), ("Berries", "blueberr"), ("Broccoli", "broccoli"), ("Spinach", "spinach"),
-    ("Eggs", "free-range"), ("Butter", "butter"), ("Cheese", "cheddar"),
+    ("Apple", "golden delicious"),
+    ("Apple", "granny smith"),
+    ("Apple", "pink lady"),
+    ("Apple", "red delicious"),
+    ("Apple", "royal gala"),
+    ("Avocado", "avocado"),
+    ("Banana", "banana"),
+    ("Kiwi", "kiwi"),
+    ("Lemon", "lemon"),
+    ("Lime", "lime"),
+    ("Mango", "mango"),
+    ("Melon", "cantaloupe"),
+    ("Melon", "galia"),
+    ("Melon", "honeydew"),
+    ("Melon", "watermelon"),
+    ("Nectarine", "nectarine"),
+    ("Orange", "orange"),
+    ("Papaya", "papaya"),
+    ("Passion Fruit", "passion fruit"),
+    ("Peach", "peach"),
+    ("Pear", "anjou"),
+    ("Pear", "conference"),
+    ("Pear", "kaiser"),
+    ("Pineapple", "pineapple"),
+    ("Plum", "plum"),
+    ("Pomegranate", "pomegranate"),
+    ("Red Grapefruit", "red grapefruit"),
+    ("Satsumas", "satsuma"),
+    ("Juice", "apple juice"),
+    ("Juice", "orange juice"),
+    ("Juice", "grapefruit juice"),
+    ("Juice", "mandarin"),
+    ("Milk", "whole milk"),
+    ("Milk", "semi-skimmed"),
+    ("Milk", "lactose-free"),
+    ("Milk", "organic"),
+    ("Oat Milk", "oat milk"),
+    ("Oatghurt", "oat yoghurt"),
+    ("Sour Cream", "sour cream"),
+    ("Sour Milk", "sour milk"),
+    ("Soy Milk", "fresh soy milk"),
+    ("Soy Milk", "shelf soy milk"),
+    ("Soyghurt", "blueberry soy"),
+    ("Soyghurt", "vanilla soy"),
+    ("Yoghurt", "vanilla yoghurt"),
+    ("Yoghurt", "natural yoghurt"),
+    ("Yoghurt", "low-fat"),
+    ("Yoghurt", "strawberry yoghurt"),
+    ("Asparagus", "asparagus"),
+    ("Aubergine", "aubergine"),
+    ("Cabbage", "cabbage"),
+    ("Carrots", "carrot"),
+    ("Cucumber", "cucumber"),
+    ("Garlic", "garlic"),
+    ("Ginger", "ginger"),
+    ("Leek", "leek"),
+    ("Mushroom", "brown cap"),
+    ("Onion", "yellow onion"),
+    ("Pepper", "green bell"),
+    ("Pepper", "orange bell"),
+    ("Pepper", "red bell"),
+    ("Pepper", "yellow bell"),
+    ("Potato", "floury"),
+    ("Potato", "solid"),
+    ("Potato", "sweet potato"),
+    ("Red Beet", "red beet"),
+    ("Tomato", "beef tomato"),
+    ("Tomato", "regular tomato"),
+    ("Tomato", "vine tomato"),
+    ("Zucchini", "zucchini"),
+    ("Berries", "strawberr"),
+    ("Berries", "blueberr"),
+    ("Broccoli", "broccoli"),
+    ("Spinach", "spinach"),
+    ("Eggs", "free-range"),
+    ("Butter", "butter"),
+    ("Cheese", "cheddar"),
 ]
 
 #: A status history is a path through these transitions.
@@ -79,7 +136,7 @@ def _counts(engine) -> dict:
         }
 
 
-# -------------------------------------------------------------------------------------------------------- catalog
+# ---------------------------------------------------------------------------------------------------- catalog
 
 
 def test_catalog_file_is_in_the_project():
@@ -107,7 +164,8 @@ def test_catalog_rows_are_complete_and_plausible():
 def test_catalog_covers_required_kind(coarse, words):
     rows = load_catalog()
     hits = [
-        row for row in rows
+        row
+        for row in rows
         if row["coarse_category"] == coarse and words in f"{row['name']} {row['kind']}".lower()
     ]
     assert hits, f"no {words!r} in {coarse}"
@@ -133,7 +191,7 @@ def test_load_catalog_rejects_malformed_files(tmp_path, content, message):
         load_catalog(path)
 
 
-# ---------------------------------------------------------------------------------------------------------- seed
+# ------------------------------------------------------------------------------------------------------- seed
 
 
 def test_create_and_seed_creates_every_table(shop_engine):
@@ -184,8 +242,14 @@ def test_demo_orders_cover_every_status(shop_repo):
     statuses = {spec.order_number: shop_repo.get_order(spec.order_number).status for spec in DEMO_ORDERS}
     assert len(statuses) >= 12
     assert set(statuses.values()) == {status.value for status in OrderStatus}
-    expected = {"10021": "placed", "10022": "packed", "10023": "shipped", "10024": "delivered", "10025": "cancelled",
-                "10026": "delivered"}
+    expected = {
+        "10021": "placed",
+        "10022": "packed",
+        "10023": "shipped",
+        "10024": "delivered",
+        "10025": "cancelled",
+        "10026": "delivered",
+    }
     assert {number: statuses[number] for number in expected} == expected
 
 
@@ -208,15 +272,17 @@ def test_demo_order_history_is_consistent(shop_repo, number):
     statuses = [status for status, _ in order.status_history]
     times = [at for _, at in order.status_history]
     assert statuses[0] == "placed" and statuses[-1] == order.status
-    for before, after in zip(statuses, statuses[1:]):
+    for before, after in zip(statuses, statuses[1:], strict=False):
         assert after in ALLOWED_TRANSITIONS[before], statuses
     assert times == sorted(times) and times[0] == order.placed_at and times[-1] == order.updated_at
     assert all(at <= SEED_NOW for at in times)
     assert ("shipped" in statuses) == (order.tracking_number is not None)
     assert (order.status == "cancelled") == (order.estimated_delivery is None)
     assert order.items and order.total > 0
-    refunded = sum((refund.amount for refund in shop_repo.list_refunds(number) if refund.status != "rejected"),
-                   Decimal("0"))
+    refunded = sum(
+        (refund.amount for refund in shop_repo.list_refunds(number) if refund.status != "rejected"),
+        Decimal("0"),
+    )
     assert refunded <= order.total
     if refunded:
         assert order.status in ("delivered", "cancelled")
@@ -255,14 +321,17 @@ def test_seed_runs_as_module(tmp_path):
     url = f"sqlite:///{tmp_path / 'module.db'}"
     result = subprocess.run(
         [sys.executable, "-m", "shop.seed", "--database-url", url],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert "inserted" in result.stderr
 
 
-# ---------------------------------------------------------------------------------------------------- db plumbing
+# ------------------------------------------------------------------------------------------------ db plumbing
 
 
 def test_database_url_prefers_environment(monkeypatch):
@@ -382,4 +451,3 @@ def test_money_round_trips_exactly(shop_session_factory):
     with unit_of_work(shop_session_factory) as session:
         price = session.execute(select(Product.price).where(Product.sku == "FRU-BANANA")).scalar_one()
     assert price == Decimal("12345678.91") and isinstance(price, Decimal)
-
