@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from shop.db import PROJECT_ROOT, make_engine, make_session_factory, unit_of_work
 from shop.models import (
@@ -473,8 +474,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, OSError) as exc:
         logger.error("Seeding failed: %s", exc)
         return 1
-    except Exception:  # noqa: BLE001 - report any database error as one log record with traceback
-        logger.exception("Seeding failed")
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        logger.error("Seeding failed, database error %s: %s", type(exc).__name__, cause[0] if cause else "")
         return 1
     finally:
         engine.dispose()

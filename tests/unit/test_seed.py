@@ -317,6 +317,15 @@ def test_seed_command_line_reports_bad_catalog(tmp_path, caplog):
     assert any("missing columns" in record.getMessage() for record in caplog.records)
 
 
+def test_seed_command_line_reports_database_errors_in_one_line(tmp_path, caplog):
+    missing_dir = tmp_path / "no" / "such" / "dir" / "x.db"
+    with caplog.at_level(logging.ERROR, logger="shop.seed"):
+        assert main(["--database-url", f"sqlite:///{missing_dir}"]) == 1
+    errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "database error OperationalError" in errors[0].getMessage()
+    assert errors[0].exc_info is None
+
+
 def test_seed_runs_as_module(tmp_path):
     url = f"sqlite:///{tmp_path / 'module.db'}"
     result = subprocess.run(
