@@ -1,0 +1,286 @@
+"""Product actions: information, price, availability and search, with tolerant product matching.
+
+All four questions go through ``product_form``. The question is remembered in ``product_question`` (set from the
+intent that started the form), so when the customer asks "how much is it?" the form first asks which product and the answer comes
+once it is named. Names are matched with ``find_product``; when nothing matches, the next question offers the
+closest products as buttons.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from actions import common
+from actions.common import ShopAction
+from shop.errors import ShopError
+
+if TYPE_CHECKING:
+    from shop.repository import ProductView
+
+logger = logging.getLogger(__name__)
+
+#: The question each product intent asks (values of the ``product_question`` slot).
+QUESTION_BY_INTENT = {
+    "product_info": "info",
+    "product_price": "price",
+    "product_availability": "availability",
+    "product_search": "search",
+}
+QUESTIONS = frozenset(QUESTION_BY_INTENT.values())
+DEFAULT_QUESTION = "info"
+
+#: Stock at or below this is reported as "only N left".
+LOW_STOCK = 5
+#: Longest product query passed to the repository, in characters.
+MAX_QUERY_CHARS = 100
+#: Suggestions offered after a miss; results listed for a search.
+MAX_SUGGESTIONS = 3
+MAX_SEARCH_RESULTS = 5
+
+
+def product_button(name: Text, intent: Text = "inform") -> Dict[Text, Text]:
+    """Return a button that sends ``/<intent>{"product": "<name>"}``, which fills the ``product`` slot."""
+    return {"title": name, "payload": f"/{intent}{json.dumps({'product': name})}"}
+
+
+def current_question(tracker: Tracker) -> Text:
+    """Return the product question being answered (``info`` when none is known)."""
+    question = tracker.get_slot("product_question")
+    return question if question in QUESTIONS else DEFAULT_QUESTION
+
+
+def stock_note(product: "ProductView") -> Text:
+    """One sentence about the stock of ``product``."""
+    if not product.in_stock:
+        return "It's sold out at the moment."
+    if product.stock <= LOW_STOCK:
+        return f"Only {product.stock} left."
+    return "It's in stock."
+
+
+class ValidateProductForm(FormValidationAction):
+    """Validates ``product_form``: matches the product name against the catalog.
+
+    For a search any words are accepted. Otherwise a name that matches no product is refused and remembered in
+    ``product_miss`` with the closest products in ``product_suggestions``, which ``action_ask_product`` offers.
+    """
+
+    def name(self) -> Text:
+        """Return the action name."""
+        return "validate_product_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        """Settle which question is being answered, then extract and validate the product as usual."""
+        question_events = self.question_events(tracker)
+        tracker.add_slots(question_events)
+        return question_events + await super().run(dispatcher, tracker, domain)
+
+    @staticmethod
+    def question_events(tracker: Tracker) -> List[EventType]:
+        """Set ``product_question`` from the latest intent when it asks a new question.
+
+        That is the intent that starts the form, or a complete question ("how much are apples?") while the form
+        asks for the product. A bare reply ("bananas", whatever intent it gets) keeps the question.
+        """
+        question = QUESTION_BY_INTENT.get(common.latest_intent(tracker) or "")
+        if question is None:
+            return []
+        asking = tracker.get_slot("requested_slot") == "product"
+        if asking and not common.has_entity(tracker, "product"):
+            return []
+        if tracker.get_slot("product_question") == question:
+            return []
+        return [SlotSet("product_question", question)]
+
+    def extract_product(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        """Take a bare reply ("bananas") as the product while the form asks for it."""
+        text = common.free_text_answer(tracker, "product", extra_intents=QUESTION_BY_INTENT)
+        return {} if text is None else {"product": text}
+
+    def validate_product(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """Resolve the product name, or remember the miss for the next question.
+
+        Returns:
+            Slot updates: ``product`` (catalog name or search words, None when refused), ``product_sku``,
+            ``product_miss`` and ``product_suggestions``.
+        """
+        question = current_question(tracker)
+        query = " ".join(str(slot_value or "").split())[:MAX_QUERY_CHARS]
+        cleared = {"product_sku": None, "product_miss": None, "product_suggestions": None}
+        if not query:
+            return {**cleared, "product": None}
+        if question == "search":
+            # Search words come from this request; a product remembered from earlier is not what to search for.
+            fresh = tracker.get_slot("requested_slot") == "product" or common.has_entity(tracker, "product")
+            return {**cleared, "product": query if fresh else None}
+        try:
+            match = common.get_repository().find_product(query)
+        except Exception:
+            logger.exception("Product lookup failed")
+            dispatcher.utter_message(response=common.TECHNICAL_PROBLEM_RESPONSE)
+            return {**cleared, "product": None}
+        if match.product is None:
+            names = [product.name for product in match.suggestions[:MAX_SUGGESTIONS]]
+            logger.info("No product matches %r (%d suggestions)", common.shorten(query), len(names))
+            return {
+                "product": None,
+                "product_sku": None,
+                "product_miss": common.shorten(query),
+                "product_suggestions": names or None,
+            }
+        return {**cleared, "product": match.product.name, "product_sku": match.product.sku}
+
+
+class ActionAskProduct(ShopAction):
+    """Question of ``product_form``: suggestions after a miss, else a question that fits what was asked."""
+
+    def name(self) -> Text:
+        """Return the action name."""
+        return "action_ask_product"
+
+    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        """Offer the closest products as buttons, or ask which product the question is about."""
+        miss = tracker.get_slot("product_miss")
+        if miss:
+            names = [name for name in tracker.get_slot("product_suggestions") or [] if isinstance(name, str)]
+            if names:
+                dispatcher.utter_message(
+                    response="utter_product_not_found",
+                    query=miss,
+                    suggestions=common.join_alternatives(names),
+                    buttons=[product_button(name) for name in names],
+                )
+            else:
+                dispatcher.utter_message(response="utter_product_not_found_no_suggestions", query=miss)
+            return common.reset_slots("product_miss", "product_suggestions")
+        dispatcher.utter_message(response=f"utter_ask_product_{current_question(tracker)}")
+        return []
+
+
+class ActionAnswerProductQuestion(ShopAction):
+    """Submit of ``product_form``: answers the remembered question about the product."""
+
+    def name(self) -> Text:
+        """Return the action name."""
+        return "action_answer_product_question"
+
+    def events_on_error(self, tracker: Tracker) -> List[EventType]:
+        """Forget the per-question details after an error."""
+        return common.reset_slots("quantity", "product_miss", "product_suggestions")
+
+    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        """Answer info, price, availability or search."""
+        question = current_question(tracker)
+        if question == "search":
+            return self._search(dispatcher, tracker)
+        product = self._product(tracker)
+        if product is None:
+            dispatcher.utter_message(response="utter_product_unknown")
+            return common.reset_slots("product", "product_sku", "quantity")
+        details = {
+            "product_name": product.name,
+            "price": common.format_unit_price(product.price, product.currency, product.unit),
+            "unit": product.unit,
+            "stock": product.stock,
+        }
+        if question == "price":
+            dispatcher.utter_message(response="utter_product_price", **details)
+        elif question == "availability":
+            self._availability(dispatcher, tracker, product, details)
+        else:
+            dispatcher.utter_message(
+                response="utter_product_info",
+                description=product.description.strip() or product.kind,
+                stock_note=stock_note(product),
+                **details,
+            )
+        return self.events_on_error(tracker)
+
+    @staticmethod
+    def _product(tracker: Tracker) -> Optional["ProductView"]:
+        repository = common.get_repository()
+        sku = tracker.get_slot("product_sku")
+        product = repository.get_product(str(sku)) if sku else None
+        if product is None and tracker.get_slot("product"):
+            product = repository.find_product(str(tracker.get_slot("product"))).product
+        return product
+
+    @staticmethod
+    def _requested_quantity(tracker: Tracker) -> Optional[Decimal]:
+        try:
+            return common.parse_amount(tracker.get_slot("quantity"))
+        except ShopError:
+            return None  # "a few", "some": no number to compare with
+
+    def _availability(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        product: "ProductView",
+        details: Dict[Text, Any],
+    ) -> None:
+        wanted = self._requested_quantity(tracker)
+        if not product.in_stock:
+            dispatcher.utter_message(response="utter_product_out_of_stock", **details)
+            alternatives = [
+                other.name
+                for other in common.get_repository().search_products(
+                    category=product.category, in_stock_only=True, limit=MAX_SUGGESTIONS + 1
+                )
+                if other.sku != product.sku
+            ][:MAX_SUGGESTIONS]
+            if alternatives:
+                dispatcher.utter_message(
+                    response="utter_product_alternatives",
+                    alternatives=common.join_alternatives(alternatives),
+                    buttons=[product_button(name, "product_availability") for name in alternatives],
+                )
+        elif wanted is not None and wanted > product.stock:
+            dispatcher.utter_message(
+                response="utter_product_not_enough",
+                quantity=common.shorten(tracker.get_slot("quantity"), 30),
+                **details,
+            )
+        elif product.stock <= LOW_STOCK:
+            dispatcher.utter_message(response="utter_product_low_stock", **details)
+        else:
+            dispatcher.utter_message(response="utter_product_in_stock", **details)
+
+    def _search(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+        query = " ".join(str(tracker.get_slot("product") or "").split())[:MAX_QUERY_CHARS]
+        repository = common.get_repository()
+        results = repository.search_products(query=query, limit=MAX_SEARCH_RESULTS) if query else []
+        if not results and query:
+            results = repository.search_products(category=query, limit=MAX_SEARCH_RESULTS)
+        events = self.events_on_error(tracker)
+        if not results:
+            dispatcher.utter_message(response="utter_search_no_results", query=common.shorten(query))
+            return events + common.reset_slots("product", "product_sku")
+        lines = [
+            f"• {product.name}: {common.format_unit_price(product.price, product.currency, product.unit)}"
+            + ("" if product.in_stock else " (sold out)")
+            for product in results
+        ]
+        dispatcher.utter_message(
+            response="utter_search_results",
+            query=common.shorten(query),
+            result_lines="\n".join(lines),
+            buttons=[product_button(product.name, "product_info") for product in results],
+        )
+        # One hit is "the product" from now on ("how much is it?"); search words are not.
+        only = results[0] if len(results) == 1 else None
+        return events + [
+            SlotSet("product", only.name if only else None),
+            SlotSet("product_sku", only.sku if only else None),
+        ]
