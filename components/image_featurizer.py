@@ -86,8 +86,10 @@ ARCHITECTURE = "efficientnet-lite0"
 #: Inception-style normalisation of the EfficientNet-Lite training (efficientnet_lite_builder.py), 0..255 scale.
 MEAN_RGB = 127.0
 STDDEV_RGB = 128.0
-#: Formats Pillow may open: the ones the attachment store accepts. Everything else is `unsupported_type`.
+#: Pillow plugins that may open a photo: the ones the attachment store accepts. Everything else is
+#: `unsupported_type`. The JPEG plugin reports multi-picture JPEGs from phone cameras as format "MPO".
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+_JPEG_FORMATS = ("JPEG", "MPO")
 #: White, for compositing transparent images (what a viewer shows behind a transparent product cut-out).
 BACKGROUND_RGB = (255, 255, 255)
 LABELS_PATH = Path(__file__).with_name("imagenet_labels.json")
@@ -299,9 +301,9 @@ def decode_image(
     if width * height > max_pixels:
         raise _image_error("too_large", f"{width}x{height} = {width * height} pixels > {max_pixels} pixels", limits)
     try:
-        if draft_size and image.format == "JPEG":
+        if draft_size and image.format in _JPEG_FORMATS:
             image.draft(None, (draft_size, draft_size))
-        image.load()  # the first frame: an animated GIF/WebP/PNG is opened positioned on frame 0
+        image.load()  # the first frame: an animated GIF/WebP/PNG or an MPO is opened positioned on frame 0
     except Image.DecompressionBombError as error:
         raise _image_error("too_large", f"Pillow refused to decode: {error}", limits) from None
     except MemoryError:
@@ -349,7 +351,7 @@ def to_rgb(image: "PILImage.Image") -> "PILImage.Image":
         gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
         return Image.fromarray(gray, mode="L").convert("RGB")
     if mode in _ALPHA_MODES or "transparency" in image.info:
-        rgba = image.convert("RGBA")
+        rgba = image.convert("LA" if mode == "La" else image.mode).convert("RGBA")  # La only converts to LA
         background = Image.new("RGBA", rgba.size, BACKGROUND_RGB + (255,))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")

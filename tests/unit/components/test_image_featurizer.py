@@ -1,0 +1,637 @@
+"""Unit tests for `components.image_featurizer.ImageFeaturizer` on a tiny EfficientNet-Lite0.
+
+The tiny model is the real architecture with random weights, built for 64×64 inputs (the network is fully
+convolutional, so only the static "same" paddings depend on the size). Its batch-norm statistics are calibrated on
+random images so that activations neither vanish nor saturate; the state_dict is saved once per module to a
+temporary file. Every image is generated here with Pillow; uploads go through a real `AttachmentStore` in a
+temporary directory. Bad content that the store itself refuses at upload time (truncated, empty, not an image,
+pixel bomb) is planted in the store's layout directly, as a store filled by an older version or a broken disk
+would hold it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import resource
+import struct
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFile
+
+import components.image_featurizer as image_featurizer
+from components.attachments import AttachmentError, AttachmentStore
+from components.image_featurizer import (
+    ATTACHMENT_PROBLEMS,
+    EMBEDDING_DIMS,
+    IMAGE,
+    IMAGE_EMBEDDINGS,
+    IMAGE_LABELS,
+    ImageFeaturizer,
+    crop_and_resize,
+    decode_image,
+    to_rgb,
+)
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.storage.resource import Resource
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from tests.unit.components.featurizer_contract import FeaturizerContract
+
+TINY_SIZE = 64  # pixels, network input side in these tests
+TINY_RESIZE = 73  # pixels; 64 / 73 ≈ 0.875, the crop fraction of the real configuration
+NODE = "image_featurizer"
+MAX_PIXELS = 40_000_000
+
+
+# ---------------------------------------------------------------------------------------------- images
+def sample_image(seed: int = 0, size: tuple = (96, 72)) -> Image.Image:
+    """An RGB test photo: a smooth colour gradient plus a few solid shapes placed by `seed` (not symmetric)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    base = rng.uniform(40, 200, size=3)
+    pixels = np.stack(
+        [base[0] + 50 * x / width, base[1] + 50 * y / height, base[2] + 30 * (x + y) / (width + height)], axis=-1
+    )
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        left, top = int(rng.integers(0, width * 2 // 3)), int(rng.integers(0, height * 2 // 3))
+        box = (left, top, left + int(rng.integers(8, width // 3)), top + int(rng.integers(8, height // 3)))
+        draw.rectangle(box, fill=tuple(int(c) for c in rng.integers(0, 256, size=3)))
+    draw.ellipse((2, 2, width // 4, height // 4), fill=(250, 20, 20))  # a marker in the top-left corner
+    return image
+
+
+def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png_bomb(width: int = 30000, height: int = 30000, rows: int = 64) -> bytes:
+    """A small PNG whose header declares `width`×`height` 8-bit gray pixels; IDAT holds `rows` zero rows."""
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte + pixels
+    idat = b"".join(compressor.compress(row) for _ in range(rows)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(autouse=True)
+def _restore_pillow_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creating the component sets `Image.MAX_IMAGE_PIXELS`; put Pillow's value back after every test."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised EfficientNet-Lite0 state_dict for 64×64 inputs, BN statistics calibrated."""
+    import torch
+
+    torch.manual_seed(0)
+    net = image_featurizer.build_network(TINY_SIZE)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the calibration batch
+    net.train()
+    with torch.no_grad():
+        net(torch.rand(16, 3, TINY_SIZE, TINY_SIZE) * 2 - 1)
+    path = tmp_path_factory.mktemp("tiny-efficientnet") / "lite0-tiny.pth"
+    torch.save(net.eval().state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="module")
+def store(store_dir: Path) -> AttachmentStore:
+    return AttachmentStore(store_dir)
+
+
+@pytest.fixture(scope="module")
+def upload(store: AttachmentStore) -> Callable[..., Dict[str, Any]]:
+    """`upload(data, name)` → the metadata entry of an image stored the normal way (the store checks it)."""
+
+    def save(data: bytes, name: str = "photo.jpg") -> Dict[str, Any]:
+        return store.save(data, name=name).to_metadata()
+
+    return save
+
+
+@pytest.fixture(scope="module")
+def plant(store: AttachmentStore) -> Callable[..., Dict[str, Any]]:
+    """`plant(data)` → a reference to `data` written into the store's layout without the upload checks."""
+
+    def write(data: bytes, name: str = "photo.jpg", kind: str = "image") -> Dict[str, Any]:
+        attachment_id = hashlib.sha256(data).hexdigest()
+        shard = store.root / attachment_id[:2]
+        shard.mkdir(exist_ok=True)
+        (shard / attachment_id).write_bytes(data)
+        sidecar = {"id": attachment_id, "type": kind, "mime_type": "image/jpeg", "size": len(data), "name": name}
+        (shard / f"{attachment_id}.json").write_text(json.dumps(sidecar), encoding="utf-8")
+        return {"type": kind, "id": attachment_id, "mime_type": "image/jpeg", "size": len(data), "name": name}
+
+    return write
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tiny_weights: Path, store_dir: Path) -> Dict[str, Any]:
+    return {
+        "weights_path": str(tiny_weights),
+        "image_size": TINY_SIZE,
+        "resize_size": TINY_RESIZE,
+        "attachment_dir": str(store_dir),
+    }
+
+
+@pytest.fixture
+def make_featurizer(
+    tiny_config: Dict[str, Any], execution_context: ExecutionContext, model_storage
+) -> Callable[..., ImageFeaturizer]:
+    """`make_featurizer(**overrides)` → a featurizer on the tiny model, named `image_featurizer`."""
+    context = dataclasses.replace(execution_context, node_name=NODE)
+
+    def make(**overrides: Any) -> ImageFeaturizer:
+        config = {**ImageFeaturizer.get_default_config(), **tiny_config, **overrides}
+        return ImageFeaturizer.create(config, model_storage, Resource(NODE), context)
+
+    return make
+
+
+@pytest.fixture
+def featurizer(make_featurizer: Callable[..., ImageFeaturizer]) -> ImageFeaturizer:
+    return make_featurizer()
+
+
+def with_attachments(*entries: Dict[str, Any], text: str = "", **data: Any) -> Message:
+    return Message(data={TEXT: text, "metadata": {"attachments": list(entries)}, **data})
+
+
+def sentence_feature(message: Message) -> Optional[np.ndarray]:
+    found = [f for f in message.features if f.attribute == IMAGE and f.origin == NODE]
+    assert len(found) <= 1
+    if not found:
+        return None
+    assert found[0].type == FEATURE_TYPE_SENTENCE
+    return found[0].features
+
+
+def run(featurizer: ImageFeaturizer, *entries: Dict[str, Any]) -> Message:
+    [message] = featurizer.process([with_attachments(*entries)])
+    return message
+
+
+def assert_rejected(message: Message, code: str) -> None:
+    assert sentence_feature(message) is None
+    assert message.get(IMAGE_LABELS) is None
+    problems = message.get(ATTACHMENT_PROBLEMS)
+    assert [p["code"] for p in problems] == [code]
+    assert problems[0]["type"] == "image"
+    assert problems[0]["message"]
+    assert ATTACHMENT_PROBLEMS in message.output_properties
+
+
+# ---------------------------------------------------------------------------------------------- contract
+class TestImageFeaturizerContract(FeaturizerContract):
+    @pytest.fixture
+    def featurizer_class(self):
+        return ImageFeaturizer
+
+    @pytest.fixture
+    def featurizer_config(self, tiny_config):
+        return dict(tiny_config)
+
+    @pytest.fixture
+    def node_name(self):
+        return NODE
+
+    @pytest.fixture
+    def attribute(self):
+        return IMAGE
+
+    @pytest.fixture
+    def expected_dims(self):
+        return EMBEDDING_DIMS
+
+    @pytest.fixture
+    def feature_types(self):
+        return (FEATURE_TYPE_SENTENCE,)
+
+    @pytest.fixture
+    def message_with_input(self, upload):
+        return with_attachments(upload(encode(sample_image(1), "JPEG", quality=90)))
+
+    @pytest.fixture
+    def other_messages_with_input(self, upload):
+        return [
+            with_attachments(
+                upload(encode(sample_image(2), "PNG"), "a.png"), upload(encode(sample_image(3), "WEBP"), "b.webp")
+            ),
+            with_attachments(upload(encode(sample_image(4, (50, 120)), "PNG"), "tall.png"), text="is this fresh?"),
+        ]
+
+    @pytest.fixture
+    def message_without_input(self):
+        return Message(data={TEXT: "hello", "metadata": {"channel": "web"}})
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+def test_labels_embeddings_and_mean_over_images(featurizer: ImageFeaturizer, upload) -> None:
+    first = upload(encode(sample_image(10), "PNG"), "first.png")
+    second = upload(encode(sample_image(11), "PNG"), "second.png")
+    message = run(featurizer, first, second)
+
+    embeddings = message.get(IMAGE_EMBEDDINGS)
+    assert embeddings.shape == (2, EMBEDDING_DIMS) and embeddings.dtype == np.float32
+    np.testing.assert_allclose(sentence_feature(message), embeddings.mean(axis=0, keepdims=True), rtol=1e-6)
+    assert not np.allclose(embeddings[0], embeddings[1])
+
+    labels = message.get(IMAGE_LABELS)
+    assert IMAGE_LABELS in message.output_properties
+    assert IMAGE_EMBEDDINGS not in message.output_properties
+    assert len(labels) == 2
+    for per_image in labels:
+        assert len(per_image) == 5
+        assert all(set(entry) == {"label", "confidence"} for entry in per_image)
+        confidences = [entry["confidence"] for entry in per_image]
+        assert confidences == sorted(confidences, reverse=True)
+        assert all(0.0 <= c <= 1.0 for c in confidences) and sum(confidences) <= 1.0 + 1e-3
+        assert all(isinstance(entry["label"], str) and entry["label"] for entry in per_image)
+    assert message.get(ATTACHMENT_PROBLEMS) is None
+
+    [alone] = featurizer.process([with_attachments(first)])
+    np.testing.assert_allclose(alone.get(IMAGE_EMBEDDINGS)[0], embeddings[0], atol=1e-5, rtol=1e-4)
+
+
+def test_same_image_gives_identical_features(featurizer: ImageFeaturizer, upload) -> None:
+    entry = upload(encode(sample_image(12), "JPEG", quality=85))
+    first, second = run(featurizer, entry), run(featurizer, entry)
+    np.testing.assert_array_equal(sentence_feature(first), sentence_feature(second))
+    assert first.get(IMAGE_LABELS) == second.get(IMAGE_LABELS)
+
+
+def test_top_k_and_batch_size(make_featurizer, upload) -> None:
+    entries = [upload(encode(sample_image(20 + i), "PNG"), f"{i}.png") for i in range(3)]
+    batched = run(make_featurizer(top_k=2, batch_size=8), *entries)
+    single = run(make_featurizer(top_k=2, batch_size=1), *entries)
+    assert [len(labels) for labels in batched.get(IMAGE_LABELS)] == [2, 2, 2]
+    np.testing.assert_allclose(sentence_feature(batched), sentence_feature(single), atol=1e-5, rtol=1e-4)
+
+
+def test_text_features_and_existing_problems_are_kept(featurizer: ImageFeaturizer, upload, plant) -> None:
+    earlier = {"type": "audio", "code": "no_speech", "message": "I couldn't hear anything."}
+    message = with_attachments(
+        upload(encode(sample_image(30), "PNG")), plant(b"not a photo at all"), text="what is this?"
+    )
+    message.set(ATTACHMENT_PROBLEMS, [earlier], add_to_output=True)
+    featurizer.process([message])
+
+    assert message.get(TEXT) == "what is this?"
+    assert not [f for f in message.features if f.attribute == TEXT]
+    assert sentence_feature(message).shape == (1, EMBEDDING_DIMS)
+    assert len(message.get(IMAGE_LABELS)) == 1
+    problems = message.get(ATTACHMENT_PROBLEMS)
+    assert problems[0] == earlier
+    assert [(p["type"], p["code"]) for p in problems[1:]] == [("image", "unsupported_type")]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [None, "photo.jpg", ["attachments"], {"attachments": None}, {"attachments": []}, {"other": 1}, {}],
+    ids=["none", "string", "list", "null-list", "empty-list", "other-keys", "empty-dict"],
+)
+def test_no_image_no_output(featurizer: ImageFeaturizer, metadata: Any) -> None:
+    [message] = featurizer.process([Message(data={TEXT: "hi", "metadata": metadata})])
+    assert sentence_feature(message) is None
+    for key in (IMAGE_LABELS, IMAGE_EMBEDDINGS, ATTACHMENT_PROBLEMS):
+        assert message.get(key) is None
+
+
+def test_audio_attachments_are_left_to_the_speech_recognizer(featurizer: ImageFeaturizer, plant) -> None:
+    message = run(featurizer, plant(b"OggS fake voice note", name="voice.ogg", kind="audio"))
+    assert sentence_feature(message) is None
+    assert message.get(ATTACHMENT_PROBLEMS) is None
+
+
+def test_malformed_metadata_becomes_a_problem_not_a_crash(featurizer: ImageFeaturizer) -> None:
+    message = run(featurizer, {"type": "image", "id": "../../etc/passwd"})
+    assert sentence_feature(message) is None
+    assert [p["code"] for p in message.get(ATTACHMENT_PROBLEMS)] == ["invalid_reference"]
+
+
+def test_missing_upload_is_not_found(featurizer: ImageFeaturizer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    message = run(featurizer, {"type": "image", "id": "ab" * 32})
+    assert_rejected(message, "not_found")
+    assert "photo" in message.get(ATTACHMENT_PROBLEMS)[0]["message"]
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+
+
+def test_file_over_max_bytes_is_refused_before_reading(make_featurizer, upload, monkeypatch) -> None:
+    featurizer = make_featurizer(max_bytes=500)
+    entry = upload(encode(sample_image(40), "PNG"))
+    assert entry["size"] > 500
+    monkeypatch.setattr(AttachmentStore, "read", lambda *a, **k: pytest.fail("read despite the size limit"))
+    assert_rejected(run(featurizer, entry), "too_large")
+
+
+# ---------------------------------------------------------------------------------------------- cases/images
+def decoded(data: bytes) -> np.ndarray:
+    return np.asarray(decode_image(data, MAX_PIXELS), dtype=np.int16)
+
+
+def test_exif_rotated_equals_upright(featurizer: ImageFeaturizer, upload) -> None:
+    upright = sample_image(50, (96, 64))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what the camera wrote; orientation 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+
+    # Lossless PNG: exactly the same pixels and features.
+    upright_png, rotated_png = encode(upright, "PNG"), encode(stored, "PNG", exif=exif)
+    np.testing.assert_array_equal(decoded(rotated_png), np.asarray(upright))
+    a, b = run(featurizer, upload(upright_png, "up.png")), run(featurizer, upload(rotated_png, "rot.png"))
+    np.testing.assert_allclose(sentence_feature(a), sentence_feature(b), atol=1e-6)
+
+    # JPEG, as phones send it: the same picture up to compression noise, unlike the un-rotated pixels.
+    upright_jpeg = decoded(encode(upright, "JPEG", quality=95))
+    rotated_jpeg = decoded(encode(stored, "JPEG", quality=95, exif=exif))
+    assert rotated_jpeg.shape == upright_jpeg.shape == (64, 96, 3)
+    assert np.abs(rotated_jpeg - upright_jpeg).mean() < 3.0
+    assert np.abs(rotated_jpeg - np.asarray(upright.transpose(Image.Transpose.ROTATE_180))).mean() > 20.0
+
+
+def test_cmyk_jpeg(featurizer: ImageFeaturizer, upload) -> None:
+    original = sample_image(51)
+    data = encode(original.convert("CMYK"), "JPEG", quality=95)
+    assert Image.open(io.BytesIO(data)).mode == "CMYK"
+    assert np.abs(decoded(data) - np.asarray(original, dtype=np.int16)).mean() < 4.0
+    assert sentence_feature(run(featurizer, upload(data, "cmyk.jpg"))) is not None
+
+
+def test_rgba_is_composited_on_white(featurizer: ImageFeaturizer, upload) -> None:
+    rgba = np.zeros((40, 60, 4), dtype=np.uint8)  # fully transparent black ...
+    rgba[10:30, 20:40] = (200, 30, 30, 255)  # ... around an opaque red square
+    rgba[0:5, 0:5] = (0, 0, 255, 128)  # and a half-transparent blue corner
+    data = encode(Image.fromarray(rgba, "RGBA"), "PNG")
+    pixels = decoded(data)
+    assert tuple(pixels[35, 5]) == (255, 255, 255)
+    assert tuple(pixels[20, 30]) == (200, 30, 30)
+    assert tuple(pixels[2, 2]) == pytest.approx((127, 127, 255), abs=1)
+    assert sentence_feature(run(featurizer, upload(data, "cutout.png"))) is not None
+
+
+def test_grayscale(featurizer: ImageFeaturizer, upload) -> None:
+    gray = sample_image(52).convert("L")
+    data = encode(gray, "PNG")
+    pixels = decoded(data)
+    assert pixels.shape == (72, 96, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(pixels[..., channel], np.asarray(gray))
+    assert sentence_feature(run(featurizer, upload(data, "gray.png"))) is not None
+
+
+@pytest.mark.parametrize("transparent", [False, True], ids=["opaque", "with-transparency"])
+def test_palette(featurizer: ImageFeaturizer, upload, transparent: bool) -> None:
+    palette = sample_image(53).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    options = {"transparency": 0} if transparent else {}
+    data = encode(palette, "PNG", **options)
+    pixels = decoded(data)
+    expected = np.asarray(palette.convert("RGB"), dtype=np.int16)
+    index = np.asarray(palette)
+    if transparent:
+        expected[index == 0] = 255
+    np.testing.assert_array_equal(pixels, expected)
+    assert sentence_feature(run(featurizer, upload(data, "palette.png"))) is not None
+
+
+def test_sixteen_bit_grayscale_is_scaled_not_clipped(featurizer: ImageFeaturizer, upload) -> None:
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (32, 1))
+    data = encode(Image.fromarray(ramp), "PNG")
+    assert Image.open(io.BytesIO(data)).mode.startswith("I")
+    pixels = decoded(data)[..., 0]
+    np.testing.assert_allclose(pixels, np.rint(ramp / 257.0), atol=1)
+    assert pixels.min() == 0 and pixels.max() == 255 and len(np.unique(pixels)) > 50
+    assert sentence_feature(run(featurizer, upload(data, "16bit.png"))) is not None
+
+
+def test_webp(featurizer: ImageFeaturizer, upload) -> None:
+    original = sample_image(54)
+    data = encode(original, "WEBP", lossless=True)
+    np.testing.assert_array_equal(decoded(data), np.asarray(original))
+    assert sentence_feature(run(featurizer, upload(data, "photo.webp"))) is not None
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP", "PNG", "MPO"])
+def test_animation_uses_first_frame(featurizer: ImageFeaturizer, upload, fmt: str) -> None:
+    first, second = sample_image(55), sample_image(56)
+    options = {"MPO": {"quality": 95}, "WEBP": {"lossless": True}}.get(fmt, {})
+    data = encode(first, fmt, save_all=True, append_images=[second], **options)
+    reference = encode(first, fmt if fmt != "MPO" else "JPEG", **options)
+    with Image.open(io.BytesIO(data)) as image:
+        assert getattr(image, "n_frames", 1) == 2
+    np.testing.assert_allclose(decoded(data), decoded(reference), atol=0)
+    animated, still = run(featurizer, upload(data, f"anim.{fmt.lower()}")), run(featurizer, upload(reference))
+    np.testing.assert_allclose(sentence_feature(animated), sentence_feature(still), atol=1e-6)
+
+
+def test_one_pixel_is_accepted(featurizer: ImageFeaturizer, upload) -> None:
+    message = run(featurizer, upload(encode(Image.new("RGB", (1, 1), (200, 180, 40)), "PNG"), "dot.png"))
+    assert sentence_feature(message).shape == (1, EMBEDDING_DIMS)
+    assert np.isfinite(sentence_feature(message)).all()
+    assert len(message.get(IMAGE_LABELS)[0]) == 5
+    assert message.get(ATTACHMENT_PROBLEMS) is None
+
+
+@pytest.mark.parametrize("size", [(1, 400), (3000, 2)], ids=["tall-line", "wide-line"])
+def test_extreme_aspect_ratios(featurizer: ImageFeaturizer, upload, size) -> None:
+    data = encode(Image.new("RGB", size, (10, 120, 30)), "PNG")
+    assert crop_and_resize(decode_image(data, MAX_PIXELS), TINY_SIZE, TINY_RESIZE).shape == (3, 64, 64)
+    assert sentence_feature(run(featurizer, upload(data, "line.png"))) is not None
+
+
+def test_truncated_jpeg_is_damaged(featurizer: ImageFeaturizer, plant, caplog) -> None:
+    data = encode(sample_image(57, (320, 240)), "JPEG", quality=90)
+    truncated = data[: len(data) // 3]
+    with pytest.raises(AttachmentError) as raised:
+        decode_image(truncated, MAX_PIXELS)
+    assert raised.value.code == "damaged"
+    caplog.set_level(logging.INFO)
+    assert_rejected(run(featurizer, plant(truncated)), "damaged")
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "damaged" in warnings[0].getMessage()
+
+
+def test_zero_bytes_are_empty(featurizer: ImageFeaturizer, plant) -> None:
+    with pytest.raises(AttachmentError) as raised:
+        decode_image(b"", MAX_PIXELS)
+    assert raised.value.code == "empty"
+    assert_rejected(run(featurizer, plant(b"", name="zero_bytes.jpg")), "empty")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"This is not a photo, just text in a file called photo.jpg\n", b"%PDF-1.7\n", b"\xff\xd8" + b"\x00" * 10],
+    ids=["text", "pdf", "jpeg-magic-only"],
+)
+def test_non_images_are_rejected_by_content(featurizer: ImageFeaturizer, plant, content: bytes) -> None:
+    with pytest.raises(AttachmentError) as raised:
+        decode_image(content, MAX_PIXELS)
+    assert raised.value.code in ("unsupported_type", "damaged")
+    message = run(featurizer, plant(content, name="photo.jpg"))
+    assert sentence_feature(message) is None
+    assert message.get(ATTACHMENT_PROBLEMS)[0]["code"] == raised.value.code
+
+
+def test_other_formats_pillow_knows_are_refused() -> None:
+    for fmt in ("BMP", "TIFF", "ICO"):
+        with pytest.raises(AttachmentError) as raised:
+            decode_image(encode(sample_image(58), fmt), MAX_PIXELS)
+        assert raised.value.code == "unsupported_type"
+
+
+def _forbid_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(Image.Image, "load", refuse)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+
+
+def test_pixel_bomb_is_refused_before_decoding(featurizer: ImageFeaturizer, plant, monkeypatch) -> None:
+    bomb = png_bomb()
+    assert len(bomb) < 200_000
+    assert struct.unpack(">II", bomb[16:24]) == (30000, 30000)  # IHDR width, height: 900 M pixels
+    entry = plant(bomb, name="bomb_30000x30000.png")
+    _forbid_pixel_decoding(monkeypatch)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    started = time.perf_counter()
+    message = run(featurizer, entry)
+    assert time.perf_counter() - started < 2.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 50 * 1024
+    assert_rejected(message, "too_large")
+
+
+def test_pixel_limit_is_checked_from_the_header(make_featurizer, upload, monkeypatch) -> None:
+    data = encode(sample_image(59, (100, 60)), "PNG")  # 6000 pixels: Pillow would only warn, the check refuses
+    entry = upload(data)
+    featurizer = make_featurizer(max_pixels=5000)
+    assert Image.MAX_IMAGE_PIXELS == 5000  # Pillow's own guard follows the configured limit
+    _forbid_pixel_decoding(monkeypatch)
+    assert_rejected(run(featurizer, entry), "too_large")
+    with pytest.raises(AttachmentError) as raised:
+        decode_image(data, 5999)
+    assert raised.value.code == "too_large"
+
+
+@pytest.mark.parametrize(
+    "mode", ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "I;16", "F"]
+)
+def test_to_rgb_handles_every_mode(mode: str) -> None:
+    if mode == "I;16":
+        image = Image.fromarray(np.full((72, 96), 40000, dtype=np.uint16))
+    else:
+        image = sample_image(60).convert("RGBA").convert(mode)
+    assert image.mode == mode
+    converted = to_rgb(image)
+    assert converted.mode == "RGB" and converted.size == (96, 72)
+
+
+# ---------------------------------------------------------------------------------------------- plumbing
+def test_training_data_without_images_is_a_cheap_no_op(featurizer: ImageFeaturizer, monkeypatch) -> None:
+    monkeypatch.setattr(ImageFeaturizer, "encode", lambda *a, **k: pytest.fail("the network ran"))
+    monkeypatch.setattr(ImageFeaturizer, "store", property(lambda self: pytest.fail("the store was opened")))
+    examples = [Message(data={TEXT: f"where is my order {i}", "intent": "track_order"}) for i in range(2000)]
+    started = time.perf_counter()
+    data = featurizer.process_training_data(TrainingData(examples))
+    assert time.perf_counter() - started < 1.0
+    assert all(not m.features and m.get(IMAGE_LABELS) is None for m in data.training_examples)
+
+
+def test_model_is_loaded_once_per_process(make_featurizer, monkeypatch) -> None:
+    first = make_featurizer()
+    monkeypatch.setattr(image_featurizer, "build_network", lambda size: pytest.fail("loaded again"))
+    second = make_featurizer(top_k=3, batch_size=2)
+    assert first._loaded is second._loaded
+    assert not second._loaded.net.training
+
+
+def test_packaged_weights_are_the_default() -> None:
+    path = image_featurizer.resolve_weights_path(None)
+    assert path.name == "efficientnet-lite0-57934424.pth" and path.is_file()
+
+
+def test_labels_are_the_imagenet_classes() -> None:
+    labels = image_featurizer.imagenet_labels()
+    assert len(labels) == 1000
+    assert (labels[0], labels[954], labels[999]) == ("tench", "banana", "toilet tissue")
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"image_size": 16}, "image_size"),
+        ({"image_size": "224"}, "image_size"),
+        ({"resize_size": 200}, "resize_size"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"num_threads": -1}, "num_threads"),
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": 1001}, "top_k"),
+        ({"top_k": True}, "top_k"),
+        ({"max_pixels": 0}, "max_pixels"),
+        ({"max_bytes": -5}, "max_bytes"),
+        ({"weights_path": 3}, "weights_path"),
+        ({"attachment_dir": ""}, "attachment_dir"),
+        ({"max_pixel": 10}, "max_pixel"),
+    ],
+)
+def test_validate_config_names_the_bad_key(overrides: Dict[str, Any], key: str) -> None:
+    with pytest.raises(InvalidConfigException, match=f"`?{key}`?"):
+        ImageFeaturizer.validate_config({**ImageFeaturizer.get_default_config(), **overrides})
+
+
+def test_weights_that_do_not_fit_are_refused(make_featurizer, tiny_weights: Path, tmp_path: Path) -> None:
+    import torch
+
+    with pytest.raises(InvalidConfigException, match="weights_path"):
+        make_featurizer(weights_path=str(tmp_path / "missing.pth"))
+    state = torch.load(tiny_weights, map_location="cpu", weights_only=True)
+    del state["_fc.bias"]
+    broken = tmp_path / "broken.pth"
+    torch.save(state, broken)
+    with pytest.raises(InvalidConfigException, match="_fc.bias"):
+        make_featurizer(weights_path=str(broken))
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(InvalidConfigException, match="state_dict"):
+        make_featurizer(weights_path=str(garbage))
+
+
+def test_fingerprint_addon_follows_the_weight_file(tiny_weights: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "weights.pth"
+    copy.write_bytes(tiny_weights.read_bytes())
+    config = {**ImageFeaturizer.get_default_config(), "weights_path": str(copy)}
+    before = ImageFeaturizer.fingerprint_addon(config)
+    assert before == ImageFeaturizer.fingerprint_addon(dict(config))
+    copy.write_bytes(tiny_weights.read_bytes() + b"\0")
+    assert ImageFeaturizer.fingerprint_addon(config) != before
+    assert ImageFeaturizer.fingerprint_addon({**config, "weights_path": str(tmp_path / "gone.pth")})
