@@ -1,0 +1,122 @@
+"""Helpers shared by the channel tests: generated media, a loopback-only network guard, a Sanic runner.
+
+Photos are JPEGs drawn with Pillow and voice notes are tones encoded by ffmpeg into a pipe (tests that need
+audio skip when ffmpeg is missing), so no test depends on files outside the repository.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import shutil
+import socket
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, List
+from urllib.parse import urljoin
+
+import pytest
+
+HAS_FFMPEG = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
+requires_ffmpeg = pytest.mark.skipif(not HAS_FFMPEG, reason="ffmpeg/ffprobe not installed")
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def make_jpeg(width: int = 64, height: int = 48, shade: int = 0) -> bytes:
+    """A small JPEG with some structure (so the encoder produces real entropy-coded data)."""
+    from PIL import Image
+
+    image = Image.new("RGB", (width, height), color=(230, 200, 40 + shade % 200))
+    for x in range(width):
+        image.putpixel((x, (x * 3 + shade) % height), (x * 5 % 256, 30, 160))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+_AUDIO_ARGS = {
+    "ogg": ["-c:a", "libopus", "-ar", "48000", "-f", "ogg"],  # a Telegram voice note
+    "mp3": ["-c:a", "libmp3lame", "-f", "mp3"],
+    "mp4": ["-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov", "-f", "mp4"],  # a Messenger voice clip
+}
+
+
+@functools.lru_cache(maxsize=None)
+def make_audio(kind: str, seconds: float = 1.0) -> bytes:
+    """A tone of ``seconds`` seconds encoded by ffmpeg into memory: ``ogg`` (Opus), ``mp3``, ``mp4`` (AAC)."""
+    if not HAS_FFMPEG:
+        pytest.skip("ffmpeg/ffprobe not installed")
+    result = subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+         "-ac", "1", *_AUDIO_ARGS[kind], "pipe:1"],
+        check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    return result.stdout
+
+
+def files_under(root: Path) -> List[Path]:
+    """Every regular file below ``root``, sorted."""
+    return sorted(path for path in root.rglob("*") if path.is_file())
+
+
+def guard_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Allow connections and name look-ups for loopback only (the local stubs); anything else fails."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def allowed(address: Any) -> bool:
+        return not isinstance(address, tuple) or address[0] in _LOOPBACK
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if not allowed(address):
+            raise AssertionError(f"a network connection to {address[0]} was attempted")
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> Any:
+        if not allowed(address):
+            raise AssertionError(f"a network connection to {address[0]} was attempted")
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None and host not in _LOOPBACK:
+            raise socket.gaierror(socket.EAI_NONAME, f"{host}: look-ups outside loopback are off in tests")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@dataclass
+class RunningApp:
+    """A Sanic app serving one input channel on 127.0.0.1, as `rasa run` mounts it (``/webhooks/<name>``)."""
+
+    url: str
+    server: Any
+
+    async def stop(self) -> None:
+        await self.server.before_stop()
+        self.server.close()
+        await self.server.wait_closed()
+        await self.server.after_stop()
+
+
+async def serve_channel(channel: Any, on_new_message: Callable[[Any], Awaitable[Any]]) -> RunningApp:
+    """Mount ``channel.blueprint(on_new_message)`` like Rasa's ``register`` and start serving it."""
+    from sanic import Sanic
+
+    # As sanic-testing does: several apps per process need test mode (Sanic otherwise rewrites its HTTP
+    # methods again on every start and fails). It stays on, since the rewrite it guards cannot be undone.
+    Sanic.test_mode = True
+    app = Sanic(f"channel_test_{uuid.uuid4().hex[:12]}", configure_logging=False)
+    prefix = urljoin("/webhooks/", channel.url_prefix())
+    app.blueprint(channel.blueprint(on_new_message), url_prefix=prefix)
+    server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True, access_log=False)
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    port = server.server.sockets[0].getsockname()[1]
+    return RunningApp(url=f"http://127.0.0.1:{port}{prefix}", server=server)
