@@ -1,29 +1,30 @@
 """`MultimodalRestInput`: the REST API for text, photos and voice notes, and the web chat page.
 
-Mounted by Rasa under ``/webhooks/multimodal/`` when credentials.yml names ``channels.rest.MultimodalRestInput``.
+Rasa mounts it under ``/webhooks/multimodal/`` when credentials.yml names
+``channels.rest.MultimodalRestInput``:
 
-| method and path | what |
-|---|---|
-| ``GET  /webhooks/multimodal/`` | health: ``{"status": "ok"}`` |
-| ``POST /webhooks/multimodal/webhook`` | one user message as ``application/json`` or ``multipart/form-data``; answers the bot's messages as Rasa's REST channel does (a JSON list of ``{"recipient_id", "text", "buttons", "image", "custom", "attachment"}``) |
-| ``GET  /webhooks/multimodal/files/<id>`` | a stored upload by its SHA-256 id, with its stored MIME type |
-| ``GET  /webhooks/multimodal/chat`` | the web chat page (``chat.js``, ``chat.css`` beside it) |
-| ``GET  /webhooks/multimodal/widget.js`` | one-script-tag embed: a floating button that opens the chat page in an iframe |
+- ``GET  /`` health, ``{"status": "ok"}``;
+- ``POST /webhook`` one user message as ``application/json``, ``multipart/form-data`` or a URL-encoded form;
+  the answer is the bot's messages as Rasa's REST channel gives them (a JSON list of ``{"recipient_id",
+  "text", "buttons", "image", "custom", "attachment"}``);
+- ``GET  /files/<id>`` a stored upload by its SHA-256 id, with its stored MIME type;
+- ``GET  /chat`` the web chat page (``chat.js`` and ``chat.css`` beside it);
+- ``GET  /widget.js`` the one-script-tag embed: a floating button that opens the chat page in an iframe.
 
-Uploads are checked and stored by :class:`components.attachments.AttachmentStore`; the message that reaches Rasa
-carries references only: ``metadata = {"attachments": [ref.to_metadata(), ...]}``. Attachments that the store
-refuses (damaged, too large, not a photo or voice note, unknown id) do not fail a message that still has text or
-another good attachment: they are listed in ``metadata["attachment_problems"]`` as ``{"type", "code",
-"message"}`` and the channel adds their friendly message to the reply. A message left with nothing usable is
-answered by the channel itself (HTTP 200, the friendly message as a bot message). Malformed requests get a 4xx
-answer ``{"error": {"code", "message"}}``.
+Uploads are checked and stored by :class:`components.attachments.AttachmentStore`; the message that reaches
+Rasa carries references only: ``metadata = {"attachments": [ref.to_metadata(), ...]}``. Attachments that the
+store refuses (damaged, too large, not a photo or voice note, unknown id) do not fail a message that still has
+text or another good attachment: they are listed in ``metadata["attachment_problems"]`` as ``{"type", "code",
+"message"}`` and the channel puts their friendly message first in the reply. A message left with nothing
+usable is answered by the channel itself (HTTP 200, the friendly message as a bot message). Malformed requests
+get a 4xx answer ``{"error": {"code", "message"}}``.
 
 Configuration (credentials.yml, every key optional; secrets are never written there)::
 
     channels.rest.MultimodalRestInput:
-      token_env: CHAT_API_TOKEN     # name of the env variable with the bearer token; unset/empty = no auth
+      token_env: CHAT_API_TOKEN     # env variable holding the bearer token; unset or empty = no auth
       max_body_bytes: 33554432      # bytes per request, checked from Content-Length and while reading
-      upload_rate_per_minute: 20    # attachments per minute per sender and per client address; 0 = no limit
+      upload_rate_per_minute: 20    # attachments per minute per sender and per client address; 0 = off
       upload_burst: 20              # attachments a sender may send at once after being idle
 """
 from __future__ import annotations
@@ -41,6 +42,7 @@ import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Sequence, Text, Tuple
+from urllib.parse import parse_qsl
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
@@ -74,6 +76,7 @@ _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BASE64_STD_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _BASE64_URLSAFE_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 _SENDER_MAX_CHARS = 128
+_FORM_FIELDS = ("sender", "message", "metadata")
 _FORM_MAX_PARTS = 256  # parts per multipart body; attachments beyond the store's limit are refused by count
 _STREAM_CHUNK_BYTES = 64 * 1024
 _PROBLEM_PREFIX_NAME_CHARS = 60
@@ -186,7 +189,7 @@ class ChannelSettings:
         if not isinstance(self.frame_ancestors, str) or not self.frame_ancestors.strip() or re.search(
             r"[;,\r\n\x00]", self.frame_ancestors
         ):
-            raise bad("frame_ancestors", "CSP sources separated by spaces, e.g. \"'self' https://shop.example\"")
+            raise bad("frame_ancestors", "CSP sources separated by spaces, e.g. 'self' https://shop.example")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -429,10 +432,33 @@ class RequestParser:
         for part in parts:
             if part.filename is not None or part.name in FILE_FIELDS:
                 files.append(part)
-            elif part.name in ("sender", "message", "metadata") and part.name not in values:
-                if len(part.data) > max(self.settings.max_text_chars * 4, self.settings.max_metadata_bytes):
-                    raise ChannelError(400, "invalid_form", f"The form field '{part.name}' is too large.")
-                values[part.name] = part.text()
+            elif part.name in _FORM_FIELDS and part.name not in values:
+                values[part.name] = self._field_text(part.name, part.data)
+        return self._from_form(values, files)
+
+    def parse_urlencoded(self, body: bytes) -> IncomingMessage:
+        """Parses ``application/x-www-form-urlencoded`` (``sender``, ``message``, ``metadata``; no files)."""
+        try:
+            pairs = parse_qsl(bytes(body).decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise ChannelError(
+                400,
+                "invalid_form",
+                "The request body is not a valid URL-encoded form.",
+                detail=str(error)[:120],
+            ) from None
+        values: Dict[str, str] = {}
+        for name, value in pairs:
+            if name in _FORM_FIELDS and name not in values:
+                values[name] = self._field_text(name, value.encode("utf-8"))
+        return self._from_form(values, [])
+
+    def _field_text(self, name: str, data: bytes) -> str:
+        if len(data) > max(self.settings.max_text_chars * 4, self.settings.max_metadata_bytes):
+            raise ChannelError(400, "invalid_form", f"The form field '{name}' is too large.")
+        return bytes(data).decode("utf-8", errors="replace")
+
+    def _from_form(self, values: Dict[str, str], files: List[Part]) -> IncomingMessage:
         sender = self.check_sender(values.get("sender"))
         text = self.check_text(values.get("message"))
         metadata: Dict[str, Any] = {}
@@ -551,8 +577,8 @@ class MultimodalRestInput(InputChannel):
         return ChannelError(
             413,
             "too_large",
-            f"That upload is too big for me — I can take photos up to {limits.image_max_bytes / MiB:g} MB and "
-            f"voice notes up to {limits.audio_max_bytes / MiB:g} MB.",
+            f"That upload is too big for me — I can take photos up to {limits.image_max_bytes / MiB:g} MB "
+            f"and voice notes up to {limits.audio_max_bytes / MiB:g} MB.",
             detail=detail,
         )
 
@@ -593,6 +619,8 @@ class MultimodalRestInput(InputChannel):
             return self.parser.parse_json(body)
         if media_type == "multipart/form-data":
             return self.parser.parse_form(body, content_type)
+        if media_type == "application/x-www-form-urlencoded":
+            return self.parser.parse_urlencoded(body)
         raise ChannelError(
             415,
             "unsupported_media_type",
@@ -672,7 +700,10 @@ class MultimodalRestInput(InputChannel):
                 self.check_rate(request, incoming.sender, len(incoming.uploads))
         except ChannelError as error:
             logger.warning(
-                "Multimodal request refused (%s %s): %s", error.status, error.code, error.detail or error.message
+                "Multimodal request refused (%s %s): %s",
+                error.status,
+                error.code,
+                error.detail or error.message,
             )
             if not body_read:
                 self._stop_reading(request)
