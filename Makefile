@@ -22,6 +22,7 @@ export PYTHONWARNINGS ?= ignore
 
 .PHONY: help venv sysdeps db train actions run shell serve test test-unit test-integration test-stories \
         validate eval-nlu models bench bench-encoders lint clean
+.PHONY: chat e2e
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,6 +55,13 @@ run: venv sysdeps db train  ## set up everything, start the action server and op
 
 serve: venv sysdeps db train  ## REST API and channels on port 5005 with the action server
 	@bash scripts/serve.sh
+
+chat: venv sysdeps db train  ## action server + REST API in the background, a terminal chat with /image and /voice
+	@bash scripts/chat.sh
+
+e2e: venv  ## the web chat in headless Chromium against the trained test model (installs Chromium if missing)
+	@WITH_BROWSER=1 bash scripts/install_system_packages.sh
+	$(PY) -m pytest tests/e2e -m e2e -p no:cacheprovider
 
 validate: venv  ## rasa data validate
 	$(RASA) data validate --fail-on-warnings --max-history 5
