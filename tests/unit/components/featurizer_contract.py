@@ -36,8 +36,8 @@ class TestMyFeaturizer(FeaturizerContract):
 
 What the contract checks:
 - the class is a registered MESSAGE_FEATURIZER and its default config validates;
-- dense features of the expected kinds, `float32`, finite, `(n_rows, expected_dims)` with one row per token for
-  sequence features and one row for sentence features, tagged with the component's name as origin;
+- dense features of the expected kinds, `float32`, finite, `(n_rows, expected_dims)` with one row per token
+  for sequence features and one row for sentence features, tagged with the component's name as origin;
 - no features for a message without input (for `process` and `process_training_data`);
 - features that other featurizers added before are kept untouched;
 - `process_training_data` and `process` give the same features;
@@ -386,7 +386,7 @@ class FeaturizerContract:
 
         processed = featurizer.process(batch)
         assert len(processed) == len(batch)
-        assert all(a is b for a, b in zip(processed, batch)), "process must return the same messages, in order"
+        assert all(a is b for a, b in zip(processed, batch)), "process returns the same messages, in order"
 
         for position, message in enumerate(processed):
             features = self.features_from(message, attribute, expected_origin)

@@ -1,7 +1,7 @@
 """Unit tests for `components.text_featurizer.TransformerTextFeaturizer`, on a tiny random BERT.
 
-The tiny model (2 layers, hidden size 32, 64 positions, a ~100-entry word-piece vocabulary) is written once per
-module to a temporary directory with `save_pretrained`; nothing is downloaded.
+The tiny model (2 layers, hidden size 32, 64 positions, a ~100-entry word-piece vocabulary) is written once
+per module to a temporary directory with `save_pretrained`; nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -37,7 +37,8 @@ TINY_POSITIONS = 64
 TINY_WINDOW = 16  # word pieces per window in these tests, so that short texts already need several windows
 TINY_VOCAB = (
     ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    + ["where", "is", "my", "order", "parcel", "refund", "please", "the", "un", "##bel", "##ie", "##va", "##bly"]
+    + ["where", "is", "my", "order", "parcel", "refund", "please", "the"]
+    + ["un", "##bel", "##ie", "##va", "##bly"]
     + list("!,?.#-'/{}<>();:\"*")
     + list("abcdefghijklmnopqrstuvwxyz0123456789")
     + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
@@ -75,7 +76,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def whitespace_tokenizer() -> WhitespaceTokenizer:
-    return WhitespaceTokenizer.create(WhitespaceTokenizer.get_default_config(), None, None, None)  # type: ignore
+    return WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
 
 
 @pytest.fixture
@@ -118,7 +119,7 @@ def own_features(message: Message, origin: str = "text_featurizer") -> Dict[str,
 
 
 def reference_hidden(model_dir: Path, text: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Independent reference for a one-window text: (all piece vectors incl. specials, content vectors, offsets)."""
+    """Reference for a one-window text: (vectors incl. [CLS]/[SEP], text-piece vectors, their offsets)."""
     import torch
 
     loaded = load_model(resolve_model_path(str(model_dir)))
@@ -352,7 +353,7 @@ def test_align_pieces_to_tokens_fast_path_equals_overlap_matrix() -> None:
     assert align_pieces_to_tokens(vectors[:0], pieces[:0], tokens).shape == (5, 4)
 
 
-# ---------------------------------------------------------------------------------------------- sentence feature
+# ------------------------------------------------------------------------------------------ sentence feature
 def test_sentence_feature_is_normalised_masked_mean(make_featurizer, tiny_model_dir, tokenized) -> None:
     text = "where is my order"
     hidden, _, _ = reference_hidden(tiny_model_dir, text)
@@ -373,7 +374,7 @@ def test_sentence_feature_is_normalised_masked_mean(make_featurizer, tiny_model_
     np.testing.assert_allclose(own_features(cls)[FEATURE_TYPE_SENTENCE], hidden[:1], atol=1e-5)
 
 
-# ---------------------------------------------------------------------------------------------- inputs skipped
+# ------------------------------------------------------------------------------------------ inputs skipped
 def test_no_features_without_tokens_or_text(make_featurizer) -> None:
     without_tokens = Message(data={TEXT: "where is my order"})
     empty = Message(data={TEXT: "", TOKENS_NAMES[TEXT]: [Token("", 0)]})
