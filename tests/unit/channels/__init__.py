@@ -13,7 +13,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, List
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 from urllib.parse import urljoin
 
 import pytest
@@ -61,8 +61,33 @@ def files_under(root: Path) -> List[Path]:
     return sorted(path for path in root.rglob("*") if path.is_file())
 
 
-def guard_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Allow connections and name look-ups for loopback only (the local stubs); anything else fails."""
+def isolate_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Run the test in ``tmp_path/cwd`` with ``tempfile`` writing to ``tmp_path/tmp``; the returned check
+    asserts that every file written below ``tmp_path`` is inside the upload store ``tmp_path/uploads``."""
+    import tempfile
+
+    for name in ("cwd", "tmp", "uploads"):
+        (tmp_path / name).mkdir(exist_ok=True)
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+    def check() -> None:
+        outside = [p for p in files_under(tmp_path) if (tmp_path / "uploads") not in p.parents]
+        assert outside == [], f"files written outside the upload store: {outside}"
+
+    return check
+
+
+def guard_network(monkeypatch: pytest.MonkeyPatch, dns: Optional[Dict[str, List[str]]] = None) -> None:
+    """Allow connections and name look-ups for loopback only (the local stubs); anything else fails.
+
+    Args:
+        monkeypatch: The test's monkeypatch.
+        dns: Fake answers for other host names (``{"scontent.xx.fbcdn.net": ["157.240.1.35"]}``), for code
+            that checks addresses before it fetches through an in-memory transport; connecting to those
+            addresses still fails the test.
+    """
+    table = dns or {}
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
     real_getaddrinfo = socket.getaddrinfo
@@ -80,10 +105,17 @@ def guard_network(monkeypatch: pytest.MonkeyPatch) -> None:
             raise AssertionError(f"a network connection to {address[0]} was attempted")
         return real_connect_ex(self, address)
 
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    def getaddrinfo(host: Any, port: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if host in table:
+            return [
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (ip, port or 0, 0, 0))
+                if ":" in ip
+                else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port or 0))
+                for ip in table[host]
+            ]
         if host is not None and host not in _LOOPBACK:
             raise socket.gaierror(socket.EAI_NONAME, f"{host}: look-ups outside loopback are off in tests")
-        return real_getaddrinfo(host, *args, **kwargs)
+        return real_getaddrinfo(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)

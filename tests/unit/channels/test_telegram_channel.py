@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -39,6 +38,7 @@ from components.attachments import AttachmentError, AttachmentLimits, Attachment
 from tests.unit.channels import (
     files_under,
     guard_network,
+    isolate_files,
     make_audio,
     make_jpeg,
     requires_ffmpeg,
@@ -265,15 +265,11 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Loopback-only network, a private working directory and temp directory; afterwards nothing may have
     been written outside the upload store."""
     guard_network(monkeypatch)
-    for name in ("cwd", "tmp", "uploads"):
-        (tmp_path / name).mkdir()
-    monkeypatch.chdir(tmp_path / "cwd")
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    check_nothing_written_outside_the_store = isolate_files(tmp_path, monkeypatch)
     for variable in tg.ENV_VARS.values():
         monkeypatch.delenv(variable, raising=False)
     yield
-    outside = [p for p in files_under(tmp_path) if (tmp_path / "uploads") not in p.parents]
-    assert outside == [], f"files written outside the upload store: {outside}"
+    check_nothing_written_outside_the_store()
 
 
 @pytest.fixture

@@ -1,0 +1,400 @@
+"""Messenger input channel with photos and voice clips: ``channels.messenger.MultimodalMessengerInput``.
+
+Rasa's own ``FacebookInput`` turns an attachment into its URL as message text, reads only the first event
+of a webhook delivery and accepts the old SHA-1 signature. This subclass maps every messaging event of a
+delivery to at most one Rasa message:
+
+=====================================  =====================================================================
+event                                  what reaches Rasa (``UserMessage``)
+=====================================  =====================================================================
+``message.text``                       the text
+``message.quick_reply.payload``        the payload
+``postback.payload``                   the payload
+``message.attachments``                text (or ``""``) + every ``image``/``audio`` attachment, downloaded
+  of type ``image``/``audio``          with :meth:`AttachmentStore.fetch_url` and passed as
+                                       ``metadata["attachments"]`` (ids, never URLs); one message, however
+                                       many attachments
+attachments of other types (``file``,  nothing; the customer gets ``channels.UNSUPPORTED_CONTENT_REPLY``.
+``location``, ``fallback``, ``video``, Stickers (an ``image`` with a ``sticker_id``) count as unsupported
+``template``, ...)
+echoes, deliveries, reads, reactions   nothing
+=====================================  =====================================================================
+
+An attachment that cannot be stored (host not allowed, private address, too large, damaged, ...) is
+answered with its :attr:`AttachmentError.user_message`. When at least one attachment was stored the
+message goes on with those; when none was, the bot is not called and only the replies are sent.
+
+:meth:`AttachmentStore.fetch_url` does every check a user-supplied URL needs: ``https`` on port 443, a host
+in the allow-list (``ATTACHMENT_ALLOWED_HOSTS``; by default ``*.fbcdn.net`` and ``*.fbsbx.com``, where
+Messenger keeps images and voice clips), public addresses only, redirects re-checked, size and time caps.
+It runs in a worker thread so the server keeps serving meanwhile.
+
+Requests must carry ``X-Hub-Signature-256: sha256=<hex>``, the HMAC-SHA256 of the raw body with the app
+secret (compared in constant time); anything else is answered 403 before the body is parsed. The legacy
+SHA-1 ``X-Hub-Signature`` is not accepted.
+
+Settings (credential keys in ``credentials.yml`` win over environment variables; secrets belong in the
+environment):
+
+======================  ===============================  ==================================================
+credential key          environment variable             meaning
+======================  ===============================  ==================================================
+``verify``              ``MESSENGER_VERIFY_TOKEN``       the verify token typed into the app's webhook form
+``secret``              ``MESSENGER_APP_SECRET``         the app secret (App settings → Basic)
+``page-access-token``   ``MESSENGER_PAGE_ACCESS_TOKEN``  the page access token used to send replies
+======================  ===============================  ==================================================
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+from functools import partial
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, Tuple
+
+import requests
+from fbmessenger import MessengerClient
+from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.facebook import FacebookInput, Messenger, MessengerBot
+from rasa.shared.exceptions import RasaException
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from channels import UNSUPPORTED_CONTENT_REPLY
+from components.attachments import AttachmentError, AttachmentRef, AttachmentStore, default_store
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+#: Seconds one Graph API call (reply, typing indicator) may take before it is given up.
+GRAPH_TIMEOUT_S = 10.0
+#: Attachment types downloaded and passed on; every other type gets the polite reply.
+SUPPORTED_TYPES = ("image", "audio")
+
+#: Credential key -> environment variable read when the key is missing or empty.
+ENV_VARS = {
+    "verify": "MESSENGER_VERIFY_TOKEN",
+    "secret": "MESSENGER_APP_SECRET",
+    "page-access-token": "MESSENGER_PAGE_ACCESS_TOKEN",
+}
+
+_CHALLENGE_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+class _GraphSession(requests.Session):
+    """A requests session whose calls time out after :data:`GRAPH_TIMEOUT_S` seconds unless told otherwise
+    (fbmessenger passes ``timeout=None``, which would let a stalled Graph API hang the server)."""
+
+    def request(  # type: ignore[override]
+        self, method: str, url: str, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = GRAPH_TIMEOUT_S
+        return super().request(method, url, *args, **kwargs)
+
+
+def signature_is_valid(app_secret: Optional[str], body: bytes, header: Optional[str]) -> bool:
+    """Whether ``header`` is ``sha256=<hex HMAC-SHA256 of body keyed with app_secret>`` (constant-time).
+
+    Args:
+        app_secret: The Facebook app secret.
+        body: The raw request body, exactly as received.
+        header: The ``X-Hub-Signature-256`` header value, or ``None`` when missing.
+    """
+    if not app_secret or not header:
+        return False
+    method, separator, given = header.strip().partition("=")
+    if not separator or method.lower() != "sha256" or not given:
+        return False
+    expected = hmac.new(app_secret.encode("utf-8"), body or b"", hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), given.strip().lower().encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Event handling
+# --------------------------------------------------------------------------------------------------------
+class MultimodalMessenger(Messenger):
+    """Rasa's ``Messenger`` event handler, with every event of a delivery read and attachments stored.
+
+    Args:
+        page_access_token: Page access token (for the reply client when ``client`` is not given).
+        on_new_message: Rasa's message handler.
+        store: Where attachments are stored.
+        client: The Graph API client for replies; Rasa's default client when ``None``.
+    """
+
+    def __init__(
+        self,
+        page_access_token: Text,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        store: AttachmentStore,
+        client: Optional[MessengerClient] = None,
+    ) -> None:
+        super().__init__(page_access_token, on_new_message)
+        if client is not None:
+            self.client = client
+        self.store = store
+
+    async def handle(self, payload: Dict, metadata: Optional[Dict[Text, Any]]) -> None:
+        """Handle every messaging event of a webhook delivery, one after the other. Never raises."""
+        entries = payload.get("entry") if isinstance(payload, Mapping) else None
+        for entry in entries if isinstance(entries, list) else []:
+            events = entry.get("messaging") if isinstance(entry, Mapping) else None
+            for event in events if isinstance(events, list) else []:
+                if not isinstance(event, Mapping) or not self._sender_of(event):
+                    continue
+                self.last_message = dict(event)
+                try:
+                    if isinstance(event.get("message"), Mapping):
+                        await self.message(self.last_message, metadata)
+                    elif isinstance(event.get("postback"), Mapping):
+                        await self._handle_postback(event["postback"], metadata)
+                    else:
+                        logger.debug("Messenger event of kind %s ignored", sorted(event)[:5])
+                except Exception:  # one bad event must not cost the others
+                    logger.exception("Messenger event could not be handled")
+
+    @staticmethod
+    def _sender_of(event: Mapping[str, Any]) -> Optional[str]:
+        sender = event.get("sender")
+        sender_id = sender.get("id") if isinstance(sender, Mapping) else None
+        return sender_id if isinstance(sender_id, str) and sender_id else None
+
+    async def message(self, message: Dict[Text, Any], metadata: Optional[Dict[Text, Any]]) -> None:
+        """Handle one ``message`` event (see the module docstring for the mapping)."""
+        content = message["message"]
+        if content.get("is_echo"):
+            return
+        sender_id = self.get_user_id()
+        quick_reply = content.get("quick_reply")
+        if isinstance(quick_reply, Mapping) and isinstance(quick_reply.get("payload"), str):
+            await self._handle_user_message(quick_reply["payload"], sender_id, metadata)
+            return
+        text = content.get("text") if isinstance(content.get("text"), str) else ""
+        attachments = content.get("attachments")
+        if not attachments:
+            if text:
+                await self._handle_user_message(text, sender_id, metadata)
+            return
+        refs, replies = await self._store_attachments(attachments if isinstance(attachments, list) else [])
+        for reply in dict.fromkeys(replies):  # each distinct reply once, in order
+            await self._send_text(sender_id, reply)
+        if refs:
+            message_metadata = {**(metadata or {}), "attachments": [ref.to_metadata() for ref in refs]}
+            await self._handle_user_message(text, sender_id, message_metadata)
+
+    async def _handle_postback(
+        self, postback: Mapping[str, Any], metadata: Optional[Dict[Text, Any]]
+    ) -> None:
+        payload = postback.get("payload")
+        if isinstance(payload, str) and payload:
+            await self._handle_user_message(payload, self.get_user_id(), metadata)
+
+    async def _store_attachments(self, attachments: List[Any]) -> Tuple[List[AttachmentRef], List[str]]:
+        """Download the supported attachments; returns the stored references and the replies for the rest."""
+        limits = self.store.limits
+        refs: List[AttachmentRef] = []
+        replies: List[str] = []
+        if len(attachments) > limits.max_attachments:
+            error = AttachmentError("too_many", f"{len(attachments)} attachments", limits=limits)
+            replies.append(self._logged(error).user_message)
+            attachments = attachments[: limits.max_attachments]
+        loop = asyncio.get_running_loop()
+        for attachment in attachments:
+            kind, url = self._supported(attachment)
+            if kind is None:
+                shown = attachment.get("type") if isinstance(attachment, Mapping) else None
+                logger.info("Messenger %s attachment cannot be read by the assistant: polite reply sent",
+                            shown if isinstance(shown, str) else "unknown")
+                replies.append(UNSUPPORTED_CONTENT_REPLY)
+                continue
+            if url is None:
+                detail = f"{kind} attachment without a URL"
+                error = AttachmentError("invalid_reference", detail, attachment_type=kind, limits=limits)
+                replies.append(self._logged(error).user_message)
+                continue
+            try:
+                refs.append(await loop.run_in_executor(None, partial(self.store.fetch_url, url)))
+            except AttachmentError as error:
+                if error.attachment_type is None:
+                    error = AttachmentError(error.code, error.detail, attachment_type=kind, limits=limits)
+                    error.logged = True  # fetch_url logged the original
+                replies.append(error.user_message)
+        return refs, replies
+
+    @staticmethod
+    def _supported(attachment: Any) -> Tuple[Optional[str], Optional[str]]:
+        """``(kind, url)`` for an image or audio attachment, ``(None, None)`` for anything else."""
+        if not isinstance(attachment, Mapping) or attachment.get("type") not in SUPPORTED_TYPES:
+            return None, None
+        payload = attachment.get("payload")
+        payload = payload if isinstance(payload, Mapping) else {}
+        if payload.get("sticker_id") is not None:  # the "like" thumb and other stickers are images too
+            return None, None
+        url = payload.get("url")
+        return attachment["type"], url if isinstance(url, str) and url else None
+
+    @staticmethod
+    def _logged(error: AttachmentError) -> AttachmentError:
+        if not error.logged:
+            logger.warning("Attachment rejected (%s)", error)
+            error.logged = True
+        return error
+
+    async def _send_text(self, recipient_id: Text, text: Text) -> None:
+        try:
+            await MessengerBot(self.client).send_text_message(recipient_id, text)
+        except (requests.RequestException, ValueError) as error:
+            logger.warning("Messenger reply could not be sent: %s", type(error).__name__)
+
+    async def _send_action(self, out_channel: MessengerBot, recipient_id: Text, action: Text) -> None:
+        try:
+            await out_channel.send_action(recipient_id, sender_action=action)
+        except (requests.RequestException, ValueError) as error:
+            logger.info("Messenger sender action %s failed: %s", action, type(error).__name__)
+
+    async def _handle_user_message(
+        self, text: Text, sender_id: Text, metadata: Optional[Dict[Text, Any]]
+    ) -> None:
+        """Pass a message to Rasa between "seen"/"typing" indicators whose failures are only logged."""
+        out_channel = MessengerBot(self.client)
+        await self._send_action(out_channel, sender_id, "mark_seen")
+        await self._send_action(out_channel, sender_id, "typing_on")
+        user_message = UserMessage(text, out_channel, sender_id, input_channel=self.name(), metadata=metadata)
+        try:
+            await self.on_new_message(user_message)
+        except Exception:
+            logger.exception("Rasa failed on a Messenger message")
+        finally:
+            await self._send_action(out_channel, sender_id, "typing_off")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Input channel
+# --------------------------------------------------------------------------------------------------------
+class MultimodalMessengerInput(FacebookInput):
+    """Messenger webhook channel that passes photos and voice clips to Rasa as stored attachments.
+
+    Routes (under ``/webhooks/facebook``): ``GET /`` health, ``GET /webhook`` Meta's verification
+    handshake, ``POST /webhook`` signed event deliveries.
+
+    Args:
+        fb_verify: Verify token of the webhook subscription.
+        fb_secret: App secret; the signature key. Required.
+        fb_access_token: Page access token for replies.
+        store: Attachment store; the process-wide :func:`components.attachments.default_store` by default.
+        graph_session: requests session for the Graph API (tests inject one); a session with a
+            :data:`GRAPH_TIMEOUT_S` default timeout otherwise.
+
+    Raises:
+        RasaException: when one of the three settings is missing.
+    """
+
+    def __init__(
+        self,
+        fb_verify: Text,
+        fb_secret: Text,
+        fb_access_token: Text,
+        *,
+        store: Optional[AttachmentStore] = None,
+        graph_session: Optional[requests.Session] = None,
+    ) -> None:
+        given = {"verify": fb_verify, "secret": fb_secret, "page-access-token": fb_access_token}
+        missing = [ENV_VARS[key] for key, value in given.items() if not value]
+        if missing:
+            raise RasaException(f"The Messenger channel needs {', '.join(missing)} (see docs/channels.md)")
+        super().__init__(fb_verify, fb_secret, fb_access_token)
+        self._store = store
+        self._graph_session = graph_session
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        """Build the channel from ``credentials.yml`` keys, falling back to ``MESSENGER_*`` variables.
+
+        An empty entry (``channels.messenger.MultimodalMessengerInput:``) is fine: everything then comes
+        from the environment, which keeps secrets out of the file and avoids Rasa's failure on an unset
+        ``${VAR}``.
+        """
+        credentials = credentials or {}
+        settings = {}
+        for key, variable in ENV_VARS.items():
+            value = credentials.get(key)
+            if value is None or not str(value).strip():
+                value = os.environ.get(variable)
+            settings[key] = str(value).strip() if value is not None and str(value).strip() else None
+        return cls(
+            settings["verify"], settings["secret"], settings["page-access-token"]  # type: ignore[arg-type]
+        )
+
+    @property
+    def store(self) -> AttachmentStore:
+        """Where downloaded photos and voice clips go."""
+        if self._store is None:
+            self._store = default_store()
+        return self._store
+
+    def client(self) -> MessengerClient:
+        """A Graph API client for replies (with ``appsecret_proof`` and a bounded timeout)."""
+        if self._graph_session is None:
+            self._graph_session = _GraphSession()
+        return MessengerClient(self.fb_access_token, session=self._graph_session, app_secret=self.fb_secret)
+
+    def get_output_channel(self) -> MessengerBot:
+        """Rasa's Messenger output channel (text, images, buttons, quick replies, templates)."""
+        return MessengerBot(self.client())
+
+    @staticmethod
+    def validate_hub_signature(app_secret: Text, request_payload: bytes, hub_signature_header: Text) -> bool:
+        """SHA-256 only, constant-time: see :func:`signature_is_valid`."""
+        return signature_is_valid(app_secret, request_payload, hub_signature_header)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Sanic routes: ``GET /``, ``GET /webhook`` (verification), ``POST /webhook`` (events)."""
+        fb_webhook = Blueprint("fb_webhook", __name__)
+
+        @fb_webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @fb_webhook.route("/webhook", methods=["GET"])
+        async def token_verification(request: Request) -> HTTPResponse:
+            mode = request.args.get("hub.mode")
+            token = request.args.get("hub.verify_token") or ""
+            challenge = request.args.get("hub.challenge") or ""
+            token_ok = hmac.compare_digest(token.encode("utf-8"), self.fb_verify.encode("utf-8"))
+            if mode != "subscribe" or not token_ok:
+                logger.warning("Messenger webhook verification refused: wrong hub.mode or hub.verify_token")
+                return response.text("forbidden", status=403)
+            if not _CHALLENGE_RE.fullmatch(challenge):
+                logger.warning("Messenger webhook verification refused: unexpected hub.challenge")
+                return response.text("hub.challenge missing or malformed", status=400)
+            return response.text(challenge)
+
+        @fb_webhook.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            signature = request.headers.get(SIGNATURE_HEADER)
+            if not self.validate_hub_signature(self.fb_secret, request.body, signature):
+                logger.warning("Messenger delivery refused: missing or wrong %s", SIGNATURE_HEADER)
+                return response.text("forbidden", status=403)
+            try:
+                payload = json.loads(request.body)
+            except ValueError:
+                logger.warning("Messenger delivery refused: the body is not JSON")
+                return response.text("the body must be a JSON object", status=400)
+            if not isinstance(payload, dict):
+                return response.text("the body must be a JSON object", status=400)
+            if payload.get("object") != "page":
+                logger.debug("Messenger delivery for object %r ignored", str(payload.get("object"))[:40])
+                return response.text("EVENT_RECEIVED")
+            messenger = MultimodalMessenger(
+                self.fb_access_token, on_new_message, self.store, client=self.client()
+            )
+            await messenger.handle(payload, self.get_metadata(request))
+            return response.text("EVENT_RECEIVED")
+
+        return fb_webhook
