@@ -645,6 +645,23 @@ def test_credentials_win_over_the_environment(monkeypatch: pytest.MonkeyPatch):
     assert (channel.fb_verify, channel.fb_secret) == ("from-yaml", APP_SECRET)
 
 
+def test_rasa_builds_the_channel_from_an_empty_credentials_entry(monkeypatch: pytest.MonkeyPatch):
+    from rasa.core.run import _create_single_channel
+    from rasa.shared.utils.io import read_yaml
+
+    monkeypatch.setenv("MESSENGER_VERIFY_TOKEN", VERIFY)
+    monkeypatch.setenv("MESSENGER_APP_SECRET", APP_SECRET)
+    monkeypatch.setenv("MESSENGER_PAGE_ACCESS_TOKEN", PAGE_TOKEN)
+    [(name, entry)] = read_yaml("channels.messenger.MultimodalMessengerInput:\n").items()
+    channel = _create_single_channel(name, entry)
+    assert isinstance(channel, MultimodalMessengerInput) and channel.fb_secret == APP_SECRET
+
+
+def test_the_repository_credentials_file_names_this_channel():
+    text = (Path(__file__).resolve().parents[3] / "credentials.yml").read_text(encoding="utf-8")
+    assert "channels.messenger.MultimodalMessengerInput:" in text
+
+
 @pytest.mark.parametrize("missing", sorted(ms.ENV_VARS.values()))
 def test_each_setting_is_required(monkeypatch: pytest.MonkeyPatch, missing: str):
     for variable in ms.ENV_VARS.values():

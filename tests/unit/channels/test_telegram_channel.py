@@ -773,6 +773,23 @@ def test_credentials_win_over_the_environment_and_empty_ones_fall_back(monkeypat
     assert channel.server.api_url(token="T", method="getMe") == "https://api.telegram.org/botT/getMe"
 
 
+def test_rasa_builds_the_channel_from_an_empty_credentials_entry(monkeypatch: pytest.MonkeyPatch):
+    from rasa.core.run import _create_single_channel
+    from rasa.shared.utils.io import read_yaml
+
+    monkeypatch.setenv("TELEGRAM_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_SECRET_TOKEN", SECRET)
+    credentials = read_yaml("channels.telegram.MultimodalTelegramInput:\n")
+    [(name, entry)] = credentials.items()
+    channel = _create_single_channel(name, entry)
+    assert isinstance(channel, MultimodalTelegramInput) and channel.secret_token == SECRET
+
+
+def test_the_repository_credentials_file_names_this_channel():
+    text = (Path(__file__).resolve().parents[3] / "credentials.yml").read_text(encoding="utf-8")
+    assert "channels.telegram.MultimodalTelegramInput:" in text
+
+
 @pytest.mark.parametrize(
     "env, message",
     [
