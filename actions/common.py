@@ -80,14 +80,15 @@ _repository: Optional["ShopRepository"] = None
 _repository_lock = threading.Lock()
 
 
-# ----------------------------------------------------------------------------------------------- repository access
+# ------------------------------------------------------------------------------------------ repository access
 
 
 def get_repository() -> "ShopRepository":
     """Return the process-wide shop repository, creating it on first use.
 
-    The repository is built from ``shop.db.make_engine()``, so ``DATABASE_URL`` selects the database. Creation is
-    lazy so that importing the actions (for example by the action server or by unit tests) needs no database.
+    The repository is built from ``shop.db.make_engine()``, so ``DATABASE_URL`` selects the database. Creation
+    is lazy so that importing the actions (for example by the action server or by unit tests) needs no
+    database.
 
     Returns:
         The repository shared by all actions of this process.
@@ -167,7 +168,7 @@ def find_order_number(text: Any) -> str:
     raise InvalidOrderNumber(f"no order number in {text[:40]!r}")
 
 
-# ----------------------------------------------------------------------------------------------- tracker helpers
+# -------------------------------------------------------------------------------------------- tracker helpers
 
 
 def latest_intent(tracker: Tracker) -> Optional[Text]:
@@ -191,15 +192,16 @@ def has_entity(tracker: Tracker, entity: Text) -> bool:
 def free_text_answer(tracker: Tracker, slot: Text, extra_intents: Iterable[Text] = ()) -> Optional[Text]:
     """Return the latest message text as the answer to a form's question, or None.
 
-    Used by ``extract_<slot>`` methods of form validation actions. The text counts as the answer only while the
-    form asks for ``slot``, when no entity of the same name was found (the entity mapping fills the slot then),
-    and when the message is not a question or request of its own (:data:`INTERRUPTING_INTENTS`).
+    Used by ``extract_<slot>`` methods of form validation actions. The text counts as the answer only while
+    the form asks for ``slot``, when no entity of the same name was found (the entity mapping fills the slot
+    then), and when the message is not a question or request of its own (:data:`INTERRUPTING_INTENTS`). A
+    message without any intent (no NLU model loaded) can only be an answer.
 
     Args:
         tracker: Tracker as passed to the validation action.
         slot: The slot being asked for.
-        extra_intents: Further intents whose text is accepted (even interrupting ones); :data:`FREE_TEXT_INTENTS`
-            always are.
+        extra_intents: Further intents whose text is accepted (even interrupting ones);
+            :data:`FREE_TEXT_INTENTS` always are.
 
     Returns:
         The stripped message text, or None.
@@ -210,12 +212,12 @@ def free_text_answer(tracker: Tracker, slot: Text, extra_intents: Iterable[Text]
     intent = latest_intent(tracker)
     if not text:
         return None
-    if intent in FREE_TEXT_INTENTS or intent in set(extra_intents):
+    if intent is None or intent in FREE_TEXT_INTENTS or intent in set(extra_intents):
         return text
     if intent in INTERRUPTING_INTENTS:
         return None
-    # Other intents (e.g. "10023" read as track_order without an entity): take text that has a digit and let the
-    # slot's validator decide.
+    # Other intents (e.g. "10023" read as track_order without an entity): take text that has a digit and let
+    # the slot's validator decide.
     return text if any(ch.isdigit() for ch in text) else None
 
 
@@ -378,7 +380,7 @@ def reset_slots(*names: Text) -> List[EventType]:
     return [SlotSet(name, None) for name in names]
 
 
-# ----------------------------------------------------------------------------------------------- action boundary
+# -------------------------------------------------------------------------------------------- action boundary
 
 
 class ShopAction(Action, ABC):
@@ -397,7 +399,9 @@ class ShopAction(Action, ABC):
         """Return the action name used in the domain."""
 
     @abstractmethod
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Do the action's work; may raise.
 
         Args:

@@ -1,8 +1,8 @@
 """Order actions: track an order, cancel it after confirmation, change its delivery address, explain changes.
 
-Every flow uses a form that asks for the order number. :class:`OrderNumberFormValidation` checks the number with
-the repository and re-asks on anything that is not an existing order, so a mistyped, absurd or unknown number
-never gets further than a friendly question.
+Every flow uses a form that asks for the order number. :class:`OrderNumberFormValidation` checks the number
+with the repository and re-asks on anything that is not an existing order, so a mistyped, absurd or unknown
+number never gets further than a friendly question.
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ def order_details(order: "OrderView") -> Dict[Text, Any]:
 class OrderNumberFormValidation(FormValidationAction, ABC):
     """Validation shared by the forms that ask for an order number.
 
-    ``extract_order_number`` takes a bare reply ("10023", "it's #10023") as the answer while the form asks for the
-    number; ``validate_order_number`` normalises it and looks the order up. On success it also sets
-    ``order_action_allowed`` (see :meth:`order_action_allowed`); on failure it says why and clears the slot, so
-    the form asks again.
+    ``extract_order_number`` takes a bare reply ("10023", "it's #10023") as the answer while the form asks for
+    the number; ``validate_order_number`` normalises it and looks the order up. On success it also sets
+    ``order_action_allowed`` (see :meth:`order_action_allowed`); on failure it says why and clears the slot,
+    so the form asks again.
     """
 
     @abstractmethod
@@ -93,8 +93,8 @@ class OrderNumberFormValidation(FormValidationAction, ABC):
         """Accept the order number only if such an order exists.
 
         Returns:
-            ``order_number`` (five digits) and ``order_action_allowed``, or both None after telling the customer
-            what was wrong (malformed, unknown, or a technical problem).
+            ``order_number`` (five digits) and ``order_action_allowed``, or both None after telling the
+            customer what was wrong (malformed, unknown, or a technical problem).
         """
         rejected: Dict[Text, Any] = {"order_number": None, "order_action_allowed": None}
         try:
@@ -239,7 +239,9 @@ class ActionTrackOrder(OrderFlowAction):
         """Return the action name."""
         return "action_track_order"
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Look the order up and describe where it is."""
         number = self.order_number(dispatcher, tracker)
         if number is not None:
@@ -256,7 +258,9 @@ class ActionAskCancelConfirmed(ShopAction):
         """Return the action name."""
         return "action_ask_cancel_confirmed"
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Show number, items, total and status, with yes/no buttons."""
         order = common.get_repository().get_order(str(tracker.get_slot("order_number")))
         dispatcher.utter_message(response="utter_ask_cancel_confirmed", **order_details(order))
@@ -275,7 +279,9 @@ class ActionCancelOrder(OrderFlowAction):
         """Return the action name."""
         return "action_cancel_order"
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Cancel, keep, or refuse, depending on the order's status and the customer's answer."""
         number = self.order_number(dispatcher, tracker)
         if number is None:
@@ -302,7 +308,9 @@ class ActionChangeShippingAddress(OrderFlowAction):
         """Return the action name."""
         return "action_change_shipping_address"
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Change the address, or explain why it can no longer be changed."""
         number = self.order_number(dispatcher, tracker)
         if number is None:
@@ -331,7 +339,9 @@ class ActionExplainOrderChanges(ShopAction):
         """Return the action name."""
         return "action_explain_order_changes"
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Tailor the answer to the order named in the message, or give the general rules."""
         mentioned = list(tracker.get_latest_entity_values("order_number"))
         if mentioned:

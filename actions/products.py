@@ -1,9 +1,9 @@
 """Product actions: information, price, availability and search, with tolerant product matching.
 
-All four questions go through ``product_form``. The question is remembered in ``product_question`` (set from the
-intent that started the form), so when the customer asks "how much is it?" the form first asks which product and the answer comes
-once it is named. Names are matched with ``find_product``; when nothing matches, the next question offers the
-closest products as buttons.
+All four questions go through ``product_form``. The question is remembered in ``product_question`` (set from
+the intent that started the form), so when the customer asks "how much is it?" the form first asks which
+product and the answer comes once it is named. Names are matched with ``find_product``; when nothing matches,
+the next question offers the closest products as buttons.
 """
 
 from __future__ import annotations
@@ -61,24 +61,27 @@ def current_question(tracker: Tracker) -> Text:
 def stock_note(product: "ProductView") -> Text:
     """One sentence about the stock of ``product``."""
     if not product.in_stock:
-        return "It's sold out at the moment."
+        return "Sold out at the moment."
     if product.stock <= LOW_STOCK:
-        return f"Only {product.stock} left."
-    return "It's in stock."
+        return f"In stock, but only {product.stock} left."
+    return "In stock."
 
 
 class ValidateProductForm(FormValidationAction):
     """Validates ``product_form``: matches the product name against the catalog.
 
     For a search any words are accepted. Otherwise a name that matches no product is refused and remembered in
-    ``product_miss`` with the closest products in ``product_suggestions``, which ``action_ask_product`` offers.
+    ``product_miss`` with the closest products in ``product_suggestions``, which ``action_ask_product``
+    offers.
     """
 
     def name(self) -> Text:
         """Return the action name."""
         return "validate_product_form"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Settle which question is being answered, then extract and validate the product as usual."""
         question_events = self.question_events(tracker)
         tracker.add_slots(question_events)
@@ -88,8 +91,8 @@ class ValidateProductForm(FormValidationAction):
     def question_events(tracker: Tracker) -> List[EventType]:
         """Set ``product_question`` from the latest intent when it asks a new question.
 
-        That is the intent that starts the form, or a complete question ("how much are apples?") while the form
-        asks for the product. A bare reply ("bananas", whatever intent it gets) keeps the question.
+        That is the intent that starts the form, or a complete question ("how much are apples?") while the
+        form asks for the product. A bare reply ("bananas", whatever intent it gets) keeps the question.
         """
         question = QUESTION_BY_INTENT.get(common.latest_intent(tracker) or "")
         if question is None:
@@ -101,7 +104,9 @@ class ValidateProductForm(FormValidationAction):
             return []
         return [SlotSet("product_question", question)]
 
-    def extract_product(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+    def extract_product(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
         """Take a bare reply ("bananas") as the product while the form asks for it."""
         text = common.free_text_answer(tracker, "product", extra_intents=QUESTION_BY_INTENT)
         return {} if text is None else {"product": text}
@@ -121,7 +126,8 @@ class ValidateProductForm(FormValidationAction):
         if not query:
             return {**cleared, "product": None}
         if question == "search":
-            # Search words come from this request; a product remembered from earlier is not what to search for.
+            # Search words come from this request; a product remembered from earlier is not what to search
+            # for.
             fresh = tracker.get_slot("requested_slot") == "product" or common.has_entity(tracker, "product")
             return {**cleared, "product": query if fresh else None}
         try:
@@ -149,7 +155,9 @@ class ActionAskProduct(ShopAction):
         """Return the action name."""
         return "action_ask_product"
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Offer the closest products as buttons, or ask which product the question is about."""
         miss = tracker.get_slot("product_miss")
         if miss:
@@ -179,7 +187,9 @@ class ActionAnswerProductQuestion(ShopAction):
         """Forget the per-question details after an error."""
         return common.reset_slots("quantity", "product_miss", "product_suggestions")
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Answer info, price, availability or search."""
         question = current_question(tracker)
         if question == "search":

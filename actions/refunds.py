@@ -1,7 +1,7 @@
 """Refund actions: request a refund for an order, and list the refunds of an order.
 
-The reason of a refund is the customer's own message that asked for it (slot ``refund_reason``, filled from the
-text of the ``get_refund`` message); an optional ``amount`` entity asks for part of the order only.
+The reason of a refund is the customer's own message that asked for it (slot ``refund_reason``, filled from
+the text of the ``get_refund`` message); an optional ``amount`` entity asks for part of the order only.
 """
 
 from __future__ import annotations
@@ -76,7 +76,9 @@ class ActionRequestRefund(RefundFlowAction):
         """Return the action name."""
         return "action_request_refund"
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Request the refund; refusals (not delivered yet, too much, ...) come back as the shop's message."""
         number = self.order_number(dispatcher, tracker)
         if number is None:
@@ -100,7 +102,9 @@ class ActionTrackRefund(RefundFlowAction):
         """Return the action name."""
         return "action_track_refund"
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """List the refunds, or say that there are none."""
         number = self.order_number(dispatcher, tracker)
         if number is None:

@@ -1,7 +1,7 @@
 """Support actions: complaints and hand-over to a person (support tickets), stopping a flow, the fallback.
 
-A ticket carries the conversation so far (see :func:`actions.common.conversation_transcript`) and the sentiment
-of each user message, so the colleague who takes over does not have to ask again.
+A ticket carries the conversation so far (see :func:`actions.common.conversation_transcript`) and the
+sentiment of each user message, so the colleague who takes over does not have to ask again.
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ class TicketAction(ShopAction, ABC):
                 continue
         return None
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Create the ticket and give the customer its number."""
         trail = common.sentiment_trail(tracker)
         ticket = common.get_repository().create_ticket(
@@ -103,7 +105,11 @@ class ActionHandOverToHuman(TicketAction):
     def subject(self, tracker: Tracker) -> Text:
         """``"Customer asked for a person"``, with the order number when one is known."""
         order_number = self.related_order(tracker)
-        return f"Customer asked for a person (order {order_number})" if order_number else "Customer asked for a person"
+        return (
+            f"Customer asked for a person (order {order_number})"
+            if order_number
+            else "Customer asked for a person"
+        )
 
 
 class ActionStopFlow(ShopAction):
@@ -115,7 +121,9 @@ class ActionStopFlow(ShopAction):
         """Return the action name."""
         return "action_stop_flow"
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Say goodbye or confirm the stop, and clear the slots."""
         response = "utter_goodbye" if common.latest_intent(tracker) == "goodbye" else "utter_flow_stopped"
         dispatcher.utter_message(response=response)
@@ -155,7 +163,9 @@ class ActionDefaultFallback(ShopAction):
         """Revert the misunderstood message even after an error."""
         return [UserUtteranceReverted()]
 
-    def perform(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
         """Ask to rephrase, or offer a person after repeated misses."""
         response = "utter_default_handoff" if self.misses_in_a_row(tracker) >= 1 else "utter_default"
         dispatcher.utter_message(response=response)

@@ -166,7 +166,9 @@ def seed_products() -> List[ProductView]:
         _product("FRU-MANGO", "Mango", "Fruit/Mango", "mango", "1.49", "piece", 70),
         _product("FRU-AVOCADO", "Avocado", "Fruit/Avocado", "avocado", "0.99", "piece", 90),
         _product("FRU-MELON-GALIA", "Galia Melon", "Fruit/Melon", "galia melon", "2.49", "piece", 0),
-        _product("FRU-MELON-CANT", "Cantaloupe Melon", "Fruit/Melon", "cantaloupe melon", "2.79", "piece", 40),
+        _product(
+            "FRU-MELON-CANT", "Cantaloupe Melon", "Fruit/Melon", "cantaloupe melon", "2.79", "piece", 40
+        ),
         _product("FRU-BLUEBERRY", "Blueberries", "Fruit/Berries", "blueberries", "2.99", "250 g punnet", 3),
         _product("FRU-RASPBERRY", "Raspberries", "Fruit/Berries", "raspberries", "3.49", "125 g punnet", 0),
         _product("DAI-MILK-WHOLE", "Arla Whole Milk", "Dairy/Milk", "whole milk", "1.29", "1 l carton", 200),
@@ -267,10 +269,16 @@ class FakeShopRepository:
         return ProductMatch(chosen, float(best_score), suggestions)
 
     def search_products(
-        self, query: Optional[str] = None, category: Optional[str] = None, in_stock_only: bool = False, limit: int = 5
+        self,
+        query: Optional[str] = None,
+        category: Optional[str] = None,
+        in_stock_only: bool = False,
+        limit: int = 5,
     ) -> List[ProductView]:
         """Products whose name or kind contains a query word and/or whose category matches."""
-        self._record("search_products", query=query, category=category, in_stock_only=in_stock_only, limit=limit)
+        self._record(
+            "search_products", query=query, category=category, in_stock_only=in_stock_only, limit=limit
+        )
         found = sorted(self.products.values(), key=lambda product: (product.category, product.name))
         if category:
             wanted = category.strip().casefold()
@@ -317,7 +325,9 @@ class FakeShopRepository:
         order = self._order(order_number)
         if not order.can_cancel:
             raise OrderNotCancellable(order.order_number, order.status)
-        cancelled = replace(order, status="cancelled", status_history=order.status_history + (("cancelled", NOW),))
+        cancelled = replace(
+            order, status="cancelled", status_history=order.status_history + (("cancelled", NOW),)
+        )
         self.orders[order.order_number] = cancelled
         self.writes.append("cancel_order")
         return cancelled
@@ -347,8 +357,10 @@ class FakeShopRepository:
         if order.status not in REFUNDABLE_STATUSES:
             raise RefundNotAllowed(
                 f"refund refused in status {order.status}",
-                user_message=f"Order {order.order_number} is {order.status}. Refunds are possible once it has "
-                "been delivered.",
+                user_message=(
+                    f"Order {order.order_number} is {order.status}. "
+                    "Refunds are possible once it has been delivered."
+                ),
             )
         earlier = self.refunds.setdefault(order.order_number, [])
         remaining = order.total - sum((refund.amount for refund in earlier), Decimal("0"))

@@ -109,7 +109,7 @@ def form_tracker(
     slots: Optional[Dict[str, Any]] = None,
     **message: Any,
 ) -> Tracker:
-    """A tracker as Rasa's FormAction passes it to ``validate_<form>``: candidates trail the form's action event."""
+    """A tracker as Rasa's FormAction passes it to ``validate_<form>`` (candidates follow the form's event)."""
     candidates = candidates or {}
     events = [
         {"event": "slot", "name": "requested_slot", "value": requested_slot},
@@ -184,7 +184,7 @@ def buttons(dispatcher: CollectingDispatcher) -> List[Dict[str, str]]:
     return found
 
 
-# ----------------------------------------------------------------------------------------------- domain contract
+# -------------------------------------------------------------------------------------------- domain contract
 
 
 def test_every_domain_action_is_implemented_and_every_action_is_in_the_domain() -> None:
@@ -206,7 +206,9 @@ def test_every_response_used_in_the_actions_exists() -> None:
 
 
 def test_confirmation_buttons_send_affirm_and_deny() -> None:
-    payloads = [button["payload"] for button in DOMAIN["responses"]["utter_ask_cancel_confirmed"][0]["buttons"]]
+    payloads = [
+        button["payload"] for button in DOMAIN["responses"]["utter_ask_cancel_confirmed"][0]["buttons"]
+    ]
     assert payloads == ["/affirm", "/deny"]
 
 
@@ -224,7 +226,7 @@ def test_fake_parser_agrees_with_the_real_one_when_available() -> None:
         assert got == expected, text
 
 
-# ----------------------------------------------------------------------------------------------- common helpers
+# --------------------------------------------------------------------------------------------- common helpers
 
 
 def test_repository_is_created_lazily_once_and_can_be_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -303,7 +305,12 @@ def test_parse_amount() -> None:
 def test_transcript_has_roles_intents_timestamps_and_is_capped() -> None:
     events = [
         {"event": "action", "name": "action_listen"},
-        {"event": "user", "text": "hi", "timestamp": 1_700_000_000.0, "parse_data": {"intent": {"name": "greet"}}},
+        {
+            "event": "user",
+            "text": "hi",
+            "timestamp": 1_700_000_000.0,
+            "parse_data": {"intent": {"name": "greet"}},
+        },
         {"event": "bot", "text": "Hello!", "timestamp": 1_700_000_001.0},
         {"event": "user", "text": "y" * 5000, "timestamp": 1_700_000_002.0, "parse_data": {"intent": {}}},
         {
@@ -316,7 +323,12 @@ def test_transcript_has_roles_intents_timestamps_and_is_capped() -> None:
     ]
     transcript = common.conversation_transcript(make_tracker(events=events))
     assert [turn["role"] for turn in transcript] == ["user", "bot", "user", "user"]
-    assert transcript[0] == {"role": "user", "text": "hi", "timestamp": "2023-11-14T22:13:20+00:00", "intent": "greet"}
+    assert transcript[0] == {
+        "role": "user",
+        "text": "hi",
+        "timestamp": "2023-11-14T22:13:20+00:00",
+        "intent": "greet",
+    }
     assert transcript[1]["intent"] is None
     assert len(transcript[2]["text"]) == common.TRANSCRIPT_MAX_CHARS
     assert transcript[3]["text"] == "[image]"
@@ -332,7 +344,7 @@ def test_sentiment_trail_reads_dicts_and_strings() -> None:
     assert common.sentiment_trail(make_tracker(events=events)) == ["neutral", "negative"]
 
 
-# ----------------------------------------------------------------------------------------------- order number forms
+# ----------------------------------------------------------------------------------------- order number forms
 
 
 @pytest.mark.parametrize(
@@ -360,7 +372,9 @@ def test_track_shipped_order_tells_tracking_number_and_delivery_date(repo: FakeS
 
 
 async def test_order_number_is_validated_and_normalised(repo: FakeShopRepository) -> None:
-    tracker = form_tracker("track_order_form", "order_number", {"order_number": "#10023"}, text="#10023", intent="inform")
+    tracker = form_tracker(
+        "track_order_form", "order_number", {"order_number": "#10023"}, text="#10023", intent="inform"
+    )
     dispatcher, slots = await run_validation(ValidateTrackOrderForm(), tracker)
     assert slots == {"order_number": "10023", "order_action_allowed": True}
     assert dispatcher.messages == []
@@ -368,7 +382,9 @@ async def test_order_number_is_validated_and_normalised(repo: FakeShopRepository
 
 @pytest.mark.parametrize("text", BAD_ORDER_NUMBERS)
 async def test_bad_order_numbers_are_asked_again_without_errors(repo: FakeShopRepository, text: str) -> None:
-    tracker = form_tracker("track_order_form", "order_number", {"order_number": text}, text=text, intent="inform")
+    tracker = form_tracker(
+        "track_order_form", "order_number", {"order_number": text}, text=text, intent="inform"
+    )
     dispatcher, slots = await run_validation(ValidateTrackOrderForm(), tracker)
     assert slots["order_number"] is None
     (message,) = rendered(dispatcher)
@@ -377,7 +393,9 @@ async def test_bad_order_numbers_are_asked_again_without_errors(repo: FakeShopRe
 
 
 async def test_unknown_order_number_is_asked_again(repo: FakeShopRepository) -> None:
-    tracker = form_tracker("track_order_form", "order_number", {"order_number": "12345"}, text="12345", intent="inform")
+    tracker = form_tracker(
+        "track_order_form", "order_number", {"order_number": "12345"}, text="12345", intent="inform"
+    )
     dispatcher, slots = await run_validation(ValidateTrackOrderForm(), tracker)
     assert slots["order_number"] is None
     assert "12345" in rendered(dispatcher)[0]
@@ -387,7 +405,9 @@ async def test_database_failure_during_validation_is_a_friendly_reply(
     repo: FakeShopRepository, caplog: pytest.LogCaptureFixture
 ) -> None:
     repo.fail_with = RuntimeError("connection refused")
-    tracker = form_tracker("track_order_form", "order_number", {"order_number": "10023"}, text="10023", intent="inform")
+    tracker = form_tracker(
+        "track_order_form", "order_number", {"order_number": "10023"}, text="10023", intent="inform"
+    )
     with caplog.at_level(logging.ERROR):
         dispatcher, slots = await run_validation(ValidateTrackOrderForm(), tracker)
     assert slots["order_number"] is None
@@ -399,13 +419,16 @@ async def test_database_failure_during_validation_is_a_friendly_reply(
     "text, intent, entities, requested, expected",
     [
         ("10023", "inform", [], "order_number", "10023"),
-        ("my order is 10023", "track_order", [], "order_number", "my order is 10023"),  # the validator finds it
+        # text with digits under another intent: taken, the validator finds the number in it
+        ("my order is 10023", "track_order", [], "order_number", "my order is 10023"),
         ("🙂", "nlu_fallback", [], "order_number", "🙂"),
         ("what payment methods do you take?", "check_payment_methods", [], "order_number", None),
         ("no thanks", "deny", [], "order_number", None),
-        ("10023", "inform", [entity("order_number", "10023")], "order_number", None),  # the entity mapping fills it
+        # the entity mapping fills the slot
+        ("10023", "inform", [entity("order_number", "10023")], "order_number", None),
         ("10023", "inform", [], None, None),  # the form is not asking
         ("hello", "greet", [], "order_number", None),
+        ("12345", None, [], "order_number", "12345"),  # no NLU model: the text can only be an answer
     ],
 )
 async def test_free_text_is_taken_as_order_number_only_when_it_answers_the_question(
@@ -422,7 +445,9 @@ async def test_free_text_is_taken_as_order_number_only_when_it_answers_the_quest
 
 
 async def test_a_question_in_the_middle_of_the_form_is_not_validated(repo: FakeShopRepository) -> None:
-    tracker = form_tracker("track_order_form", "order_number", text="how long is delivery?", intent="delivery_period")
+    tracker = form_tracker(
+        "track_order_form", "order_number", text="how long is delivery?", intent="delivery_period"
+    )
     dispatcher, slots = await run_validation(ValidateTrackOrderForm(), tracker)
     # no slot: Rasa's form rejects, so the FAQ rule answers and the form asks again afterwards
     assert slots == {} and dispatcher.messages == []
@@ -432,9 +457,12 @@ async def test_a_question_in_the_middle_of_the_form_is_not_validated(repo: FakeS
 
 
 async def test_cancel_form_asks_for_confirmation_of_an_open_order(repo: FakeShopRepository) -> None:
-    tracker = form_tracker("cancel_order_form", None, {"order_number": "10021"}, text="cancel 10021", intent="cancel_order")
+    tracker = form_tracker(
+        "cancel_order_form", None, {"order_number": "10021"}, text="cancel 10021", intent="cancel_order"
+    )
     dispatcher, slots = await run_validation(ValidateCancelOrderForm(), tracker)
-    assert slots == {"order_number": "10021", "order_action_allowed": True}  # Rasa goes on to ask cancel_confirmed
+    # no requested_slot override: Rasa goes on to ask cancel_confirmed
+    assert slots == {"order_number": "10021", "order_action_allowed": True}
     assert repo.writes == []
 
 
@@ -442,7 +470,9 @@ async def test_cancel_form_asks_for_confirmation_of_an_open_order(repo: FakeShop
 async def test_cancel_form_ends_without_confirmation_for_orders_that_cannot_be_cancelled(
     repo: FakeShopRepository, number: str
 ) -> None:
-    tracker = form_tracker("cancel_order_form", None, {"order_number": number}, text=number, intent="cancel_order")
+    tracker = form_tracker(
+        "cancel_order_form", None, {"order_number": number}, text=number, intent="cancel_order"
+    )
     _, slots = await run_validation(ValidateCancelOrderForm(), tracker)
     assert slots["order_action_allowed"] is False
     assert "requested_slot" in slots and slots["requested_slot"] is None  # the form is done
@@ -459,7 +489,9 @@ def test_confirmation_question_shows_the_order(repo: FakeShopRepository) -> None
 
 
 def test_cancel_after_yes_cancels(repo: FakeShopRepository) -> None:
-    tracker = make_tracker(slots={"order_number": "10021", "cancel_confirmed": True, "order_action_allowed": True})
+    tracker = make_tracker(
+        slots={"order_number": "10021", "cancel_confirmed": True, "order_action_allowed": True}
+    )
     dispatcher, events = run(ActionCancelOrder(), tracker)
     assert responses(dispatcher) == ["utter_order_cancelled"]
     rendered(dispatcher)
@@ -483,10 +515,18 @@ def test_cancel_after_no_writes_nothing(repo: FakeShopRepository, answer: Option
     assert repo.orders["10021"].status == "placed"
 
 
-@pytest.mark.parametrize("number, response", [("10023", "utter_cannot_cancel"), ("10024", "utter_cannot_cancel"),
-                                              ("10025", "utter_already_cancelled")])
+@pytest.mark.parametrize(
+    "number, response",
+    [
+        ("10023", "utter_cannot_cancel"),
+        ("10024", "utter_cannot_cancel"),
+        ("10025", "utter_already_cancelled"),
+    ],
+)
 def test_cancel_is_refused_with_the_reason(repo: FakeShopRepository, number: str, response: str) -> None:
-    dispatcher, _ = run(ActionCancelOrder(), make_tracker(slots={"order_number": number, "cancel_confirmed": True}))
+    dispatcher, _ = run(
+        ActionCancelOrder(), make_tracker(slots={"order_number": number, "cancel_confirmed": True})
+    )
     assert responses(dispatcher) == [response]
     text = rendered(dispatcher)[0]
     assert number in text
@@ -500,7 +540,9 @@ def test_cancel_refused_by_the_shop_at_the_last_moment_is_explained(
         raise OrderNotCancellable(order_number, "shipped")
 
     monkeypatch.setattr(repo, "cancel_order", shipped_meanwhile)
-    dispatcher, events = run(ActionCancelOrder(), make_tracker(slots={"order_number": "10021", "cancel_confirmed": True}))
+    dispatcher, events = run(
+        ActionCancelOrder(), make_tracker(slots={"order_number": "10021", "cancel_confirmed": True})
+    )
     assert responses(dispatcher) == [None]
     assert "already been shipped" in rendered(dispatcher)[0]
     assert slot_values(events)["order_number"] is None
@@ -511,7 +553,9 @@ def test_unexpected_error_is_logged_and_answered_with_an_apology(
 ) -> None:
     repo.fail_with = RuntimeError("database is locked")
     with caplog.at_level(logging.ERROR):
-        dispatcher, events = run(ActionCancelOrder(), make_tracker(slots={"order_number": "10021", "cancel_confirmed": True}))
+        dispatcher, events = run(
+            ActionCancelOrder(), make_tracker(slots={"order_number": "10021", "cancel_confirmed": True})
+        )
     assert responses(dispatcher) == ["utter_technical_problem"]
     rendered(dispatcher)
     assert "database is locked" in caplog.text and "Traceback" in caplog.text
@@ -524,11 +568,13 @@ def test_submit_without_order_number_says_it_got_lost(repo: FakeShopRepository) 
     assert repo.writes == []
 
 
-# ----------------------------------------------------------------------------------------------- change address
+# --------------------------------------------------------------------------------------------- change address
 
 
 async def test_address_form_skips_the_address_for_a_shipped_order(repo: FakeShopRepository) -> None:
-    tracker = form_tracker("change_address_form", None, {"order_number": "10023"}, text="10023", intent="inform")
+    tracker = form_tracker(
+        "change_address_form", None, {"order_number": "10023"}, text="10023", intent="inform"
+    )
     _, slots = await run_validation(ValidateChangeAddressForm(), tracker)
     assert slots["order_action_allowed"] is False and slots["requested_slot"] is None
 
@@ -565,14 +611,29 @@ async def test_address_validation(repo: FakeShopRepository, text: str, valid: bo
 
 def test_address_reply_read_as_an_address_intent_is_still_taken(repo: FakeShopRepository) -> None:
     tracker = form_tracker(
-        "change_address_form", "shipping_address", text="Market Street 12, 10115 Springfield", intent="set_up_shipping_address"
+        "change_address_form",
+        "shipping_address",
+        text="Market Street 12, 10115 Springfield",
+        intent="set_up_shipping_address",
     )
     extracted = ValidateChangeAddressForm().extract_shipping_address(CollectingDispatcher(), tracker, DOMAIN)
     assert extracted == {"shipping_address": "Market Street 12, 10115 Springfield"}
 
 
+def test_a_question_while_the_address_is_asked_is_not_taken_as_the_address(repo: FakeShopRepository) -> None:
+    tracker = form_tracker(
+        "change_address_form",
+        "shipping_address",
+        text="which payment methods?",
+        intent="check_payment_methods",
+    )
+    assert ValidateChangeAddressForm().extract_shipping_address(CollectingDispatcher(), tracker, DOMAIN) == {}
+
+
 def test_address_is_changed_before_shipping(repo: FakeShopRepository) -> None:
-    tracker = make_tracker(slots={"order_number": "10022", "shipping_address": "Market Street 12, 10115 Springfield"})
+    tracker = make_tracker(
+        slots={"order_number": "10022", "shipping_address": "Market Street 12, 10115 Springfield"}
+    )
     dispatcher, events = run(ActionChangeShippingAddress(), tracker)
     assert responses(dispatcher) == ["utter_address_changed"]
     assert "Market Street 12" in rendered(dispatcher)[0]
@@ -581,7 +642,9 @@ def test_address_is_changed_before_shipping(repo: FakeShopRepository) -> None:
 
 
 def test_address_change_is_refused_after_shipping(repo: FakeShopRepository) -> None:
-    tracker = make_tracker(slots={"order_number": "10023", "shipping_address": "Market Street 12, 10115 Springfield"})
+    tracker = make_tracker(
+        slots={"order_number": "10023", "shipping_address": "Market Street 12, 10115 Springfield"}
+    )
     dispatcher, _ = run(ActionChangeShippingAddress(), tracker)
     assert responses(dispatcher) == ["utter_cannot_change_address"]
     rendered(dispatcher)
@@ -625,7 +688,9 @@ def test_refund_is_requested_with_the_customers_reason(repo: FakeShopRepository)
 
 
 def test_partial_refund_reads_the_amount(repo: FakeShopRepository) -> None:
-    tracker = make_tracker(slots={"order_number": "10024", "refund_reason": "two bananas were bad", "amount": "2,50 €"})
+    tracker = make_tracker(
+        slots={"order_number": "10024", "refund_reason": "two bananas were bad", "amount": "2,50 €"}
+    )
     run(ActionRequestRefund(), tracker)
     assert repo.refunds["10024"][0].amount == Decimal("2.50")
 
@@ -640,7 +705,9 @@ def test_bad_refund_amounts_are_explained(repo: FakeShopRepository, amount: str)
 
 
 def test_refund_for_an_order_not_delivered_yet_is_refused(repo: FakeShopRepository) -> None:
-    dispatcher, _ = run(ActionRequestRefund(), make_tracker(slots={"order_number": "10021", "refund_reason": "x"}))
+    dispatcher, _ = run(
+        ActionRequestRefund(), make_tracker(slots={"order_number": "10021", "refund_reason": "x"})
+    )
     assert "placed" in rendered(dispatcher)[0]
     assert repo.writes == []
 
@@ -673,8 +740,13 @@ def test_track_refund_lists_refunds(repo: FakeShopRepository) -> None:
 
 async def test_product_name_is_matched_tolerantly(repo: FakeShopRepository) -> None:
     tracker = form_tracker(
-        "product_form", None, {"product": "bananas"}, slots={"product_question": "price"},
-        text="how much are bananas", intent="product_price", entities=[entity("product", "bananas")],
+        "product_form",
+        None,
+        {"product": "bananas"},
+        slots={"product_question": "price"},
+        text="how much are bananas",
+        intent="product_price",
+        entities=[entity("product", "bananas")],
     )
     dispatcher, slots = await run_validation(ValidateProductForm(), tracker)
     assert slots["product"] == "Banana" and slots["product_sku"] == "FRU-BANANA"
@@ -683,8 +755,12 @@ async def test_product_name_is_matched_tolerantly(repo: FakeShopRepository) -> N
 
 async def test_unknown_product_is_remembered_with_suggestions(repo: FakeShopRepository) -> None:
     tracker = form_tracker(
-        "product_form", None, {"product": "honeydew melons"}, text="how much are honeydew melons",
-        intent="product_price", entities=[entity("product", "honeydew melons")],
+        "product_form",
+        None,
+        {"product": "honeydew melons"},
+        text="how much are honeydew melons",
+        intent="product_price",
+        entities=[entity("product", "honeydew melons")],
     )
     dispatcher, slots = await run_validation(ValidateProductForm(), tracker)
     assert slots["product"] is None and slots["product_sku"] is None
@@ -696,11 +772,17 @@ async def test_unknown_product_is_remembered_with_suggestions(repo: FakeShopRepo
 @pytest.mark.parametrize("text", BAD_PRODUCT_TEXTS)
 async def test_bad_product_texts_never_raise(repo: FakeShopRepository, text: str) -> None:
     tracker = form_tracker(
-        "product_form", "product", {"product": text}, slots={"product_question": "price"}, text=text, intent="inform"
+        "product_form",
+        "product",
+        {"product": text},
+        slots={"product_question": "price"},
+        text=text,
+        intent="inform",
     )
     dispatcher, slots = await run_validation(ValidateProductForm(), tracker)
     assert slots["product"] is None
-    assert dispatcher.messages == []  # the question (with suggestions, if any) follows from action_ask_product
+    # the question (with suggestions, if any) follows from action_ask_product
+    assert dispatcher.messages == []
     for args, _ in repo.called("find_product"):
         assert len(args[0]) <= 100
 
@@ -711,7 +793,11 @@ async def test_the_question_is_remembered_while_the_product_is_asked(repo: FakeS
     assert slots == {"product_question": "price"}
     # "bananas" read as a search is only the answer to "which product?"
     reply = form_tracker(
-        "product_form", "product", slots={"product_question": "price"}, text="bananas", intent="product_search"
+        "product_form",
+        "product",
+        slots={"product_question": "price"},
+        text="bananas",
+        intent="product_search",
     )
     _, slots = await run_validation(ValidateProductForm(), reply)
     assert "product_question" not in slots
@@ -720,8 +806,13 @@ async def test_the_question_is_remembered_while_the_product_is_asked(repo: FakeS
 
 async def test_a_new_complete_question_in_the_form_changes_the_question(repo: FakeShopRepository) -> None:
     tracker = form_tracker(
-        "product_form", "product", {"product": "mango"}, slots={"product_question": "price"},
-        text="is mango in stock?", intent="product_availability", entities=[entity("product", "mango")],
+        "product_form",
+        "product",
+        {"product": "mango"},
+        slots={"product_question": "price"},
+        text="is mango in stock?",
+        intent="product_availability",
+        entities=[entity("product", "mango")],
     )
     _, slots = await run_validation(ValidateProductForm(), tracker)
     assert slots["product_question"] == "availability" and slots["product"] == "Mango"
@@ -736,13 +827,17 @@ async def test_search_ignores_a_product_remembered_from_before(repo: FakeShopRep
 
 
 def test_ask_product_offers_suggestions_as_buttons(repo: FakeShopRepository) -> None:
-    tracker = make_tracker(slots={"product_miss": "melns", "product_suggestions": ["Galia Melon", "Cantaloupe Melon"]})
+    tracker = make_tracker(
+        slots={"product_miss": "melns", "product_suggestions": ["Galia Melon", "Cantaloupe Melon"]}
+    )
     dispatcher, events = run(ActionAskProduct(), tracker)
     assert responses(dispatcher) == ["utter_product_not_found"]
-    assert rendered(dispatcher)[0].startswith('I couldn\'t find "melns". Did you mean Galia Melon or Cantaloupe Melon?')
+    assert rendered(dispatcher)[0].startswith(
+        'I couldn\'t find "melns". Did you mean Galia Melon or Cantaloupe Melon?'
+    )
     payloads = [button["payload"] for button in buttons(dispatcher)]
     assert payloads == ['/inform{"product": "Galia Melon"}', '/inform{"product": "Cantaloupe Melon"}']
-    assert json.loads(payloads[0][len("/inform"):]) == {"product": "Galia Melon"}
+    assert json.loads(payloads[0][len("/inform") :]) == {"product": "Galia Melon"}
     assert slot_values(events) == {"product_miss": None, "product_suggestions": None}
 
 
@@ -759,17 +854,21 @@ def test_ask_product_fits_the_question(repo: FakeShopRepository, question: Optio
 
 
 def test_price_of_bananas(repo: FakeShopRepository) -> None:
-    tracker = make_tracker(slots={"product_question": "price", "product": "Banana", "product_sku": "FRU-BANANA"})
+    tracker = make_tracker(
+        slots={"product_question": "price", "product": "Banana", "product_sku": "FRU-BANANA"}
+    )
     dispatcher, _ = run(ActionAnswerProductQuestion(), tracker)
     assert responses(dispatcher) == ["utter_product_price"]
-    assert rendered(dispatcher) == ["Banana costs €1.79 per kg."]
+    assert rendered(dispatcher) == ["The price of Banana is €1.79 per kg."]
 
 
 def test_product_info(repo: FakeShopRepository) -> None:
-    tracker = make_tracker(slots={"product_question": "info", "product": "Arla Whole Milk", "product_sku": "DAI-MILK-WHOLE"})
+    tracker = make_tracker(
+        slots={"product_question": "info", "product": "Arla Whole Milk", "product_sku": "DAI-MILK-WHOLE"}
+    )
     dispatcher, _ = run(ActionAnswerProductQuestion(), tracker)
     text = rendered(dispatcher)[0]
-    assert "Fresh whole milk" in text and "€1.29 for a 1 l carton" in text and "in stock" in text
+    assert "Fresh whole milk" in text and "Price: €1.29 for a 1 l carton." in text and "In stock." in text
 
 
 @pytest.mark.parametrize(
@@ -782,8 +881,12 @@ def test_product_info(repo: FakeShopRepository) -> None:
         ("FRU-MELON-GALIA", None, ["utter_product_out_of_stock", "utter_product_alternatives"]),
     ],
 )
-def test_availability(repo: FakeShopRepository, sku: str, quantity: Optional[str], expected: List[str]) -> None:
-    tracker = make_tracker(slots={"product_question": "availability", "product_sku": sku, "quantity": quantity})
+def test_availability(
+    repo: FakeShopRepository, sku: str, quantity: Optional[str], expected: List[str]
+) -> None:
+    tracker = make_tracker(
+        slots={"product_question": "availability", "product_sku": sku, "quantity": quantity}
+    )
     dispatcher, events = run(ActionAnswerProductQuestion(), tracker)
     assert responses(dispatcher) == expected
     rendered(dispatcher)
@@ -818,14 +921,18 @@ def test_search_lists_results_as_buttons(repo: FakeShopRepository) -> None:
 
 
 def test_search_by_category_and_single_hit(repo: FakeShopRepository) -> None:
-    dispatcher, events = run(ActionAnswerProductQuestion(), make_tracker(slots={"product_question": "search", "product": "dairy"}))
+    dispatcher, events = run(
+        ActionAnswerProductQuestion(), make_tracker(slots={"product_question": "search", "product": "dairy"})
+    )
     assert "Arla Whole Milk" in rendered(dispatcher)[0]
     assert slot_values(events)["product"] == "Arla Whole Milk"
 
 
 @pytest.mark.parametrize("query", ["unicorn steak", "🦄", "'; DROP TABLE products;--"])
 def test_search_without_results(repo: FakeShopRepository, query: str) -> None:
-    dispatcher, _ = run(ActionAnswerProductQuestion(), make_tracker(slots={"product_question": "search", "product": query}))
+    dispatcher, _ = run(
+        ActionAnswerProductQuestion(), make_tracker(slots={"product_question": "search", "product": query})
+    )
     assert responses(dispatcher) == ["utter_search_no_results"]
     rendered(dispatcher)
 
@@ -837,17 +944,27 @@ def conversation() -> List[Dict[str, Any]]:
     """A short conversation with a negative turn, as tracker events."""
     return [
         {"event": "action", "name": "action_listen"},
-        {"event": "user", "text": "where is order 10023?", "timestamp": 1_700_000_000.0,
-         "parse_data": {"intent": {"name": "track_order"}, "sentiment": "neutral"}},
+        {
+            "event": "user",
+            "text": "where is order 10023?",
+            "timestamp": 1_700_000_000.0,
+            "parse_data": {"intent": {"name": "track_order"}, "sentiment": "neutral"},
+        },
         {"event": "bot", "text": "Good news: order 10023 is on its way!", "timestamp": 1_700_000_001.0},
-        {"event": "user", "text": "it's late again, I want a person", "timestamp": 1_700_000_002.0,
-         "parse_data": {"intent": {"name": "contact_human_agent"}, "sentiment": {"name": "negative"}}},
+        {
+            "event": "user",
+            "text": "it's late again, I want a person",
+            "timestamp": 1_700_000_002.0,
+            "parse_data": {"intent": {"name": "contact_human_agent"}, "sentiment": {"name": "negative"}},
+        },
     ]
 
 
 def test_handover_creates_a_ticket_with_the_transcript(repo: FakeShopRepository) -> None:
     tracker = make_tracker(
-        text="it's late again, I want a person", intent="contact_human_agent", events=conversation(),
+        text="it's late again, I want a person",
+        intent="contact_human_agent",
+        events=conversation(),
         slots={"order_number": "10023"},
     )
     dispatcher, events = run(ActionHandOverToHuman(), tracker)
@@ -874,7 +991,9 @@ def test_handover_of_a_calm_customer_is_normal_priority(repo: FakeShopRepository
 
 def test_complaint_creates_an_urgent_ticket(repo: FakeShopRepository) -> None:
     text = "half the eggs were broken"
-    dispatcher, _ = run(ActionFileComplaint(), make_tracker(text=text, intent="complaint", events=conversation()))
+    dispatcher, _ = run(
+        ActionFileComplaint(), make_tracker(text=text, intent="complaint", events=conversation())
+    )
     assert responses(dispatcher) == ["utter_complaint_ticket"]
     rendered(dispatcher)
     (ticket,) = repo.tickets
@@ -925,7 +1044,9 @@ def test_stop_flow_forgets_the_flow(intent: str, response: str) -> None:
 
 
 def test_actions_package_registers_modules() -> None:
-    assert {module.__name__ for module in (actions.orders, actions.products, actions.refunds, actions.support)} == {
+    assert {
+        module.__name__ for module in (actions.orders, actions.products, actions.refunds, actions.support)
+    } == {
         "actions.orders",
         "actions.products",
         "actions.refunds",
