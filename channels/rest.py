@@ -24,8 +24,10 @@ Configuration (credentials.yml, every key optional; secrets are never written th
     channels.rest.MultimodalRestInput:
       token_env: CHAT_API_TOKEN     # env variable holding the bearer token; unset or empty = no auth
       max_body_bytes: 33554432      # bytes per request, checked from Content-Length and while reading
-      upload_rate_per_minute: 20    # attachments per minute per sender and per client address; 0 = off
+      upload_rate_per_minute: 20    # attachments per minute per sender; 0 = off
       upload_burst: 20              # attachments a sender may send at once after being idle
+      address_rate_per_minute: 120  # attachments per minute per client address (all senders); 0 = off
+      address_burst: 60
 """
 from __future__ import annotations
 
@@ -122,9 +124,15 @@ class ChannelSettings:
         max_text_chars: Longest message text in characters (default 20,000).
         max_metadata_bytes: Largest client ``metadata`` object, as compact JSON, in bytes (default 16 KiB).
         max_metadata_depth: Deepest nesting of client ``metadata`` in levels (default 10).
-        upload_rate_per_minute: Attachments per minute granted to each sender and to each client address
-            (token bucket refill rate, default 20). ``0`` turns the limit off.
-        upload_burst: Bucket size in attachments (default 20); at least the store's ``max_attachments``.
+        upload_rate_per_minute: Attachments per minute granted to each sender id (token bucket refill rate,
+            default 20). ``0`` turns the limit off.
+        upload_burst: The sender's bucket size in attachments (default 20); at least the store's
+            ``max_attachments``.
+        address_rate_per_minute: Attachments per minute granted to each client address, whatever sender ids
+            it uses (default 120; sender ids are chosen by the client). Behind a reverse proxy every client
+            has the proxy's address unless Sanic is told to trust forwarded headers (``PROXIES_COUNT``): raise
+            this or set it to ``0`` there.
+        address_burst: The address's bucket size in attachments (default 60); at least ``max_attachments``.
         web_chat: Whether the chat page and widget are served (default true).
         frame_ancestors: CSP ``frame-ancestors`` sources allowed to embed the chat page in an iframe
             (default ``*``: any site may embed the widget; e.g. ``'self' https://shop.example``).
@@ -137,6 +145,8 @@ class ChannelSettings:
     max_metadata_depth: int = 10
     upload_rate_per_minute: float = 20.0
     upload_burst: int = 20
+    address_rate_per_minute: float = 120.0
+    address_burst: int = 60
     web_chat: bool = True
     frame_ancestors: str = "*"
 
@@ -177,13 +187,15 @@ class ChannelSettings:
             ("max_metadata_bytes", 2),
             ("max_metadata_depth", 1),
             ("upload_burst", 1),
+            ("address_burst", 1),
         ):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise bad(key, f"an integer >= {minimum}")
-        rate = self.upload_rate_per_minute
-        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate < 0 or math.isnan(rate):
-            raise bad("upload_rate_per_minute", "a number >= 0 (attachments per minute; 0 = no limit)")
+        for key in ("upload_rate_per_minute", "address_rate_per_minute"):
+            rate = getattr(self, key)
+            if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate < 0 or math.isnan(rate):
+                raise bad(key, "a number >= 0 (attachments per minute; 0 = no limit)")
         if not isinstance(self.web_chat, bool):
             raise bad("web_chat", "true or false")
         if not isinstance(self.frame_ancestors, str) or not self.frame_ancestors.strip() or re.search(
@@ -519,13 +531,23 @@ class MultimodalRestInput(InputChannel):
         self._store = store
         self._environ = environ
         limits = self.store.limits
-        if self.settings.upload_rate_per_minute > 0 and self.settings.upload_burst < limits.max_attachments:
-            raise RasaException(
-                f"{type(self).__name__}: 'upload_burst' is {self.settings.upload_burst}; it must be at least "
-                f"max_attachments ({limits.max_attachments}) or a full message could never be sent"
-            )
+        for rate_key, burst_key in (
+            ("upload_rate_per_minute", "upload_burst"),
+            ("address_rate_per_minute", "address_burst"),
+        ):
+            burst = getattr(self.settings, burst_key)
+            if getattr(self.settings, rate_key) > 0 and burst < limits.max_attachments:
+                raise RasaException(
+                    f"{type(self).__name__}: '{burst_key}' is {burst}; it must be at least max_attachments "
+                    f"({limits.max_attachments}) or a full message could never be sent"
+                )
         self.parser = RequestParser(self.settings, limits.max_attachments)
-        self.limiter = TokenBucketLimiter(self.settings.upload_rate_per_minute, self.settings.upload_burst)
+        self.sender_limiter = TokenBucketLimiter(
+            self.settings.upload_rate_per_minute, self.settings.upload_burst
+        )
+        self.address_limiter = TokenBucketLimiter(
+            self.settings.address_rate_per_minute, self.settings.address_burst
+        )
 
     @property
     def store(self) -> AttachmentStore:
@@ -559,7 +581,12 @@ class MultimodalRestInput(InputChannel):
 
     def check_rate(self, request: Request, sender: str, count: int) -> None:
         client = request.remote_addr or request.ip or "unknown"
-        wait = self.limiter.take_all((f"sender:{sender}", f"ip:{client}"), count)
+        wait = max(
+            self.sender_limiter.retry_after(sender, count), self.address_limiter.retry_after(client, count)
+        )
+        if wait <= 0:  # both have the tokens (no await in between: nothing else can spend them meanwhile)
+            wait = self.sender_limiter.take_all((sender,), count)
+            wait += self.address_limiter.take_all((client,), count)
         if wait > 0:
             seconds = max(1, math.ceil(min(wait, 3600)))
             raise ChannelError(

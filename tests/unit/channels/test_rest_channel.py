@@ -247,6 +247,7 @@ async def serve(channel: MultimodalRestInput, bot: Optional[FakeBot] = None) -> 
 
 def make_channel(store: AttachmentStore, environ: Optional[Dict[str, str]] = None, **settings: Any):
     settings.setdefault("upload_rate_per_minute", 0)
+    settings.setdefault("address_rate_per_minute", 0)
     return MultimodalRestInput(ChannelSettings(**settings), store=store, environ=environ or {})
 
 
@@ -765,6 +766,8 @@ def test_token_variable_name_comes_from_credentials(monkeypatch: pytest.MonkeyPa
         {"max_body_bytes": "lots"},
         {"upload_rate_per_minute": -1},
         {"upload_burst": 3},  # less than max_attachments
+        {"address_burst": 5},
+        {"address_rate_per_minute": "fast"},
         {"frame_ancestors": "*; script-src *"},
     ],
 )
@@ -777,7 +780,7 @@ def test_bad_credentials_fail_early_naming_the_key(credentials: Dict[str, Any]) 
 # --------------------------------------------------------------------------------------------------------
 # Rate limit
 # --------------------------------------------------------------------------------------------------------
-async def test_upload_rate_limit_per_sender_and_per_address(store: AttachmentStore) -> None:
+async def test_upload_rate_limit_per_sender(store: AttachmentStore) -> None:
     channel = make_channel(store, upload_rate_per_minute=1, upload_burst=10)
     async with serve(channel) as served:
         photo = b64(make_jpeg())
@@ -786,12 +789,24 @@ async def test_upload_rate_limit_per_sender_and_per_address(store: AttachmentSto
         resp = await served.post_json({"sender": "a", "attachments": [{"data": photo}]})
         assert resp.status == 429
         assert int(resp.headers["Retry-After"]) >= 1
-        assert (await error_of(resp))["code"] == "rate_limited"
-        # a new sender id from the same address does not get around it
-        assert (await served.post_json({"sender": "b", "attachments": [{"data": photo}]})).status == 429
-        # text is never limited
+        error = await error_of(resp)
+        assert error["code"] == "rate_limited" and "please wait" in error["message"]
+        # text is never limited, and another sender has its own bucket
         assert (await served.post_json({"sender": "a", "message": "hello?"})).status == 200
-        assert len(served.bot.messages) == 2
+        assert (await served.post_json({"sender": "b", "attachments": [{"data": photo}]})).status == 200
+        assert len(served.bot.messages) == 3
+
+
+async def test_upload_rate_limit_per_address_whatever_the_sender_id(store: AttachmentStore) -> None:
+    channel = make_channel(store, address_rate_per_minute=1, address_burst=10)
+    async with serve(channel) as served:
+        photo = b64(make_jpeg())
+        for index in range(10):
+            resp = await served.post_json({"sender": f"s{index}", "attachments": [{"data": photo}]})
+            assert resp.status == 200
+        resp = await served.post_json({"sender": "fresh-id", "attachments": [{"data": photo}]})
+        assert resp.status == 429
+        assert len(served.bot.messages) == 10
 
 
 def test_token_bucket_refills_with_time() -> None:
