@@ -477,7 +477,10 @@ class MultimodalTelegramInput(TelegramInput):
             if not isinstance(update, dict):
                 logger.warning("Telegram update refused: the body is a JSON %s", type(update).__name__)
                 return response.text("the body must be a JSON object", status=400)
-            if not await self._token_belongs_to_verified_bot(bot):
+            verified = await self._token_belongs_to_verified_bot(bot)
+            if verified is None:  # getMe failed: let Telegram deliver the update again later
+                return response.text("Bot API unreachable", status=503)
+            if not verified:
                 return response.text("failed")
             await self.handle_update(update, bot, on_new_message, self.get_metadata(request))
             return response.text("success")
@@ -510,8 +513,12 @@ class MultimodalTelegramInput(TelegramInput):
         logger.info("Telegram webhook registered at %s", urlsplit(self.webhook_url or "").hostname)
         return True
 
-    async def _token_belongs_to_verified_bot(self, bot: MultimodalTelegramOutput) -> bool:
-        """Stock Rasa's ``verify`` check (the token's bot user name), done once with getMe and remembered."""
+    async def _token_belongs_to_verified_bot(self, bot: MultimodalTelegramOutput) -> Optional[bool]:
+        """Stock Rasa's ``verify`` check (the token's bot user name), done once with getMe and remembered.
+
+        Returns:
+            ``True``/``False``, or ``None`` when getMe failed (not remembered; tried again next update).
+        """
         if not self.verify:
             return True
         if self._verified is None:
@@ -519,7 +526,7 @@ class MultimodalTelegramInput(TelegramInput):
                 me = await bot.request("getMe")
             except (TelegramAPIError, aiohttp.ClientError, asyncio.TimeoutError) as error:
                 logger.error("Telegram getMe failed: %s", self._redact(f"{type(error).__name__}: {error}"))
-                return False
+                return None
             username = me.get("username") if isinstance(me, dict) else None
             self._verified = username == self.verify
             if not self._verified:

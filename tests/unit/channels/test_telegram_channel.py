@@ -737,6 +737,12 @@ async def test_updates_are_dropped_when_the_token_belongs_to_another_bot(make_ha
     assert "not @some_other_bot" in caplog.text
 
 
+async def test_unreachable_bot_api_during_the_verify_check_asks_telegram_to_retry(make_harness):
+    harness = await make_harness(verify=BOT_USERNAME, api_url="http://127.0.0.1:9")  # nothing listens there
+    status, _ = await harness.post(update(1, text="hello"))
+    assert status == 503 and harness.rasa.messages == []
+
+
 async def test_output_channel_is_reused_and_talks_to_the_configured_server(bot_api: BotApiStub, store):
     channel = MultimodalTelegramInput(TOKEN, None, None, api_url=bot_api.url, store=store)
     out = channel.get_output_channel()
