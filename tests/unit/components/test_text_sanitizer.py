@@ -53,6 +53,14 @@ def test_training_and_inference_agree():
     assert training.training_examples[0].get(TEXT) == message.get(TEXT) == "Wh ere is my order"
 
 
+@pytest.mark.parametrize("raw", ["", "   ", "\u200b\u200d", "\x00\n\t"])
+def test_blank_text_is_removed_so_no_featurizer_sees_it(raw):
+    component = TextSanitizer(TextSanitizer.get_default_config())
+    [message] = component.process([Message({TEXT: raw})])
+    assert message.get(TEXT) is None
+    assert TEXT not in message.data
+
+
 def test_message_without_text_untouched():
     component = TextSanitizer(TextSanitizer.get_default_config())
     message = Message({"metadata": {"attachments": []}})
