@@ -347,6 +347,19 @@ def test_missing_upload_is_not_found(featurizer: ImageFeaturizer, caplog: pytest
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
+def test_urls_outside_the_allow_list_are_refused_without_fetching(featurizer: ImageFeaturizer, monkeypatch) -> None:
+    monkeypatch.setattr(AttachmentStore, "fetch_url", lambda *a, **k: pytest.fail("fetched"))
+    for url in ("https://127.0.0.1/photo.jpg", "https://169.254.169.254/latest", "https://evil.example.net/a.jpg"):
+        assert_rejected(run(featurizer, {"type": "image", "url": url}), "forbidden_url")
+
+
+def test_unusable_store_becomes_a_problem_not_a_crash(make_featurizer, tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "uploads"
+    not_a_directory.write_text("a file where the store should be")
+    featurizer = make_featurizer(attachment_dir=str(not_a_directory))
+    assert_rejected(run(featurizer, {"type": "image", "id": "cd" * 32}), "not_found")
+
+
 def test_file_over_max_bytes_is_refused_before_reading(make_featurizer, upload, monkeypatch) -> None:
     featurizer = make_featurizer(max_bytes=500)
     entry = upload(encode(sample_image(40), "PNG"))
