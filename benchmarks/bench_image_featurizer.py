@@ -2,16 +2,17 @@
 
 Usage: `python -m benchmarks.bench_image_featurizer [-n 100] [--image PATH] [--num-threads N]`.
 
-The photo is `--image` (default `../shared/cases/images/banana_ok.jpg`, a real Grocery Store Dataset photo) scaled in
-memory to about `--megapixels` (default 1.0) with its aspect ratio kept, and re-encoded as a JPEG (quality 90), as
-a phone app would send it. Without the shared folder a generated picture of the same size is used instead, and the
-result says so. The JPEG is stored once in a temporary `AttachmentStore`; each timed call is one
-`process([message])` with a fresh message referencing it — what one user turn costs: metadata parsing, reading and
-hash-checking the upload, decoding, EXIF/colour handling, crop and resize, the network, labels.
+The photo is `--image` (default `../shared/cases/images/banana_ok.jpg`, a real Grocery Store Dataset photo)
+scaled in memory to about `--megapixels` (default 1.0) with its aspect ratio kept, and re-encoded as a JPEG
+(quality 90), as a phone app would send it. Without the shared folder a generated picture of the same size is
+used instead, and the result says so. The JPEG is stored once in a temporary `AttachmentStore`; each timed
+call is one `process([message])` with a fresh message referencing it — what one user turn costs: metadata
+parsing, reading and hash-checking the upload, decoding, EXIF/colour handling, crop and resize, the network,
+labels.
 
-Also reported: the p50 of the two halves (decode + pre-processing, and the network alone) and the model load time.
-Peak RSS is `ru_maxrss`, the whole process's high-water mark (Rasa, TensorFlow imported by Rasa, torch, model), so
-it includes anything that ran earlier in the same process.
+Also reported: the p50 of the two halves (decode + pre-processing, and the network alone) and the model load
+time. Peak RSS is `ru_maxrss`, the whole process's high-water mark (Rasa, TensorFlow imported by Rasa, torch,
+model), so it includes anything that ran earlier in the same process.
 """
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def peak_rss_mib() -> float:
 
 
 def photo_jpeg(image_path: Optional[Path], megapixels: float) -> tuple:
-    """(JPEG bytes, width, height, source description) of a photo scaled to about `megapixels` million pixels."""
+    """(JPEG bytes, width, height, source description) of a photo scaled to about `megapixels` M pixels."""
     from PIL import Image, ImageDraw, ImageOps
 
     path = Path(image_path) if image_path else DEFAULT_IMAGE
@@ -109,7 +110,11 @@ def run(
     with tempfile.TemporaryDirectory(prefix="bench-image-") as tmp:
         store = AttachmentStore(Path(tmp) / "uploads")
         entry = store.save(data, name="photo.jpg").to_metadata()
-        config = {**ImageFeaturizer.get_default_config(), "attachment_dir": str(store.root), "num_threads": num_threads}
+        config = {
+            **ImageFeaturizer.get_default_config(),
+            "attachment_dir": str(store.root),
+            "num_threads": num_threads,
+        }
         started = time.perf_counter()
         featurizer = ImageFeaturizer(config, "bench_image_featurizer")
         load_s = time.perf_counter() - started
@@ -166,11 +171,14 @@ def format_table(result: Dict[str, Any]) -> str:
     """The figures as a small aligned two-column table."""
     rows = [
         ("machine", f"{result['cpu']}, {result['usable_cores']}/{result['logical_cores']} cores usable, "
-                    f"torch threads {result['torch_threads']}, load average {result['load_average_1min']:.1f}"),
+                    f"torch threads {result['torch_threads']}, "
+                    f"load average {result['load_average_1min']:.1f}"),
         ("photo", f"{result['image']} scaled to {result['width']}x{result['height']} "
-                  f"({result['width'] * result['height'] / 1e6:.2f} MP, JPEG {result['jpeg_bytes'] / 1024:.0f} KiB); "
+                  f"({result['width'] * result['height'] / 1e6:.2f} MP, "
+                  f"JPEG {result['jpeg_bytes'] / 1024:.0f} KiB); "
                   f"top label {result['top_label']}"),
-        ("latency p50 / p95 / max", f"{result['p50_ms']:.1f} / {result['p95_ms']:.1f} / {result['max_ms']:.1f} ms "
+        ("latency p50 / p95 / max", f"{result['p50_ms']:.1f} / {result['p95_ms']:.1f} / "
+                                    f"{result['max_ms']:.1f} ms "
                                     f"per image (process, 1 message, {result['n']} calls)"),
         ("  of which p50", f"decode + pre-process {result['decode_preprocess_p50_ms']:.1f} ms, "
                            f"network {result['network_p50_ms']:.1f} ms"),
@@ -187,8 +195,8 @@ def format_table(result: Dict[str, Any]) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=100, help="timed calls (count)")
-    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="photo to time (a JPEG/PNG/WebP/GIF path)")
-    parser.add_argument("--megapixels", type=float, default=1.0, help="size the photo is scaled to (millions of px)")
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="photo to time (JPEG/PNG/WebP/GIF)")
+    parser.add_argument("--megapixels", type=float, default=1.0, help="photo size to scale to (M pixels)")
     parser.add_argument("--num-threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

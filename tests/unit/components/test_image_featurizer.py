@@ -1,12 +1,12 @@
 """Unit tests for `components.image_featurizer.ImageFeaturizer` on a tiny EfficientNet-Lite0.
 
 The tiny model is the real architecture with random weights, built for 64×64 inputs (the network is fully
-convolutional, so only the static "same" paddings depend on the size). Its batch-norm statistics are calibrated on
-random images so that activations neither vanish nor saturate; the state_dict is saved once per module to a
-temporary file. Every image is generated here with Pillow; uploads go through a real `AttachmentStore` in a
-temporary directory. Bad content that the store itself refuses at upload time (truncated, empty, not an image,
-pixel bomb) is planted in the store's layout directly, as a store filled by an older version or a broken disk
-would hold it.
+convolutional, so only the static "same" paddings depend on the size). Its batch-norm statistics are
+calibrated on random images so that activations neither vanish nor saturate; the state_dict is saved once per
+module to a temporary file. Every image is generated here with Pillow; uploads go through a real
+`AttachmentStore` in a temporary directory. Bad content that the store itself refuses at upload time
+(truncated, empty, not an image, pixel bomb) is planted in the store's layout directly, as a store filled by
+an older version or a broken disk would hold it.
 """
 from __future__ import annotations
 
@@ -55,13 +55,14 @@ MAX_PIXELS = 40_000_000
 
 # ---------------------------------------------------------------------------------------------- images
 def sample_image(seed: int = 0, size: tuple = (96, 72)) -> Image.Image:
-    """An RGB test photo: a smooth colour gradient plus a few solid shapes placed by `seed` (not symmetric)."""
+    """An RGB test photo: a smooth colour gradient and a few solid shapes placed by `seed` (asymmetric)."""
     rng = np.random.default_rng(seed)
     width, height = size
     y, x = np.mgrid[0:height, 0:width]
     base = rng.uniform(40, 200, size=3)
     pixels = np.stack(
-        [base[0] + 50 * x / width, base[1] + 50 * y / height, base[2] + 30 * (x + y) / (width + height)], axis=-1
+        [base[0] + 50 * x / width, base[1] + 50 * y / height, base[2] + 30 * (x + y) / (width + height)],
+        axis=-1,
     )
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(image)
@@ -89,7 +90,8 @@ def png_bomb(width: int = 30000, height: int = 30000, rows: int = 64) -> bytes:
     row = b"\x00" * (width + 1)  # filter byte + pixels
     idat = b"".join(compressor.compress(row) for _ in range(rows)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    chunks = png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -147,7 +149,9 @@ def plant(store: AttachmentStore) -> Callable[..., Dict[str, Any]]:
         shard = store.root / attachment_id[:2]
         shard.mkdir(exist_ok=True)
         (shard / attachment_id).write_bytes(data)
-        sidecar = {"id": attachment_id, "type": kind, "mime_type": "image/jpeg", "size": len(data), "name": name}
+        sidecar = {
+            "id": attachment_id, "type": kind, "mime_type": "image/jpeg", "size": len(data), "name": name
+        }
         (shard / f"{attachment_id}.json").write_text(json.dumps(sidecar), encoding="utf-8")
         return {"type": kind, "id": attachment_id, "mime_type": "image/jpeg", "size": len(data), "name": name}
 
@@ -245,9 +249,12 @@ class TestImageFeaturizerContract(FeaturizerContract):
     def other_messages_with_input(self, upload):
         return [
             with_attachments(
-                upload(encode(sample_image(2), "PNG"), "a.png"), upload(encode(sample_image(3), "WEBP"), "b.webp")
+                upload(encode(sample_image(2), "PNG"), "a.png"),
+                upload(encode(sample_image(3), "WEBP"), "b.webp"),
             ),
-            with_attachments(upload(encode(sample_image(4, (50, 120)), "PNG"), "tall.png"), text="is this fresh?"),
+            with_attachments(
+                upload(encode(sample_image(4, (50, 120)), "PNG"), "tall.png"), text="is this fresh?"
+            ),
         ]
 
     @pytest.fixture
@@ -347,9 +354,12 @@ def test_missing_upload_is_not_found(featurizer: ImageFeaturizer, caplog: pytest
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
 
 
-def test_urls_outside_the_allow_list_are_refused_without_fetching(featurizer: ImageFeaturizer, monkeypatch) -> None:
+def test_urls_outside_the_allow_list_are_refused_without_fetching(
+    featurizer: ImageFeaturizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(AttachmentStore, "fetch_url", lambda *a, **k: pytest.fail("fetched"))
-    for url in ("https://127.0.0.1/photo.jpg", "https://169.254.169.254/latest", "https://evil.example.net/a.jpg"):
+    urls = ("https://127.0.0.1/photo.jpg", "https://169.254.169.254/latest", "https://evil.example.net/a.jpg")
+    for url in urls:
         assert_rejected(run(featurizer, {"type": "image", "url": url}), "forbidden_url")
 
 
@@ -375,7 +385,8 @@ def decoded(data: bytes) -> np.ndarray:
 
 def test_exif_rotated_equals_upright(featurizer: ImageFeaturizer, upload) -> None:
     upright = sample_image(50, (96, 64))
-    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what the camera wrote; orientation 6 turns it back
+    # What the camera wrote; EXIF orientation 6 says "turn it back".
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
     exif[0x0112] = 6
 
@@ -503,7 +514,11 @@ def test_zero_bytes_are_empty(featurizer: ImageFeaturizer, plant) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"This is not a photo, just text in a file called photo.jpg\n", b"%PDF-1.7\n", b"\xff\xd8" + b"\x00" * 10],
+    [
+        b"This is not a photo, just text in a file called photo.jpg\n",
+        b"%PDF-1.7\n",
+        b"\xff\xd8" + b"\x00" * 10,
+    ],
     ids=["text", "pdf", "jpeg-magic-only"],
 )
 def test_non_images_are_rejected_by_content(featurizer: ImageFeaturizer, plant, content: bytes) -> None:
@@ -545,7 +560,8 @@ def test_pixel_bomb_is_refused_before_decoding(featurizer: ImageFeaturizer, plan
 
 
 def test_pixel_limit_is_checked_from_the_header(make_featurizer, upload, monkeypatch) -> None:
-    data = encode(sample_image(59, (100, 60)), "PNG")  # 6000 pixels: Pillow would only warn, the check refuses
+    # 6000 pixels: Pillow's guard would only warn, the component's own header check refuses.
+    data = encode(sample_image(59, (100, 60)), "PNG")
     entry = upload(data)
     featurizer = make_featurizer(max_pixels=5000)
     assert Image.MAX_IMAGE_PIXELS == 5000  # Pillow's own guard follows the configured limit
@@ -603,7 +619,8 @@ def test_inference_optimisation_keeps_the_outputs(tiny_weights: Path) -> None:
     )
     with torch.inference_mode():
         expected_features = reference.extract_features(batch).mean(dim=(2, 3))
-        features = optimised.extract_features(batch.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
+        channels_last = batch.contiguous(memory_format=torch.channels_last)
+        features = optimised.extract_features(channels_last).mean(dim=(2, 3))
         np.testing.assert_allclose(features.numpy(), expected_features.numpy(), atol=1e-4, rtol=1e-4)
         np.testing.assert_allclose(optimised(batch).numpy(), reference(batch).numpy(), atol=1e-4, rtol=1e-4)
 
