@@ -388,10 +388,27 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
     # ------------------------------------------------------------------ internals
     def _featurize(self, messages: Sequence[Message]) -> None:
         todo = [m for m in messages if self._has_input(m)]
+        for message in messages:
+            text = message.get(TEXT)
+            if isinstance(text, str) and not text.strip():
+                self._add_zero_features(message)
         for start in range(0, len(todo), self._batch_size):
             batch = todo[start : start + self._batch_size]
             for message, (sequence, sentence) in zip(batch, self._encode(batch)):
                 self.add_features_to_message(sequence, sentence, TEXT, message)
+
+    def _add_zero_features(self, message: Message) -> None:
+        """All-zero features for a blank text (a photo or voice note without words).
+
+        The sparse featurizers still add (all-zero) features for such a text, and DIET needs the same feature
+        structure for every message, so this component adds `float32 (n_tokens, hidden)` and `(1, hidden)` zeros
+        instead of nothing. A message with no text attribute at all gets no features.
+        """
+        n_tokens = len(message.get(TOKENS_NAMES[TEXT]) or [])
+        hidden = self.dims
+        self.add_features_to_message(
+            np.zeros((n_tokens, hidden), dtype=np.float32), np.zeros((1, hidden), dtype=np.float32), TEXT, message
+        )
 
     @staticmethod
     def _has_input(message: Message) -> bool:

@@ -11,10 +11,9 @@ component sees the same clean form:
 4. cut at `max_chars` characters (at a word boundary when one is near); `text_truncated` is then set in the parse
    result so actions can say that only the start was read.
 
-A message whose text is blank after cleaning (empty, white space, only zero-width characters, a photo or voice
-note without caption or speech) leaves this component with no text at all. Rasa's featurizers then add no
-features, DIET predicts no intent instead of failing on a half-featurized message, and the AttachmentRouter gives
-the message its intent.
+A message whose text is blank after cleaning (white space, only zero-width characters, a photo or voice note
+without caption or speech) leaves this component with the empty string, which every Rasa component accepts; the
+AttachmentRouter later gives it its intent.
 """
 from __future__ import annotations
 
@@ -113,9 +112,6 @@ class TextSanitizer(GraphComponent):
         if raw is None:
             return
         clean, truncated = sanitize_text(raw, self._max_chars)
-        if not clean:
-            del message.data[TEXT]
-            return
         if clean != raw:
             message.set(TEXT, clean)
         if truncated:

@@ -162,8 +162,8 @@ class TestTransformerTextFeaturizerContract(FeaturizerContract):
         return tokenized("where is my order 45172")
 
     @pytest.fixture
-    def message_without_input(self, tokenized) -> Message:
-        return tokenized("   ")
+    def message_without_input(self) -> Message:
+        return Message(data={INTENT: "greet"})
 
     @pytest.fixture
     def other_messages_with_input(self, tokenized) -> List[Message]:
@@ -377,15 +377,27 @@ def test_sentence_feature_is_normalised_masked_mean(make_featurizer, tiny_model_
 # ------------------------------------------------------------------------------------------ inputs skipped
 def test_no_features_without_tokens_or_text(make_featurizer) -> None:
     without_tokens = Message(data={TEXT: "where is my order"})
-    empty = Message(data={TEXT: "", TOKENS_NAMES[TEXT]: [Token("", 0)]})
-    blank = Message(data={TEXT: " \n\t ", TOKENS_NAMES[TEXT]: [Token(" \n\t ", 0)]})
     intent_only = Message(data={INTENT: "greet"})
-    messages = [without_tokens, empty, blank, intent_only]
+    messages = [without_tokens, intent_only]
     featurizer = make_featurizer()
 
     featurizer.process(messages)
     featurizer.process_training_data(TrainingData(messages))
     assert all(not m.features for m in messages)
+
+
+def test_blank_text_gets_zero_features_of_the_usual_structure(make_featurizer, tokenized) -> None:
+    """A photo or voice note without words has blank text; DIET needs dense features beside the sparse ones."""
+    empty = tokenized("")
+    blank = Message(data={TEXT: " \n\t ", TOKENS_NAMES[TEXT]: [Token(" \n\t ", 0)]})
+    featurizer = make_featurizer()
+    featurizer.process([empty, blank])
+    for message in (empty, blank):
+        features = own_features(message)
+        n_tokens = len(message.get(TOKENS_NAMES[TEXT]) or [])
+        assert features[FEATURE_TYPE_SEQUENCE].shape == (n_tokens, featurizer.dims)
+        assert features[FEATURE_TYPE_SENTENCE].shape == (1, featurizer.dims)
+        assert not features[FEATURE_TYPE_SEQUENCE].any() and not features[FEATURE_TYPE_SENTENCE].any()
 
 
 def test_batch_size_does_not_change_features(make_featurizer, tokenized) -> None:
