@@ -750,7 +750,7 @@ class MultimodalRestInput(InputChannel):
             metadata["attachment_problems"] = [error.to_problem() for _, error in problems]
         collector = CollectingOutputChannel()
         message = UserMessage(
-            incoming.text,
+            incoming.text or "",  # photo/voice-only: Rasa's NLU components need a string, never None
             collector,
             incoming.sender,
             input_channel=self.name(),
