@@ -216,7 +216,7 @@ def test_widget_embeds_the_chat_on_a_shop_page(page, rasa_server, screenshots_di
         "</body></html>"
     )
     page.get_by_role("button", name="Questions? Chat with us").click()
-    launcher = page.locator("[data-shop-chat] .launcher")  # Playwright's CSS reaches into the open shadow root
+    launcher = page.locator("[data-shop-chat] .launcher")  # Playwright's CSS reaches into open shadow roots
     assert launcher.get_attribute("aria-expanded") == "true"
     assert launcher.get_attribute("aria-label") == "Close the chat"
     frame = page.frame_locator("iframe[title='Questions? Chat with us']")
@@ -227,5 +227,6 @@ def test_widget_embeds_the_chat_on_a_shop_page(page, rasa_server, screenshots_di
     assert frame.locator("#transcript .msg--system").count() == 0
     page.screenshot(path=str(screenshots_dir / "widget.png"))
     frame.get_by_role("button", name="Close chat").click()
-    wait_until(page, "() => document.querySelector('[data-shop-chat]').shadowRoot.querySelector('.panel').hidden")
+    wait_until(page, "() => document.querySelector('[data-shop-chat]').shadowRoot.querySelector('.panel').hidden",
+               None, 10_000)
     assert launcher.get_attribute("aria-expanded") == "false"
