@@ -227,6 +227,8 @@ def test_widget_embeds_the_chat_on_a_shop_page(page, rasa_server, screenshots_di
     assert frame.locator("#transcript .msg--system").count() == 0
     page.screenshot(path=str(screenshots_dir / "widget.png"))
     frame.get_by_role("button", name="Close chat").click()
-    panel_hidden = "() => document.querySelector('[data-shop-chat]').shadowRoot.querySelector('.panel').hidden"
+    panel_hidden = (
+        "() => document.querySelector('[data-shop-chat]').shadowRoot.querySelector('.panel').hidden"
+    )
     wait_until(page, panel_hidden, None, 10_000)
     assert launcher.get_attribute("aria-expanded") == "false"
