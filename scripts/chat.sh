@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make chat`: the action server and `rasa run` (the channels of credentials.yml) in the background, then the
 # terminal client on the multimodal REST channel (text, /image, /voice). Both servers stop when the client ends.
+# RASA_PORT (default 5005) and RASA_MODEL (default: the newest model in models/) can be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -30,8 +31,11 @@ start_action_server
 trap stop_all EXIT
 trap 'exit 130' INT TERM  # exit runs the EXIT trap, which stops both servers
 
-"$VENV/bin/rasa" run --endpoints endpoints.yml --credentials credentials.yml --port "$RASA_PORT" \
-  --log-file var/log/rasa.log >var/log/rasa-chat.log 2>&1 &
+args=(run --endpoints endpoints.yml --credentials credentials.yml --port "$RASA_PORT" --log-file var/log/rasa.log)
+if [ -n "${RASA_MODEL:-}" ]; then
+  args+=(--model "$RASA_MODEL")  # default: the newest model in models/
+fi
+"$VENV/bin/rasa" "${args[@]}" >var/log/rasa-chat.log 2>&1 &
 RASA_PID=$!
 echo "Starting the assistant on port ${RASA_PORT} (loading the model takes a minute)..."
 for _ in $(seq 1 600); do  # 300 s

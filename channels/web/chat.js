@@ -453,6 +453,7 @@
         fileInput.click();
       }
     });
+    fileInput.tabIndex = -1; // the visible label is the keyboard stop
     $("attach-button").tabIndex = 0;
     $("attach-button").setAttribute("role", "button");
 
