@@ -126,7 +126,9 @@ class TextSanitizer(GraphComponent):
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Sanitises the text of incoming messages."""
+        """Sanitises the text of incoming messages; a user message without text gets the empty string."""
         for message in messages:
+            if message.get(TEXT) is None:
+                message.set(TEXT, "")
             self._sanitize(message, log=True)
         return messages

@@ -60,11 +60,18 @@ def test_blank_text_becomes_the_empty_string(raw):
     assert message.get(TEXT) == ""
 
 
-def test_message_without_text_untouched():
+def test_user_message_without_text_gets_the_empty_string():
     component = TextSanitizer(TextSanitizer.get_default_config())
     message = Message({"metadata": {"attachments": []}})
     component.process([message])
-    assert message.get(TEXT) is None
+    assert message.get(TEXT) == ""
+
+
+def test_training_examples_without_text_stay_without_text():
+    component = TextSanitizer(TextSanitizer.get_default_config())
+    training = TrainingData([Message({"intent": "greet"})])
+    component.process_training_data(training)
+    assert training.training_examples[0].get(TEXT) is None
 
 
 @pytest.mark.parametrize("value", [0, 5, -1, "100", None, True, 10**7])
