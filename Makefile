@@ -75,6 +75,11 @@ test-unit: venv  ## unit tests only
 eval-nlu: venv train  ## evaluate the trained NLU on real customer messages (BITEXT=path to a CSV)
 	$(PY) scripts/eval_nlu.py --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) --out reports/eval-nlu
 
+bench-encoders: venv sysdeps  ## per-message latency (p50/p95 ms), peak RSS and ASR real-time factor of the encoders
+	$(PY) -m benchmarks.bench_text_featurizer --num-threads 1
+	$(PY) -m benchmarks.bench_image_featurizer --num-threads 1
+	$(PY) -m benchmarks.bench_speech
+
 models:  ## download the English Vosk model for real deployments (not needed for tests)
 	@bash scripts/download_models.sh
 
