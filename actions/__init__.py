@@ -5,6 +5,6 @@ subclass found in the modules below. Actions reach the database only through :mo
 with :func:`actions.common.get_repository`.
 """
 
-from actions import common, orders, products, refunds, support
+from actions import common, orders, photos, products, refunds, support
 
-__all__ = ["common", "orders", "products", "refunds", "support"]
+__all__ = ["common", "orders", "photos", "products", "refunds", "support"]

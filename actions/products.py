@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions import common
+from actions import common, photos
 from actions.common import ShopAction
 from shop.errors import ShopError
 
@@ -45,6 +45,8 @@ MAX_QUERY_CHARS = 100
 #: Suggestions offered after a miss; results listed for a search.
 MAX_SUGGESTIONS = 3
 MAX_SEARCH_RESULTS = 5
+#: Similar products listed at most.
+MAX_SIMILAR = 4
 
 
 def product_button(name: Text, intent: Text = "inform") -> Dict[Text, Text]:
@@ -130,6 +132,16 @@ class ValidateProductForm(FormValidationAction):
             # for.
             fresh = tracker.get_slot("requested_slot") == "product" or common.has_entity(tracker, "product")
             return {**cleared, "product": query if fresh else None}
+        photo_sku = photos.recognised_sku(tracker)
+        if photo_sku:
+            # The product recognised in this message's photo: its sku, not a name match.
+            try:
+                product = common.get_repository().get_product(photo_sku)
+            except Exception:
+                logger.exception("Product lookup failed")
+                product = None
+            if product is not None:
+                return {**cleared, "product": product.name, "product_sku": product.sku}
         try:
             match = common.get_repository().find_product(query)
         except Exception:
@@ -172,8 +184,26 @@ class ActionAskProduct(ShopAction):
             else:
                 dispatcher.utter_message(response="utter_product_not_found_no_suggestions", query=miss)
             return common.reset_slots("product_miss", "product_suggestions")
+        if common.latest_intent(tracker) in QUESTION_BY_INTENT and self._ask_about_photo(dispatcher, tracker):
+            return []
         dispatcher.utter_message(response=f"utter_ask_product_{current_question(tracker)}")
         return []
+
+    @staticmethod
+    def _ask_about_photo(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+        """A question that came with a photo the recogniser was unsure about or did not recognise: offer its
+        candidates, or ask for the name. Returns False when the message had no photo."""
+        recognition = photos.photo_recognition(tracker)
+        if recognition is None:
+            return False
+        names = photos.candidate_names(recognition)
+        if names:
+            dispatcher.utter_message(
+                response="utter_photo_confirm", buttons=[product_button(name) for name in names]
+            )
+        else:
+            dispatcher.utter_message(response="utter_photo_unknown")
+        return True
 
 
 class ActionAnswerProductQuestion(ShopAction):
@@ -294,3 +324,104 @@ class ActionAnswerProductQuestion(ShopAction):
             SlotSet("product", only.name if only else None),
             SlotSet("product_sku", only.sku if only else None),
         ]
+
+
+class ActionSimilarProducts(ShopAction):
+    """Similar products: the ranking the NLU pipeline computed, with current prices, in-stock products first.
+
+    The ProductRecognizer puts ``similar_products`` (``[{"sku", "score"}]``, best first) and ``similar_to``
+    (``{"sku", "name", "query", "source"}`` or None) in the parse result of a ``similar_products`` message. When
+    the message itself named no product, the product being discussed (``product_sku`` / ``product`` slots) is
+    the reference and products of its category are offered; with no product at all, the action asks for one.
+    """
+
+    def name(self) -> Text:
+        """Return the action name."""
+        return "action_similar_products"
+
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        """List up to four similar products (in stock first, with price) or ask which product is meant."""
+        repository = common.get_repository()
+        message = tracker.latest_message or {}
+        reference = message.get("similar_to") if isinstance(message.get("similar_to"), dict) else None
+        ranked = message.get("similar_products") if isinstance(message.get("similar_products"), list) else []
+        product = self._reference_product(tracker, reference)
+        label = product.name if product is not None else common.shorten((reference or {}).get("query"), 40)
+        similar = self._ranked_products(ranked, product)
+        if not similar and product is not None:
+            similar = self._same_category(product)
+        if not label:
+            dispatcher.utter_message(response="utter_ask_similar_product")
+            return []
+        events = [SlotSet("product", product.name), SlotSet("product_sku", product.sku)] if product else []
+        if not similar:
+            dispatcher.utter_message(response="utter_similar_none", reference=label)
+            return events
+        similar = sorted(similar, key=lambda item: not item.in_stock)[:MAX_SIMILAR]  # stable: keeps the rank
+        lines = [
+            f"• {item.name}: {common.format_unit_price(item.price, item.currency, item.unit)}"
+            + ("" if item.in_stock else " (sold out)")
+            for item in similar
+        ]
+        dispatcher.utter_message(
+            response="utter_similar_products",
+            reference=label,
+            result_lines="\n".join(lines),
+            buttons=[product_button(item.name, "product_info") for item in similar if item.in_stock],
+        )
+        return events
+
+    @staticmethod
+    def _reference_product(
+        tracker: Tracker, reference: Optional[Dict[Text, Any]]
+    ) -> Optional["ProductView"]:
+        """The product to find alternatives for: named in this message, else the one being discussed."""
+        repository = common.get_repository()
+        if reference is not None:
+            sku = reference.get("sku")
+            found = repository.get_product(sku) if isinstance(sku, str) and sku else None
+            # A reference given only as words ("almond milk") has no catalog product, and that is fine.
+            return found
+        entities = [
+            e for e in (tracker.latest_message or {}).get("entities") or []
+            if isinstance(e, dict) and e.get("entity") == "product" and isinstance(e.get("value"), str)
+        ]
+        for entity in entities:
+            if isinstance(entity.get("sku"), str):
+                found = repository.get_product(entity["sku"])
+                if found is not None:
+                    return found
+        if entities:
+            found = repository.find_product(entities[0]["value"][:MAX_QUERY_CHARS]).product
+            if found is not None:
+                return found
+        sku = tracker.get_slot("product_sku")
+        found = repository.get_product(str(sku)) if sku else None
+        if found is None and tracker.get_slot("product"):
+            found = repository.find_product(str(tracker.get_slot("product"))[:MAX_QUERY_CHARS]).product
+        return found
+
+    @staticmethod
+    def _ranked_products(ranked: List[Any], reference: Optional["ProductView"]) -> List["ProductView"]:
+        repository = common.get_repository()
+        found = []
+        for item in ranked:
+            sku = item.get("sku") if isinstance(item, dict) else None
+            product = repository.get_product(sku) if isinstance(sku, str) else None
+            if product is not None and (reference is None or product.sku != reference.sku):
+                found.append(product)
+        return found
+
+    @staticmethod
+    def _same_category(reference: "ProductView") -> List["ProductView"]:
+        """Products of the reference's category, then of its top-level category (without embeddings)."""
+        repository = common.get_repository()
+        found: List["ProductView"] = []
+        top_level = reference.category.split("/")[0]
+        for category in (reference.category, top_level):
+            for product in repository.search_products(category=category, limit=MAX_SIMILAR * 3):
+                if product.sku != reference.sku and product not in found:
+                    found.append(product)
+        return found

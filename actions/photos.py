@@ -1,0 +1,139 @@
+"""Photo answers: the product recognised in a photo, and attachments that could not be used.
+
+The NLU pipeline does the recognising (``components.product_recognizer.ProductRecognizer``); these actions read
+what it put in the parse result and fetch current prices and stock from the repository:
+
+- ``product_recognition``: ``{"status": "recognised" | "uncertain" | "unknown", "sku", "name", "confidence",
+  "candidates": [{"sku", "name", "confidence"}, ...]}`` for a message with a photo;
+- a ``product`` entity with ``"extractor": "ProductRecognizer"`` and the ``sku`` when the photo was recognised;
+- ``attachment_problem``: ``{"type", "code", "message"}`` from the AttachmentRouter when nothing in the message
+  could be used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import common
+from actions.common import ShopAction
+
+logger = logging.getLogger(__name__)
+
+#: Name the ProductRecognizer puts in the ``extractor`` field of its entities.
+RECOGNIZER = "ProductRecognizer"
+RECOGNISED = "recognised"
+UNCERTAIN = "uncertain"
+#: Candidates offered when the photo is not clear enough, at most.
+MAX_PHOTO_CANDIDATES = 3
+#: Longest attachment problem message echoed to the customer, in characters.
+MAX_PROBLEM_CHARS = 300
+
+
+def photo_recognition(tracker: Tracker) -> Optional[Dict[Text, Any]]:
+    """The ``product_recognition`` of the latest message, or None when it had no photo."""
+    value = (tracker.latest_message or {}).get("product_recognition")
+    return value if isinstance(value, dict) else None
+
+
+def recognised_sku(tracker: Tracker) -> Optional[Text]:
+    """The sku of the product the ProductRecognizer found in the latest message's photo, if any."""
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        if (
+            isinstance(entity, dict)
+            and entity.get("entity") == "product"
+            and entity.get("extractor") == RECOGNIZER
+            and isinstance(entity.get("sku"), str)
+            and entity["sku"].strip()
+        ):
+            return entity["sku"].strip()
+    return None
+
+
+def candidate_names(recognition: Optional[Dict[Text, Any]]) -> List[Text]:
+    """Names of the candidate products of a photo that was not clear enough, that still exist in the catalog."""
+    if not recognition or recognition.get("status") != UNCERTAIN:
+        return []
+    repository = common.get_repository()
+    names: List[Text] = []
+    for candidate in recognition.get("candidates") or []:
+        sku = candidate.get("sku") if isinstance(candidate, dict) else None
+        product = repository.get_product(sku) if isinstance(sku, str) else None
+        if product is not None and product.name not in names:
+            names.append(product.name)
+        if len(names) == MAX_PHOTO_CANDIDATES:
+            break
+    return names
+
+
+def payload_button(title: Text, intent: Text, product_name: Text) -> Dict[Text, Text]:
+    """A button that sends ``/<intent>{"product": "<name>"}``."""
+    return {"title": title, "payload": f"/{intent}{json.dumps({'product': product_name})}"}
+
+
+class ActionAnswerProductPhoto(ShopAction):
+    """Answer to a photo sent without text: the product it shows, candidates to pick from, or a question."""
+
+    def name(self) -> Text:
+        """Return the action name."""
+        return "action_answer_product_photo"
+
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        """Name the recognised product with buttons for price, stock and similar products; offer the candidates
+        of an unclear photo; otherwise ask for the product's name."""
+        recognition = photo_recognition(tracker)
+        sku = recognised_sku(tracker) or (
+            recognition.get("sku") if recognition and recognition.get("status") == RECOGNISED else None
+        )
+        product = common.get_repository().get_product(sku) if sku else None
+        if product is not None:
+            dispatcher.utter_message(
+                response="utter_photo_product",
+                product_name=product.name,
+                price=common.format_unit_price(product.price, product.currency, product.unit),
+                buttons=[
+                    payload_button("Price", "product_price", product.name),
+                    payload_button("In stock?", "product_availability", product.name),
+                    payload_button("Similar products", "similar_products", product.name),
+                ],
+            )
+            return [SlotSet("product", product.name), SlotSet("product_sku", product.sku)]
+        if sku:
+            logger.info("Recognised sku %s is no longer in the catalog", sku)
+        names = candidate_names(recognition)
+        if names:
+            dispatcher.utter_message(
+                response="utter_photo_confirm",
+                buttons=[payload_button(name, "product_info", name) for name in names],
+            )
+        else:
+            dispatcher.utter_message(response="utter_photo_unknown")
+        return []
+
+
+class ActionAttachmentProblem(ShopAction):
+    """Says why the attachment of a message without text could not be used (damaged, too large, ...)."""
+
+    def name(self) -> Text:
+        """Return the action name."""
+        return "action_attachment_problem"
+
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        """Send the problem's friendly message, or a general one when the parse result has none."""
+        problem = (tracker.latest_message or {}).get("attachment_problem")
+        message = problem.get("message") if isinstance(problem, dict) else None
+        if isinstance(message, str) and message.strip():
+            dispatcher.utter_message(text=common.shorten(message, MAX_PROBLEM_CHARS))
+        else:
+            dispatcher.utter_message(response="utter_attachment_problem")
+        return []
