@@ -21,6 +21,7 @@
   var WELCOME =
     "Hi! I'm the shop's assistant. Ask me about a product, a price or your order. " +
     "You can also send a photo of a product or a voice note.";
+  var NO_ANSWER = "I didn't get an answer to that — could you try again, or put it another way?";
   var OFFLINE =
     "I can't reach the shop assistant right now — please check your connection and try again.";
 
@@ -238,7 +239,9 @@
             renderSystem(message);
             return;
           }
-          (Array.isArray(data) ? data : []).forEach(renderBot);
+          var replies = Array.isArray(data) ? data : [];
+          if (!replies.length) renderSystem(NO_ANSWER);
+          replies.forEach(renderBot);
         });
       })
       .catch(function () {
