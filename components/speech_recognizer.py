@@ -233,24 +233,66 @@ def load_vosk_model(model_dir: Path) -> Any:
 class VoskRecognizer:
     """Offline speech recognition with Vosk (Kaldi TDNN models by Alpha Cephei, Apache-2.0).
 
-    One ``KaldiRecognizer`` is made per call (it holds the decoding state of one utterance); the model is
-    shared. PCM is fed in ``chunk_s`` pieces; every segment Vosk closes at a pause is collected, so long
-    voice notes keep all their words.
+    The model is shared by the process. A ``KaldiRecognizer`` holds the decoding state of one utterance at a
+    time, so each call takes one from a small pool of idle recognizers and gives it back after
+    ``FinalResult()``. Vosk starts every utterance after a final result with a fresh feature pipeline (no
+    speaker adaptation carried over from the previous customer), but keeps its decoding-graph cache: for
+    the small models, whose graph is composed on the fly (``HCLr.fst`` + ``Gr.fst``), a warm recognizer
+    decodes several times faster than a new one.
+
+    That cache only grows (by ~150 MB over the first dozen voice notes, then slowly), so a recognizer is
+    retired after ``max_uses`` voice notes and at most ``pool_size`` idle ones are kept.
+
+    PCM is fed in ``chunk_s`` pieces; every segment Vosk closes at a pause is collected, so long voice notes
+    keep all their words.
 
     Args:
         model_dir: A Vosk model directory.
         language: Language code reported with transcripts (informational).
         chunk_s: Seconds of audio per ``AcceptWaveform`` call.
+        pool_size: Most idle recognizers kept.
+        max_uses: Voice notes one recognizer decodes before it is dropped (bounds its cache's memory).
 
     Raises:
         FileNotFoundError, RuntimeError: as :func:`load_vosk_model`.
     """
 
-    def __init__(self, model_dir: Path, language: Optional[str] = None, chunk_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        language: Optional[str] = None,
+        chunk_s: float = 0.5,
+        pool_size: int = 2,
+        max_uses: int = 200,
+    ) -> None:
         self.model_dir = Path(model_dir)
         self.language = language
         self._chunk_s = chunk_s
+        self._pool_size = pool_size
+        self._max_uses = max_uses
         self._model = load_vosk_model(self.model_dir)
+        self._idle: Dict[int, List[List[Any]]] = {}  # sample rate -> [[KaldiRecognizer, uses], ...]
+        self._idle_lock = threading.Lock()
+
+    def _take(self, sample_rate: int) -> List[Any]:
+        with self._idle_lock:
+            idle = self._idle.get(sample_rate)
+            if idle:
+                return idle.pop()
+        import vosk
+
+        recognizer = vosk.KaldiRecognizer(self._model, float(sample_rate))
+        recognizer.SetWords(True)
+        return [recognizer, 0]
+
+    def _give_back(self, sample_rate: int, entry: List[Any]) -> None:
+        entry[1] += 1
+        if entry[1] >= self._max_uses:
+            return
+        with self._idle_lock:
+            idle = self._idle.setdefault(sample_rate, [])
+            if len(idle) < self._pool_size:
+                idle.append(entry)
 
     def recognize(self, pcm: np.ndarray, sample_rate: int) -> Recognition:
         """Transcribe mono ``int16`` PCM, shape ``(n_samples,)``, at ``sample_rate`` Hz.
@@ -258,10 +300,8 @@ class VoskRecognizer:
         Returns:
             The words of all segments and their mean confidence.
         """
-        import vosk
-
-        recognizer = vosk.KaldiRecognizer(self._model, float(sample_rate))
-        recognizer.SetWords(True)
+        entry = self._take(sample_rate)
+        recognizer = entry[0]
         data = np.ascontiguousarray(pcm, dtype="<i2").tobytes()
         step = max(1, int(self._chunk_s * sample_rate)) * 2  # bytes: 2 per int16 sample
         segments: List[Dict[str, Any]] = []
@@ -269,6 +309,8 @@ class VoskRecognizer:
             if recognizer.AcceptWaveform(data[start : start + step]):
                 segments.append(json.loads(recognizer.Result()))
         segments.append(json.loads(recognizer.FinalResult()))
+        # Only a recognizer that reached its final result goes back (a failed one is dropped with the error).
+        self._give_back(sample_rate, entry)
         words = [word for segment in segments for word in segment.get("result", [])]
         texts = [str(segment.get("text", "")).strip() for segment in segments]
         text = " ".join(t for t in texts if t)
