@@ -20,7 +20,7 @@ import pytest
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from components.attachments import AttachmentLimits
+from components.attachments import AttachmentLimits, AttachmentStore
 from components.audio import decode_audio, ffmpeg_available
 from components.speech_recognizer import (
     ATTACHMENT_PROBLEMS,
@@ -237,3 +237,67 @@ def test_the_ten_minute_silence_is_cut_at_the_configured_maximum(shared_dir):
     path = shared_dir / "cases" / "audio" / "silence_10min.ogg"
     decoded = decode_audio(path.read_bytes(), max_duration_s=120.0)
     assert decoded.truncated and decoded.n_samples == 120 * 16000
+
+
+# --------------------------------------------------------------------------------------------------------
+# Inside a trained Rasa model
+# --------------------------------------------------------------------------------------------------------
+NLU_DATA = """version: "3.1"
+nlu:
+- intent: order_status
+  examples: |
+    - 어제
+    - 오후
+    - 주문
+- intent: greet
+  examples: |
+    - 안녕
+    - 안녕하세요
+"""
+
+
+def test_a_trained_pipeline_parses_the_transcript(tmp_path, korean_model_dir):
+    """SpeechRecognizer first, then tokenizer and keyword classifier (keywords: words of the test sentence):
+    the voice note is what gets classified, and the transcript is in the parse result."""
+    import asyncio
+
+    import yaml
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import UserMessage
+    from rasa.model_training import train_nlu
+
+    uploads = tmp_path / "uploads"
+    config = {
+        "recipe": "default.v1",
+        "language": "ko",
+        "assistant_id": "speech-recognizer-test",
+        "pipeline": [
+            {
+                "name": "components.speech_recognizer.SpeechRecognizer",
+                "model_dir": korean_model_dir,
+                "attachment_dir": str(uploads),
+            },
+            {"name": "WhitespaceTokenizer"},
+            {"name": "KeywordIntentClassifier"},
+        ],
+        "policies": [],
+    }
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "nlu.yml").write_text(NLU_DATA, encoding="utf-8")
+    model = train_nlu(
+        str(tmp_path / "config.yml"), str(tmp_path / "nlu.yml"), output=str(tmp_path / "models")
+    )
+    assert model, "training failed"
+    agent = Agent.load(model)
+    ref = AttachmentStore(uploads).save(espeak(SENTENCE, "ko"), name="voice.ogg")
+
+    async def parse(text, metadata):
+        return await agent.processor.parse_message(UserMessage(text=text, metadata=metadata))
+
+    voice = asyncio.run(parse("", {"attachments": [ref.to_metadata()]}))
+    typed = asyncio.run(parse("안녕", None))
+
+    assert voice["text"] == voice["transcript"]["text"] and recognisable(SENTENCE, voice["text"]), voice
+    assert voice["intent"]["name"] == "order_status"
+    assert typed["text"] == "안녕" and typed["intent"]["name"] == "greet"
+    assert "transcript" not in typed and "attachment_problems" not in typed
