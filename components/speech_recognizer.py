@@ -16,7 +16,9 @@ The message then carries
 * ``transcript`` (in the parse result): ``{"text", "confidence", "duration_s", "language"}``, i.e. the
   transcript alone, the mean word confidence (0..1), the seconds of audio heard and the model's language code;
 * ``attachment_problems`` (in the parse result): one ``{"type": "audio", "code", "message"}`` per voice note
-  that gave no text (damaged, not audio, silent, ...), appended to the entries already there.
+  that gave no text (damaged, not audio, silent, ...), plus problems of the attachment list itself
+  (``too_many``, a malformed item; ``"type": None``), appended to the entries already there without
+  repeating one.
 
 Messages without audio are left exactly as they are, and training data (which has no audio) passes through
 untouched.
@@ -55,6 +57,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from components.attachments import (
     AttachmentError,
     AttachmentLimits,
+    AttachmentRef,
     AttachmentStore,
     default_store,
     parse_attachments,
@@ -479,22 +482,36 @@ class SpeechRecognizer(GraphComponent):
     # ---- lazily built collaborators ----------------------------------------------------------------------
     @property
     def store(self) -> AttachmentStore:
-        """The upload store voice notes are read from (made on first use)."""
+        """The upload store voice notes are read from, made on first use (training never touches the disk).
+
+        ``attachment_dir`` None: the process-wide :func:`components.attachments.default_store`. Otherwise a
+        store on that directory, built like :meth:`AttachmentStore.from_env` (same URL allow-list).
+
+        Raises:
+            OSError: the store directory cannot be created.
+        """
         if self._store is None:
             with self._lock:
                 if self._store is None:
                     directory = self._config["attachment_dir"]
                     if directory:
-                        root = Path(directory).expanduser()
-                        root = root if root.is_absolute() else PROJECT_ROOT / root
-                        limits = AttachmentLimits(
-                            audio_max_bytes=int(self._config["max_bytes"]),
-                            audio_max_seconds=float(self._config["max_duration_s"]),
-                        )
-                        self._store = AttachmentStore(root, limits)
+                        environ = {**os.environ, "ATTACHMENT_DIR": str(Path(directory).expanduser())}
+                        self._store = AttachmentStore.from_env(environ)
                     else:
                         self._store = default_store()
         return self._store
+
+    def _limits(self) -> AttachmentLimits:
+        """The store's limits with this component's voice-note size and length."""
+        audio = {
+            "audio_max_bytes": int(self._config["max_bytes"]),
+            "audio_max_seconds": float(self._config["max_duration_s"]),
+        }
+        try:
+            return self.store.limits.copy(update=audio)
+        except OSError as error:  # the store directory cannot be created: a deployment problem
+            logger.error("Attachment store unavailable (%s: %s)", type(error).__name__, error)
+            return AttachmentLimits(**audio)
 
     @property
     def recognizer(self) -> Recognizer:
@@ -601,22 +618,23 @@ class SpeechRecognizer(GraphComponent):
 
     def _process_message(self, message: Message) -> None:
         metadata = message.get(METADATA)
-        if not metadata:
+        if not isinstance(metadata, Mapping) or metadata.get("attachments") is None:
             return
-        refs, parse_problems = parse_attachments(metadata, self.store.limits)
+        limits = self._limits()
+        refs, parse_problems = parse_attachments(metadata, limits)
         audio_refs = [ref for ref in refs if ref.type == "audio"]
-        problems = [problem for problem in parse_problems if problem.attachment_type == "audio"]
+        # Problems without a known type (`too_many`, a malformed item) concern every component; they are
+        # reported here too, and `_add_problems` keeps one entry per distinct problem.
+        problems = [problem for problem in parse_problems if problem.attachment_type in ("audio", None)]
         if not audio_refs and not problems:
             return
         transcripts: List[Transcript] = []
         for ref in audio_refs:
             try:
-                transcripts.append(self.transcribe(self.store.read(ref)))
+                transcripts.append(self.transcribe(self._read(ref)))
             except AttachmentError as error:
-                if error.attachment_type is None:  # the store does not know it was meant as a voice note
-                    worded = AttachmentError(
-                        error.code, error.detail, attachment_type="audio", limits=self.store.limits
-                    )
+                if error.attachment_type is None:  # e.g. `not_found` from the store: say "voice note"
+                    worded = AttachmentError(error.code, error.detail, attachment_type="audio", limits=limits)
                     worded.logged = error.logged
                     error = worded
                 problems.append(error)
@@ -634,6 +652,20 @@ class SpeechRecognizer(GraphComponent):
             self._set_text(message, transcripts)
         if problems:
             self._add_problems(message, problems)
+
+    def _read(self, ref: AttachmentRef) -> bytes:
+        """The bytes of a voice note from the store.
+
+        Raises:
+            AttachmentError: ``not_found`` when the store cannot be reached (an ``OSError``), and whatever
+                :meth:`AttachmentStore.read` raises.
+        """
+        try:
+            return self.store.read(ref)
+        except OSError as error:
+            raise AttachmentError(
+                "not_found", f"store unreadable: {type(error).__name__}: {error}", attachment_type="audio"
+            ) from None
 
     def _language(self) -> Optional[str]:
         if self._config["language"]:
@@ -670,7 +702,7 @@ class SpeechRecognizer(GraphComponent):
                 level = logging.INFO if problem.code == "no_speech" else logging.WARNING
                 logger.log(level, "Voice note rejected (%s)", problem)
                 problem.logged = True
-            entry = {**problem.to_problem(), "type": "audio"}
+            entry = problem.to_problem()
             if entry not in entries:
                 entries.append(entry)
         message.set(ATTACHMENT_PROBLEMS, entries, add_to_output=True)

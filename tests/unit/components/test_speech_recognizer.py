@@ -514,6 +514,33 @@ def test_references_that_do_not_resolve_are_reported_as_voice_note_problems():
     assert message.get(TEXT) == "hello"
 
 
+def test_problems_of_the_attachment_list_itself_are_reported_once():
+    store = FakeStore()
+    message = voice_message(*[{"type": "audio", "id": "d" * 64}] * 11, "not an attachment", text="hi")
+    message.set(ATTACHMENT_PROBLEMS, [], add_to_output=True)
+
+    make_component(store=store).process([message])
+    make_component(store=store).process([message])  # e.g. another component reporting the same
+
+    codes = [(p["type"], p["code"]) for p in problems_of(message)]
+    assert codes.count((None, "too_many")) == 1
+    assert ("audio", "not_found") in codes
+
+
+def test_an_unusable_store_is_a_problem_not_a_crash(tmp_path, caplog):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    component = SpeechRecognizer({"attachment_dir": str(blocker / "uploads")}, recognizer=FakeRecognizer())
+    message = voice_message({"type": "audio", "id": "e" * 64}, text="hello")
+
+    with caplog.at_level(logging.WARNING):
+        component.process([message])
+
+    assert [(p["type"], p["code"]) for p in problems_of(message)] == [("audio", "not_found")]
+    assert message.get(TEXT) == "hello"
+    assert any("store unavailable" in r.getMessage() for r in caplog.records)
+
+
 @needs_ffmpeg
 def test_a_failing_recogniser_becomes_a_problem_not_a_crash(audio_files):
     store = FakeStore()
