@@ -23,6 +23,7 @@ export PYTHONWARNINGS ?= ignore
 .PHONY: help venv sysdeps db train actions run shell serve test test-unit test-integration test-stories \
         validate eval-nlu models bench bench-encoders lint clean
 .PHONY: chat e2e
+.PHONY: catalog-images
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -43,6 +44,12 @@ sysdeps:  ## install system packages (ffmpeg, espeak-ng, ...) with apt-get when 
 
 db: venv  ## create and seed the shop database (idempotent; DATABASE_URL selects the server)
 	$(PY) -m shop.seed
+
+catalog-images: venv db  ## attach product photos (DIR=<sku>/ folders; CSV=path,sku file; GROCERY=1 for the dataset), retrain
+	@if [ -z "$(DIR)" ]; then echo "usage: make catalog-images DIR=folder [CSV=map.csv | GROCERY=1 [TRAIN_PHOTOS=N]]" >&2; exit 2; fi
+	$(PY) scripts/catalog_images.py "$(DIR)" $(if $(CSV),--csv "$(CSV)") $(if $(GROCERY),--grocery) \
+	  $(if $(TRAIN_PHOTOS),--grocery-train-photos $(TRAIN_PHOTOS))
+	$(PY) scripts/train_if_changed.py --force
 
 train: venv  ## train the Rasa model when data, config, domain or components changed
 	$(PY) scripts/train_if_changed.py
