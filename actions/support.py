@@ -1,7 +1,9 @@
-"""Support actions: complaints and hand-over to a person (support tickets), stopping a flow, the fallback.
+"""Support actions: complaints and hand-over to a person (support tickets), offering a person to an unhappy
+customer, stopping a flow, the fallback.
 
 A ticket carries the conversation so far (see :func:`actions.common.conversation_transcript`) and the
-sentiment of each user message, so the colleague who takes over does not have to ask again.
+sentiment of each user message (:func:`actions.common.sentiment_trail`), so the colleague who takes over does
+not have to ask again.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from abc import ABC, abstractmethod
 from typing import List, Optional, Text
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType, UserUtteranceReverted
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -26,6 +28,8 @@ logger = logging.getLogger(__name__)
 RECENT_SENTIMENT_WINDOW = 3
 NEGATIVE_SENTIMENTS = frozenset({"negative", "angry", "frustrated"})
 MAX_SUBJECT_CHARS = 120
+#: Action predicted by components.sentiment_policy.SentimentHandoffPolicy for an unhappy customer.
+OFFER_HUMAN_ACTION = "action_offer_human"
 
 
 class TicketAction(ShopAction, ABC):
@@ -103,13 +107,60 @@ class ActionHandOverToHuman(TicketAction):
         return "action_hand_over_to_human"
 
     def subject(self, tracker: Tracker) -> Text:
-        """``"Customer asked for a person"``, with the order number when one is known."""
+        """``"Customer asked for a person"``, or ``"Unhappy customer accepted a person"`` after the bot
+        offered one; with the order number when one is known."""
         order_number = self.related_order(tracker)
-        return (
-            f"Customer asked for a person (order {order_number})"
-            if order_number
+        subject = (
+            "Unhappy customer accepted a person"
+            if last_bot_action(tracker) == OFFER_HUMAN_ACTION
             else "Customer asked for a person"
         )
+        return f"{subject} (order {order_number})" if order_number else subject
+
+
+class ActionOfferHuman(ShopAction):
+    """Apologises and offers a person (yes/no buttons); predicted by ``SentimentHandoffPolicy``.
+
+    An active form is ended first, like the rules do when the customer asks for a person in the middle of a
+    form: otherwise a "yes" to the offer would be taken as the form's answer (e.g. "cancel this order?").
+    The answer is handled by rules: ``affirm`` → ``action_hand_over_to_human``, ``deny`` →
+    ``utter_sort_it_out_together``.
+    """
+
+    def name(self) -> Text:
+        """Return the action name."""
+        return OFFER_HUMAN_ACTION
+
+    @staticmethod
+    def _end_form(tracker: Tracker) -> List[EventType]:
+        if not tracker.active_loop_name:
+            return []
+        return [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+    def events_on_error(self, tracker: Tracker) -> List[EventType]:
+        """End the form even after an error, so the next answer is not taken as a form slot."""
+        return self._end_form(tracker)
+
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        """Apologise and ask whether the customer wants a person."""
+        dispatcher.utter_message(response="utter_offer_human")
+        return self._end_form(tracker)
+
+
+def last_bot_action(tracker: Tracker) -> Optional[Text]:
+    """The last action other than ``action_listen`` before the latest user message, or None."""
+    seen_user = False
+    for event in reversed(tracker.events or []):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif kind == "action" and seen_user and event.get("name") != "action_listen":
+            return event.get("name")
+    return None
 
 
 class ActionStopFlow(ShopAction):
