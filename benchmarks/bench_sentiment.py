@@ -1,0 +1,142 @@
+"""Sentiment accuracy of the fusion classifier's sentiment head on airline tweets, plus a frozen-encoder floor.
+
+Usage::
+
+    python -m benchmarks.bench_sentiment [--data ../shared/data] [--epochs 100] [--limit N] [--out reports/bench]
+
+Data: `sentiment/tweets_train.csv` (columns text, sentiment ∈ negative/neutral/positive; Twitter US airline
+tweets, CC BY-NC-SA 4.0 — used here for evaluation and benchmarking only, never for the project's training
+data). It is split once, stratified by sentiment, 80 % train / 20 % test (`--seed`).
+
+The real component is exercised end to end: the train part is written as Rasa NLU YAML, every example under one
+placeholder intent (`tweet`; Rasa needs an intent for an NLU example, and a one-intent head has zero loss) with
+`metadata: {sentiment: <label>}`, exactly how data/sentiment.yml labels the project's own examples; the
+project's text pipeline (`bench_intents.fusion_pipeline`) is trained with `rasa train nlu`; each test tweet is
+parsed by the loaded model and the `sentiment.label` of the parse result is compared with the truth.
+
+Floor: mean-pooled all-MiniLM-L6-v2 sentence embeddings (frozen) + LogisticRegression (C=10) on the same split.
+
+Result: `<out>/sentiment.json` (accuracy, macro-F1 over the three classes, train s, ms/message, predictions).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from benchmarks.bench_intents import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_EPOCHS,
+    DEFAULT_OUT,
+    SEED,
+    LoadedModel,
+    fusion_pipeline,
+    limit_per_class,
+    load_average,
+    machine,
+    now_utc,
+    quiet_logs,
+    read_csv,
+    run_floor,
+    scores,
+    split,
+    time_single,
+    train_nlu,
+    write_config,
+    write_nlu_yaml,
+)
+
+CSV = "sentiment/tweets_train.csv"
+PLACEHOLDER_INTENT = "tweet"
+logger = logging.getLogger("bench_sentiment")
+
+
+def run(data_dir: Path, out: Path, epochs: int, limit: Optional[int], seed: int, latency_sample: int,
+        keep_work: bool, fusion_overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Split, train the fusion pipeline on sentiment labels, score it and the floor; write sentiment.json."""
+    texts, labels = read_csv(data_dir / CSV, "text", "sentiment")
+    chosen = limit_per_class(labels, limit, seed)
+    texts, labels = [texts[i] for i in chosen], [labels[i] for i in chosen]
+    train, test = split(labels, seed)
+    train_texts, train_y = [texts[i] for i in train], [labels[i] for i in train]
+    test_texts, test_y = [texts[i] for i in test], [labels[i] for i in test]
+    logger.info("tweets: %d train / %d test", len(train), len(test))
+    results: Dict[str, Any] = {
+        "dataset": "tweets", "csv": str(data_dir / CSV), "seed": seed, "limit_per_class": limit,
+        "n_train": len(train), "n_test": len(test), "n_labels": len(set(labels)), "machine": machine(),
+        "test_labels": test_y, "pipelines": {},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-sentiment-"))
+    try:
+        nlu = work / "train.yml"
+        write_nlu_yaml(nlu, train_texts, [PLACEHOLDER_INTENT] * len(train_texts),
+                       [{"sentiment": label} for label in train_y])
+        pipeline = fusion_pipeline(epochs, fusion_overrides)
+        config = work / "config-fusion.yml"
+        write_config(config, pipeline)
+        load_before = load_average()
+        train_s = train_nlu(config, nlu, work, "fusion", work / "train-fusion.log")
+        logger.info("fusion trained in %.0f s", train_s)
+        model = LoadedModel(work / "fusion.tar.gz")
+        start = time.perf_counter()
+        parsed = model.parse_batch(test_texts)
+        batch_ms = 1000.0 * (time.perf_counter() - start) / max(len(test_texts), 1)
+        predicted = [((p.get("sentiment") or {}).get("label")) or "None" for p in parsed]
+        fusion: Dict[str, Any] = {"train_s": train_s, "batch_ms_per_message": batch_ms, "predicted": predicted,
+                                  "pipeline": pipeline, "epochs": epochs}
+        fusion.update(time_single(model, test_texts, latency_sample, seed))
+        fusion.update(scores(test_y, predicted))
+        fusion["load_average"] = {"before": load_before, "after": load_average()}
+        fusion["date"] = now_utc()
+        results["pipelines"]["fusion"] = fusion
+        logger.info("fusion sentiment: accuracy %.4f, macro-F1 %.4f, %.1f ms/message", fusion["accuracy"],
+                    fusion["macro_f1"], fusion["ms_per_message"])
+        (out / "sentiment.json").write_text(json.dumps(results, indent=1))
+
+        load_before = load_average()
+        floor = run_floor(train_texts, train_y, test_texts, test_y, out / "cache")
+        floor["load_average"] = {"before": load_before, "after": load_average()}
+        floor["date"] = now_utc()
+        results["pipelines"]["floor"] = floor
+        logger.info("floor sentiment: accuracy %.4f, macro-F1 %.4f", floor["accuracy"], floor["macro_f1"])
+        (out / "sentiment.json").write_text(json.dumps(results, indent=1))
+    finally:
+        if keep_work:
+            logger.info("work directory kept: %s", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="dataset root (default ../shared/data)")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fusion epochs (config.yml: 100)")
+    parser.add_argument("--limit", type=int, default=None, help="at most N tweets per sentiment (quick checks)")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--latency-sample", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--keep-work", action="store_true")
+    parser.add_argument("--fusion-set", nargs="*", default=[], metavar="KEY=JSON",
+                        help="override fusion classifier settings, e.g. dropout=0.3")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    quiet_logs()
+    if not (args.data / CSV).is_file():
+        logger.error("dataset not found: %s (pass --data)", args.data / CSV)
+        return 2
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.fusion_set)}
+    run(args.data, args.out, args.epochs, args.limit, args.seed, args.latency_sample, args.keep_work,
+        overrides or None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
