@@ -87,6 +87,13 @@ bench-encoders: venv sysdeps  ## per-message latency (p50/p95 ms), peak RSS and 
 	$(PY) -m benchmarks.bench_image_featurizer --num-threads 1
 	$(PY) -m benchmarks.bench_speech
 
+bench: bench-encoders  ## intent (BANKING77, Bitext) and sentiment (tweets) accuracy vs stock Rasa, project CV; reports/bench
+	$(PY) -m benchmarks.bench_intents --data $(SHARED)/data $(if $(EPOCHS),--epochs $(EPOCHS))
+	$(PY) -m benchmarks.bench_sentiment --data $(SHARED)/data $(if $(EPOCHS),--epochs $(EPOCHS))
+	$(PY) -m benchmarks.bench_intents --project-cv --folds 3 $(if $(CV_EPOCHS),--cv-epochs $(CV_EPOCHS))
+	@if [ -f benchmarks/bench_images.py ]; then $(PY) -m benchmarks.bench_images $(SHARED)/data/grocery; fi
+	$(PY) -m benchmarks.report --out reports/bench
+
 models:  ## download the English Vosk model for real deployments (not needed for tests)
 	@bash scripts/download_models.sh
 
