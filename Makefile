@@ -71,7 +71,7 @@ e2e: venv  ## the web chat in headless Chromium against the trained test model (
 	$(PY) -m pytest tests/e2e -m e2e -p no:cacheprovider
 
 validate: venv  ## rasa data validate
-	$(RASA) data validate --fail-on-warnings --max-history 5
+	$(RASA) data validate --max-history 5
 
 test: venv sysdeps  ## the whole test suite (unit, integration, test stories)
 	@bash scripts/run_tests.sh

@@ -22,12 +22,14 @@ def test_rasa_data_validate_has_no_unexpected_warnings():
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    warnings = [line for line in output.splitlines() if "UserWarning" in line or "warning" in line.lower()]
+    assert "No story structure conflicts found" in output, output[-4000:]
+    rasa_warnings = [line for line in output.splitlines() if "UserWarning:" in line]
     unexpected = [
-        line for line in warnings
-        if not any(f"'{intent}'" in line for intent in COMPONENT_INTENTS) and "is not used in any story" not in line
+        line for line in rasa_warnings
+        if not any(f"'{intent}' is listed in the domain file" in line for intent in COMPONENT_INTENTS)
+        # responses uttered by custom actions (dispatcher.utter_message(response=...)) are not in stories
+        and "is not used in any story or rule" not in line
     ]
-    assert not [line for line in output.splitlines() if "conflict" in line.lower()], output[-4000:]
     assert not unexpected, "\n".join(unexpected)
 
 
