@@ -36,6 +36,7 @@ from benchmarks.bench_intents import (
     DEFAULT_OUT,
     SEED,
     LoadedModel,
+    code_state,
     fusion_pipeline,
     limit_per_class,
     load_average,
@@ -70,7 +71,7 @@ def run(data_dir: Path, out: Path, epochs: int, limit: Optional[int], seed: int,
     results: Dict[str, Any] = {
         "dataset": "tweets", "csv": str(data_dir / CSV), "seed": seed, "limit_per_class": limit,
         "n_train": len(train), "n_test": len(test), "n_labels": len(set(labels)), "machine": machine(),
-        "test_labels": test_y, "pipelines": {},
+        "code": code_state(), "test_labels": test_y, "pipelines": {},
     }
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-sentiment-"))
