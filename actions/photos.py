@@ -1,13 +1,14 @@
 """Photo answers: the product recognised in a photo, and attachments that could not be used.
 
-The NLU pipeline does the recognising (``components.product_recognizer.ProductRecognizer``); these actions read
-what it put in the parse result and fetch current prices and stock from the repository:
+The NLU pipeline does the recognising (``components.product_recognizer.ProductRecognizer``); these actions
+read what it put in the parse result and fetch current prices and stock from the repository:
 
 - ``product_recognition``: ``{"status": "recognised" | "uncertain" | "unknown", "sku", "name", "confidence",
   "candidates": [{"sku", "name", "confidence"}, ...]}`` for a message with a photo;
-- a ``product`` entity with ``"extractor": "ProductRecognizer"`` and the ``sku`` when the photo was recognised;
-- ``attachment_problem``: ``{"type", "code", "message"}`` from the AttachmentRouter when nothing in the message
-  could be used.
+- a ``product`` entity with ``"extractor": "ProductRecognizer"`` and the ``sku`` when the photo was
+  recognised;
+- ``attachment_problem``: ``{"type", "code", "message"}`` from the AttachmentRouter when nothing in the
+  message could be used.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def recognised_sku(tracker: Tracker) -> Optional[Text]:
 
 
 def candidate_names(recognition: Optional[Dict[Text, Any]]) -> List[Text]:
-    """Names of the candidate products of a photo that was not clear enough, that still exist in the catalog."""
+    """Names of the candidates of an unclear photo that are still in the catalog, best first."""
     if not recognition or recognition.get("status") != UNCERTAIN:
         return []
     repository = common.get_repository()
@@ -87,7 +88,7 @@ class ActionAnswerProductPhoto(ShopAction):
     def perform(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """Name the recognised product with buttons for price, stock and similar products; offer the candidates
+        """Name the recognised product with buttons for price, stock and similar products; offer candidates
         of an unclear photo; otherwise ask for the product's name."""
         recognition = photo_recognition(tracker)
         sku = recognised_sku(tracker) or (

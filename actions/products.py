@@ -330,9 +330,10 @@ class ActionSimilarProducts(ShopAction):
     """Similar products: the ranking the NLU pipeline computed, with current prices, in-stock products first.
 
     The ProductRecognizer puts ``similar_products`` (``[{"sku", "score"}]``, best first) and ``similar_to``
-    (``{"sku", "name", "query", "source"}`` or None) in the parse result of a ``similar_products`` message. When
-    the message itself named no product, the product being discussed (``product_sku`` / ``product`` slots) is
-    the reference and products of its category are offered; with no product at all, the action asks for one.
+    (``{"sku", "name", "query", "source"}`` or None) in the parse result of a ``similar_products`` message.
+    When the message itself named no product, the product being discussed (``product_sku`` / ``product``
+    slots) is the reference and products of its category are offered; with no product at all, the action
+    asks for one.
     """
 
     def name(self) -> Text:

@@ -1,21 +1,22 @@
-"""`ProductRecognizer`: which catalog product is in a customer's photo, and which catalog products are similar.
+"""`ProductRecognizer`: the catalog product in a customer's photo, and the catalog products similar to it.
 
 Training (`train`) builds a `CatalogIndex` from the shop catalog and persists it with the model:
 
 - the products (sku, name, kind, category, coarse category, description) from the database through
-  `ShopRepository.list_products()`; when the database cannot be read (no file yet, server down), the seed catalog
-  `data/catalog/products.csv` without images;
+  `ShopRepository.list_products()`; when the database cannot be read (no file yet, server down), the seed
+  catalog `data/catalog/products.csv` without images;
 - one EfficientNet-Lite0 embedding per catalog photo (`ShopRepository.product_images()`, files under the image
-  root), computed with the ImageFeaturizer's own network and pre-processing (`components.image_featurizer`), so
-  catalog photos and customer photos live in one embedding space, L2-normalised;
-- when the catalog has several photos per product (`lda_min_photos_per_product` on average), a projection learnt
-  from them: shrinkage linear discriminant analysis (Fisher 1936; within-class covariance shrunk towards a
-  scaled identity, Ledoit & Wolf 2004; scikit-learn's `LinearDiscriminantAnalysis(solver="eigen")`) to at most
-  (products - 1) dimensions, L2-normalised again. It pulls photos of one product together and pushes products
-  apart, which a pooled ImageNet feature does not do for look-alike packages (benchmarks/bench_images.py);
+  root), computed with the ImageFeaturizer's own network and pre-processing (`components.image_featurizer`),
+  so catalog photos and customer photos live in one embedding space, L2-normalised;
+- when the catalog has several photos per product (`lda_min_photos_per_product` on average), a projection
+  learnt from them: shrinkage linear discriminant analysis (Fisher 1936; within-class covariance shrunk
+  towards a scaled identity, Ledoit & Wolf 2004; scikit-learn's `LinearDiscriminantAnalysis(solver="eigen")`)
+  to at most (products - 1) dimensions, L2-normalised again. It pulls photos of one product together and
+  pushes products apart, which a pooled ImageNet feature does not do for look-alike packages
+  (benchmarks/bench_images.py);
 - one all-MiniLM-L6-v2 sentence embedding per product ("name. kind. coarse category. description"), from the
-  TransformerTextFeaturizer's model (`components.text_featurizer.load_model`), mean-pooled and L2-normalised as
-  that featurizer does.
+  TransformerTextFeaturizer's model (`components.text_featurizer.load_model`), mean-pooled and L2-normalised
+  as that featurizer does.
 
 Files: `index.json` (products, image rows, encoder settings), `image_embeddings.npy` (projected),
 `projection.npy` + `projection_mean.npy` (empty without a projection), `text_embeddings.npy` (`numpy.save`,
@@ -24,11 +25,12 @@ Files: `index.json` (products, image rows, encoder settings), `image_embeddings.
 Inference (`process`), for a message with an accepted photo (`image_embeddings` from the ImageFeaturizer):
 
 1. Weighted k-NN (Wu et al., "Unsupervised Feature Learning via Non-Parametric Instance Discrimination", CVPR
-   2018, §3.4): the `k` catalog photos with the highest cosine similarity s_i vote for their product with weight
-   exp(s_i / temperature); a product's confidence is its share of the votes. `temperature`, `min_confidence` and
-   `min_similarity` are calibrated on the Grocery Store Dataset val photos (benchmarks/bench_images.py).
-2. When the index has no photos, its nearest photo is less similar than `min_similarity`, or k-NN is unsure and
-   the ImageNet labels confidently name a product that has no catalog photo: the ImageFeaturizer's top-5
+   2018, §3.4): the `k` catalog photos with the highest cosine similarity s_i vote for their product with
+   weight exp(s_i / temperature); a product's confidence is its share of the votes. `temperature`,
+   `min_confidence` and `min_similarity` are calibrated on the Grocery Store Dataset val photos
+   (benchmarks/bench_images.py).
+2. When the index has no photos, its nearest photo is less similar than `min_similarity`, or k-NN is unsure
+   and the ImageNet labels confidently name a product that has no catalog photo: the ImageFeaturizer's top-5
    ImageNet labels are mapped to catalog kinds / coarse categories with `label_mapping`
    (data/catalog/imagenet_to_kind.yml); a label's probability is shared equally among its targets and then
    among the products of each target.
@@ -111,11 +113,11 @@ DEFAULT_LABEL_MAPPING = "data/catalog/imagenet_to_kind.yml"
 _REQUEST_WORDS = frozenset(
     """
     similar similarly like likes alike alternative alternatives alternate instead substitute substitutes
-    replacement replacements replace swap other others another else something anything things thing stuff
-    show me see find give recommend recommendation recommendations suggest suggestion suggestions option options
-    do you have got any some more same kind sort type types close closest comparable equivalent this that these
-    those it one ones what which is are there to for of the a an than as with please could can would i we
-    want need looking look product products item items
+    replacement replacements replace swap other others another else something anything things thing stuff show
+    me see find give recommend recommendation recommendations suggest suggestion suggestions option options do
+    you have got any some more same kind sort type types close closest comparable equivalent this that these
+    those it one ones what which is are there to for of the a an than as with please could can would i we want
+    need looking look product products item items
     """.split()
 )
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
@@ -167,15 +169,17 @@ def _is_missing_sqlite_file(url: str) -> bool:
     return not Path(database).is_file()
 
 
-def read_catalog(database_url: Optional[str] = None) -> Tuple[List[CatalogProduct], List[Tuple[str, str]], str]:
+def read_catalog(
+    database_url: Optional[str] = None,
+) -> Tuple[List[CatalogProduct], List[Tuple[str, str]], str]:
     """The catalog: products and product photos from the database, else the seed catalog without photos.
 
     Args:
         database_url: SQLAlchemy URL; None: `shop.db.database_url()` (DATABASE_URL or var/shop.db).
 
     Returns:
-        `(products, images, source)`: products sorted by sku, `(sku, path relative to the image root)` pairs as
-        `ShopRepository.product_images()` returns them, and "database", "seed" or "none".
+        `(products, images, source)`: products sorted by sku, `(sku, path relative to the image root)` pairs
+        as `ShopRepository.product_images()` returns them, and "database", "seed" or "none".
     """
     from shop.db import database_url as default_url
     from shop.db import make_engine, make_session_factory
@@ -364,7 +368,7 @@ class Projection:
 
 
 def prepare_embeddings(vectors: np.ndarray, projection: Optional[Projection]) -> np.ndarray:
-    """The space photos are compared in: L2-normalised, projected (when a projection is given), L2-normalised."""
+    """The space photos are compared in: L2-normalised, projected (when a projection is given), normalised."""
     vectors = l2_normalise(vectors)
     if projection is not None:
         vectors = l2_normalise(projection.apply(vectors))
@@ -439,8 +443,8 @@ def load_label_mapping(path: Path) -> Dict[str, List[str]]:
     """Reads `{ImageNet label: [catalog kind or coarse category, ...]}`, once per file version.
 
     Raises:
-        InvalidConfigException: if the file is missing, not a YAML mapping of lists of strings, or names a label
-            that is not one of the 1000 ImageNet class names the ImageFeaturizer reports.
+        InvalidConfigException: if the file is missing, not a YAML mapping of lists of strings, or names a
+            label that is not one of the 1000 ImageNet class names the ImageFeaturizer reports.
     """
     if not path.is_file():
         raise InvalidConfigException(f"{_NAME}: `label_mapping` file '{path}' does not exist.")
@@ -456,7 +460,9 @@ def load_label_mapping(path: Path) -> Dict[str, List[str]]:
         try:
             raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
         except Exception as error:
-            raise InvalidConfigException(f"{_NAME}: `label_mapping` '{path}' is not valid YAML: {error}") from error
+            raise InvalidConfigException(
+                f"{_NAME}: `label_mapping` '{path}' is not valid YAML: {error}"
+            ) from error
         if not isinstance(raw, dict):
             raise InvalidConfigException(f"{_NAME}: `label_mapping` '{path}' must be a YAML mapping.")
         known = set(imagenet_labels())
@@ -510,7 +516,7 @@ def resolve_label_targets(
 def label_votes(
     labels: Iterable[Mapping[str, Any]], targets: Mapping[str, Sequence[Sequence[int]]]
 ) -> List[Tuple[int, float]]:
-    """Catalog products named by ImageNet labels: each label's probability is shared equally among its targets,
+    """Catalog products named by ImageNet labels: a label's probability is shared equally among its targets,
     then among each target's products.
 
     Args:
@@ -591,12 +597,13 @@ class CatalogIndex:
         return self.text_embeddings.ndim == 2 and self.text_embeddings.shape[0] == len(self.products) > 0
 
     def prepare(self, embedding: np.ndarray) -> Optional[np.ndarray]:
-        """A customer photo's raw `float32 (1280,)` embedding in the index space, or None when it cannot be used
+        """A customer photo's raw `float32 (1280,)` embedding in the index space, or None when unusable
         (no photos indexed, wrong width, not finite, all zero)."""
         vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
         if not self.has_images or not np.all(np.isfinite(vector)):
             return None
-        width = self.projection.mean.shape[0] if self.projection is not None else self.image_embeddings.shape[1]
+        projection = self.projection
+        width = projection.mean.shape[0] if projection is not None else self.image_embeddings.shape[1]
         if vector.shape[0] != width:
             return None
         prepared = prepare_embeddings(vector[None, :], self.projection)[0]
@@ -614,7 +621,8 @@ class CatalogIndex:
             "images": self.images,
             "projection": "lda" if self.projection is not None else None,
         }
-        (directory / "index.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        text = json.dumps(meta, ensure_ascii=False, indent=1)
+        (directory / "index.json").write_text(text, encoding="utf-8")
         np.save(directory / "image_embeddings.npy", np.ascontiguousarray(self.image_embeddings, np.float32),
                 allow_pickle=False)
         projection = self.projection or Projection(np.zeros((0, 0), np.float32), np.zeros((0,), np.float32))
@@ -630,8 +638,8 @@ class CatalogIndex:
         """Reads what `save` wrote.
 
         Raises:
-            ValueError: for a missing or inconsistent file (an unknown format, row counts that differ, an image
-                row of an unknown sku).
+            ValueError: for a missing or inconsistent file (an unknown format, row counts that differ, an
+                image row of an unknown sku).
         """
         try:
             meta = json.loads((directory / "index.json").read_text(encoding="utf-8"))
@@ -694,7 +702,8 @@ def build_index(
     fitted = None
     if raw.ndim == 2 and raw.shape[0]:
         photographed = np.unique(owners).shape[0]
-        if projection == "lda" and photographed >= 2 and raw.shape[0] >= lda_min_photos_per_product * photographed:
+        enough = photographed >= 2 and raw.shape[0] >= lda_min_photos_per_product * photographed
+        if projection == "lda" and enough:
             fitted = fit_lda_projection(raw, owners, lda_shrinkage)
         prepared = prepare_embeddings(raw, fitted)
     else:
@@ -709,8 +718,8 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
     """Recognises the catalog product in a customer's photo and ranks similar catalog products.
 
     Place it after the ImageFeaturizer (it reads `image_embeddings` and `image_labels`) and, for similar
-    products, after the intent classifiers (it reads the predicted intent); at the end of the pipeline is right.
-    See the module docstring for the index, the confidence and what is added to the parse result.
+    products, after the intent classifiers (it reads the predicted intent); at the end of the pipeline is
+    right. See the module docstring for the index, the confidence and what is added to the parse result.
     """
 
     @classmethod
@@ -722,8 +731,8 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
     def get_default_config() -> Dict[Text, Any]:
         """The component's default config; each key's unit is in its comment."""
         return {
-            # Directory the catalog photo paths in the database are relative to (path; relative paths are taken
-            # from the project root). None: CATALOG_IMAGE_DIR, else var/catalog-images.
+            # Directory the catalog photo paths in the database are relative to (path; relative paths are
+            # taken from the project root). None: CATALOG_IMAGE_DIR, else var/catalog-images.
             "image_root": None,
             # Shop database (SQLAlchemy URL). None: DATABASE_URL, else var/shop.db. When it cannot be read the
             # seed catalog data/catalog/products.csv is used, without photos.
@@ -737,8 +746,8 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
             # Cosine similarity of the nearest catalog photo below which k-NN is not trusted and the ImageNet
             # labels are used instead (cosine similarity, -1..1, in the index space).
             "min_similarity": 0.0,
-            # Projection learnt from the catalog photos: "lda" (shrinkage LDA, when there are enough photos per
-            # product) or "none".
+            # Projection learnt from the catalog photos: "lda" (shrinkage LDA, when there are enough photos
+            # per product) or "none".
             "projection": "lda",
             # Weight of the scaled identity in LDA's within-class covariance (0..1).
             "lda_shrinkage": 0.1,
@@ -757,8 +766,8 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
             "similar_intent": "similar_products",
             # Similar products returned at most (count, >= 1).
             "similar_top_n": 5,
-            # Weights of the text (MiniLM) and photo (EfficientNet) cosine similarities in the similar-products
-            # score (non-negative numbers, not both 0).
+            # Weights of the text (MiniLM) and photo (EfficientNet) cosine similarities in the
+            # similar-products score (non-negative numbers, not both 0).
             "text_weight": 0.6,
             "image_weight": 0.4,
             # Text encoder directory: must be the TransformerTextFeaturizer's `model_path` (path). None: the
@@ -795,7 +804,8 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
 
         def integer(key: str, low: int, high: Optional[int] = None) -> None:
             value = config.get(key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            valid = isinstance(value, int) and not isinstance(value, bool)
+            if not valid or value < low or (high is not None and value > high):
                 bounds = f">= {low}" if high is None else f"between {low} and {high}"
                 raise InvalidConfigException(f"{_NAME}: `{key}` must be an integer {bounds}, got {value!r}.")
 
@@ -941,8 +951,8 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
     def train(self, training_data: TrainingData) -> Resource:
         """Builds the catalog index from the database (photos + texts) and persists it.
 
-        The NLU training data is not used: the catalog is the training data. Missing photo files, a missing image
-        root or an unreadable database give a smaller (or photo-less) index, never an error.
+        The NLU training data is not used: the catalog is the training data. Missing photo files, a missing
+        image root or an unreadable database give a smaller (or photo-less) index, never an error.
         """
         config = self._config
         products, image_pairs, source = read_catalog(config["database_url"])
@@ -1031,7 +1041,11 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         knn: List[Tuple[int, float]] = []
         if query is not None:
             ranked, best_similarity = weighted_knn(
-                query, self._index.image_embeddings, self._index.image_owner, config["k"], config["temperature"]
+                query,
+                self._index.image_embeddings,
+                self._index.image_owner,
+                config["k"],
+                config["temperature"],
             )
             if best_similarity >= config["min_similarity"]:
                 knn = ranked

@@ -4,20 +4,21 @@ Three ways to say which photo shows which product:
 
 - a folder with one sub-folder per sku (`DIR/FRU-BANANA/front.jpg`, case-insensitive sku names);
 - `--csv MAP.csv` with the columns `path,sku`, paths relative to DIR;
-- `--grocery`: DIR is the Grocery Store Dataset (classes.csv, iconic-images-and-descriptions/, train.txt); each
-  class name ("Granny-Smith", "Arla-Ecological-Medium-Fat-Milk") is matched to a catalog product with the
-  repository's `find_product`, and its iconic photo is attached; `--grocery-train-photos N` also attaches up to N
-  of the class's train photos (several photos per product let the ProductRecognizer learn a projection).
+- `--grocery`: DIR is the Grocery Store Dataset (classes.csv, iconic-images-and-descriptions/, train.txt);
+  each class name ("Granny-Smith", "Arla-Ecological-Medium-Fat-Milk") is matched to a catalog product with the
+  repository's `find_product`, and its iconic photo is attached; `--grocery-train-photos N` also attaches up
+  to N of the class's train photos (several photos per product let the ProductRecognizer learn a projection).
 
-Every photo is read with a size cap, must be a regular file inside DIR (no symbolic links, no `..`, no absolute
-paths), must decode completely with Pillow as JPEG/PNG/WebP/GIF within the pixel limit
+Every photo is read with a size cap, must be a regular file inside DIR (no symbolic links, no `..`, no
+absolute paths), must decode completely with Pillow as JPEG/PNG/WebP/GIF within the pixel limit
 (`components.image_featurizer.decode_image`), and is copied unchanged into the catalog image root as
 `<sha256[:2]>/<sha256>.<ext>` (content-addressed: the same photo is stored once; writes go through a temporary
-file and an atomic rename). It is then recorded with `ShopRepository.add_product_image(sku, path, sha256)`, which
-ignores a photo that is already recorded.
+file and an atomic rename). It is then recorded with `ShopRepository.add_product_image(sku, path, sha256)`,
+which ignores a photo that is already recorded.
 
 The next training run (`scripts/train_if_changed.py --force`, which `make catalog-images` runs) rebuilds the
-ProductRecognizer's index: its fingerprint covers the catalog's photos, so Rasa's cache retrains that component only.
+ProductRecognizer's index: its fingerprint covers the catalog's photos, so Rasa's cache retrains that
+component only.
 
 Usage: python scripts/catalog_images.py DIR [--csv MAP.csv | --grocery [--grocery-train-photos N]]
        [--image-root PATH] [--database-url URL] [--max-bytes N] [--max-pixels N] [--dry-run]
@@ -110,7 +111,8 @@ def photos_from_csv(base: Path, mapping: Path) -> Tuple[List[Photo], List[str]]:
             path = relative_file(base, row.get("path") or "")
             sku = (row.get("sku") or "").strip().upper()
             if path is None or not sku:
-                problems.append(f"{mapping.name}:{line}: {str(row.get('path'))[:80]!r} is not a file inside {base}")
+                shown = str(row.get("path"))[:80]
+                problems.append(f"{mapping.name}:{line}: {shown!r} is not a file inside {base}")
                 continue
             photos.append(Photo(path, sku))
     return photos, problems
@@ -257,8 +259,10 @@ def attach(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point; returns the exit code (0 ok, 1 nothing usable, 2 bad arguments)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dir", type=Path, help="folder with <sku>/ sub-folders, CSV-listed photos, or the dataset")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("dir", type=Path, help="<sku>/ sub-folders, the CSV-listed photos, or the dataset")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--csv", type=Path, help="CSV with the columns path,sku (paths relative to DIR)")
     source.add_argument("--grocery", action="store_true", help="DIR is the Grocery Store Dataset")
@@ -298,7 +302,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         counts["unknown_sku"], len(problems),
     )
     if counts["attached"] and not args.dry_run:
-        logger.info("Retrain so the ProductRecognizer indexes them: python scripts/train_if_changed.py --force")
+        logger.info("Retrain to index them: python scripts/train_if_changed.py --force")
     return 0 if counts["attached"] or not photos else 1
 
 
