@@ -94,6 +94,10 @@ def subprocess_env() -> Dict[str, str]:
         PYTHONWARNINGS="ignore",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
     )
+    # One TensorFlow thread pool of one thread each (Rasa reads these): on a small shared machine more threads
+    # only fight over the cores. Set them in the environment to override.
+    env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", "1")
+    env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
     return env
 
