@@ -1,7 +1,9 @@
-"""Unit tests of scripts/catalog_images.py (`make catalog-images`): sources, validation, content-addressed storage.
+"""Unit tests of scripts/catalog_images.py (`make catalog-images`): sources, validation, content-addressed
+storage.
 
-Photos are generated with Pillow in temporary folders; the catalog is a seeded SQLite database in a temporary file;
-a miniature Grocery Store Dataset layout (classes.csv, iconic photos, train.txt) is written for `--grocery`.
+Photos are generated with Pillow in temporary folders; the catalog is a seeded SQLite database in a temporary
+file; a miniature Grocery Store Dataset layout (classes.csv, iconic photos, train.txt) is written for
+`--grocery`.
 """
 from __future__ import annotations
 
@@ -87,7 +89,8 @@ def test_csv_paths_must_stay_inside_the_folder(tmp_path: Path, shop) -> None:
         "sub/missing.jpg,FRU-LIME\n"
         "sub/kiwi.png,\n"
     )
-    assert run_script(str(source), "--csv", str(mapping), "--database-url", url, "--image-root", str(root)) == 0
+    args = ["--csv", str(mapping), "--database-url", url, "--image-root", str(root)]
+    assert run_script(str(source), *args) == 0
     assert [sku for sku, _ in repository.product_images()] == ["FRU-KIWI"]
 
 

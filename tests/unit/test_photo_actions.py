@@ -1,5 +1,5 @@
-"""Unit tests of the photo answers (actions/photos.py), the photo parts of the product form and the similar-products
-action (actions/products.py), against the in-memory FakeShopRepository.
+"""Unit tests of the photo answers (actions/photos.py), the photo parts of the product form and the
+similar-products action (actions/products.py), against the in-memory FakeShopRepository.
 
 The parse results are shaped as the NLU components write them: ``product_recognition`` and the ``product``
 entity of the ProductRecognizer, ``similar_products``/``similar_to``, and the AttachmentRouter's
@@ -34,7 +34,10 @@ from tests.unit.test_actions import (  # noqa: F401  (repo is a fixture)
 
 def recognition(status: str, *candidates: str, method: str = "knn") -> Dict[str, Any]:
     """A ``product_recognition`` as the ProductRecognizer writes it; candidates are skus, best first."""
-    items = [{"sku": sku, "name": sku.title(), "confidence": round(0.9 / (i + 1), 3)} for i, sku in enumerate(candidates)]
+    items = [
+        {"sku": sku, "name": sku.title(), "confidence": round(0.9 / (i + 1), 3)}
+        for i, sku in enumerate(candidates)
+    ]
     best = items[0] if items else {"sku": None, "name": None, "confidence": 0.0}
     return {"status": status, "method": method if items else None, "sku": best["sku"], "name": best["name"],
             "confidence": best["confidence"], "candidates": items}
@@ -77,7 +80,9 @@ def test_a_recognised_photo_is_named_with_buttons_and_remembered(repo: FakeShopR
 def test_an_unclear_photo_offers_the_candidates_that_exist(repo: FakeShopRepository) -> None:
     tracker = with_parse(
         make_tracker(intent="send_image"),
-        product_recognition=recognition("uncertain", "FRU-MELON-GALIA", "GONE-SKU", "FRU-MELON-CANT", "FRU-MANGO"),
+        product_recognition=recognition(
+            "uncertain", "FRU-MELON-GALIA", "GONE-SKU", "FRU-MELON-CANT", "FRU-MANGO"
+        ),
     )
     dispatcher, events = run(ActionAnswerProductPhoto(), tracker)
     assert responses(dispatcher) == ["utter_photo_confirm"]
@@ -103,7 +108,7 @@ def test_an_unclear_photo_offers_the_candidates_that_exist(repo: FakeShopReposit
     ],
     ids=["unknown", "candidates-gone", "recognised-gone", "malformed", "no-recogniser"],
 )
-def test_an_unrecognised_photo_asks_for_the_name(repo: FakeShopRepository, parse_data: Dict[str, Any]) -> None:
+def test_an_unrecognised_photo_asks_for_the_name(repo: FakeShopRepository, parse_data: Dict) -> None:
     tracker = with_parse(make_tracker(intent="send_image"), **parse_data)
     dispatcher, events = run(ActionAnswerProductPhoto(), tracker)
     assert responses(dispatcher) == ["utter_photo_unknown"]
@@ -123,11 +128,12 @@ def test_a_repository_failure_becomes_the_technical_problem_reply(repo: FakeShop
     assert events == []
 
 
-# ------------------------------------------------------------------------------------------ attachment problems
+# -------------------------------------------------------------------------------------- attachment problems
 
 
 def test_an_attachment_problem_is_explained_with_its_friendly_message(repo: FakeShopRepository) -> None:
-    problem = {"type": "image", "code": "damaged", "message": "That photo seems to be damaged. Could you send it again?"}
+    message = "That photo seems to be damaged. Could you send it again?"
+    problem = {"type": "image", "code": "damaged", "message": message}
     tracker = with_parse(make_tracker(intent="attachment_problem"), attachment_problem=problem)
     dispatcher, events = run(ActionAttachmentProblem(), tracker)
     assert [m.get("text") for m in dispatcher.messages] == [problem["message"]]
@@ -143,7 +149,8 @@ def test_an_attachment_problem_without_message_gets_the_general_reply(repo, prob
 
 
 def test_an_overlong_problem_message_is_cut(repo: FakeShopRepository) -> None:
-    tracker = with_parse(make_tracker(intent="attachment_problem"), attachment_problem={"message": "x" * 5000})
+    problem = {"message": "x" * 5000}
+    tracker = with_parse(make_tracker(intent="attachment_problem"), attachment_problem=problem)
     dispatcher, _ = run(ActionAttachmentProblem(), tracker)
     assert len(dispatcher.messages[0]["text"]) <= 300
 
@@ -153,7 +160,11 @@ def test_an_overlong_problem_message_is_cut(repo: FakeShopRepository) -> None:
 
 async def test_the_product_form_takes_the_sku_recognised_in_the_photo(repo: FakeShopRepository) -> None:
     tracker = form_tracker(
-        "product_form", None, candidates={"product": "Mango"}, text="how much is this?", intent="product_price",
+        "product_form",
+        None,
+        candidates={"product": "Mango"},
+        text="how much is this?",
+        intent="product_price",
         entities=[entity("product", "this"), photo_entity("FRU-MANGO", "Mango")],
     )
     dispatcher, slots = await run_validation(ValidateProductForm(), tracker)
@@ -223,17 +234,17 @@ def similar_tracker(
     entities: Optional[List[Dict[str, Any]]] = None,
     nlu: bool = True,
 ) -> Tracker:
-    tracker = make_tracker(slots=slots, text="anything similar?", intent="similar_products", entities=entities)
+    tracker = make_tracker(slots=slots, text="similar?", intent="similar_products", entities=entities)
     if nlu:
-        with_parse(tracker, similar_products=[{"sku": sku, "score": 0.9 - 0.1 * i} for i, sku in enumerate(ranked or [])],
-                   similar_to=reference)
+        scored = [{"sku": sku, "score": 0.9 - 0.1 * i} for i, sku in enumerate(ranked or [])]
+        with_parse(tracker, similar_products=scored, similar_to=reference)
     return tracker
 
 
 def test_similar_products_lists_in_stock_products_first_with_prices(repo: FakeShopRepository) -> None:
     reference = {"sku": "FRU-MANGO", "name": "Mango", "query": "mango", "source": "entity"}
-    tracker = similar_tracker(["FRU-RASPBERRY", "FRU-AVOCADO", "FRU-MANGO", "GONE-SKU", "FRU-BANANA", "FRU-BLUEBERRY"],
-                              reference)
+    ranked = ["FRU-RASPBERRY", "FRU-AVOCADO", "FRU-MANGO", "GONE-SKU", "FRU-BANANA", "FRU-BLUEBERRY"]
+    tracker = similar_tracker(ranked, reference)
     dispatcher, events = run(ActionSimilarProducts(), tracker)
     assert responses(dispatcher) == ["utter_similar_products"]
     [text] = rendered(dispatcher)
@@ -253,7 +264,8 @@ def test_similar_products_lists_in_stock_products_first_with_prices(repo: FakeSh
 
 def test_similar_products_for_words_that_are_no_catalog_product(repo: FakeShopRepository) -> None:
     reference = {"sku": None, "name": None, "query": "dragon fruit", "source": "text"}
-    dispatcher, events = run(ActionSimilarProducts(), similar_tracker(["FRU-MANGO", "FRU-AVOCADO"], reference))
+    tracker = similar_tracker(["FRU-MANGO", "FRU-AVOCADO"], reference)
+    dispatcher, events = run(ActionSimilarProducts(), tracker)
     [text] = rendered(dispatcher)
     assert text.startswith("Products similar to dragon fruit:")
     assert events == []
@@ -269,7 +281,9 @@ def test_similar_products_for_the_product_being_discussed(repo: FakeShopReposito
     tracker = similar_tracker([], None, slots={"product": "Galia Melon", "product_sku": "FRU-MELON-GALIA"})
     dispatcher, events = run(ActionSimilarProducts(), tracker)
     [text] = rendered(dispatcher)
-    assert text.splitlines()[:2] == ["Products similar to Galia Melon:", "• Cantaloupe Melon: €2.79 per piece"]
+    assert text.splitlines()[:2] == [
+        "Products similar to Galia Melon:", "• Cantaloupe Melon: €2.79 per piece"
+    ]
     assert "Galia Melon:" not in "\n".join(text.splitlines()[1:])
     assert slot_values(events)["product_sku"] == "FRU-MELON-GALIA"
 
@@ -306,7 +320,8 @@ def test_similar_products_survives_a_repository_failure(repo: FakeShopRepository
 
 def test_every_photo_button_payload_is_valid_json(repo: FakeShopRepository) -> None:
     repo.products["FRU-QUOTE"] = ProductView(
-        "FRU-QUOTE", 'Odd "Quoted" Fruit', "Fruit/Odd", "Odd", "odd fruit", Decimal("1.00"), "EUR", "piece", 5, "x"
+        "FRU-QUOTE", 'Odd "Quoted" Fruit', "Fruit/Odd", "Odd", "odd fruit", Decimal("1.00"), "EUR", "piece",
+        5, "x",
     )
     tracker = with_parse(
         make_tracker(intent="send_image", entities=[photo_entity("FRU-QUOTE", 'Odd "Quoted" Fruit')]),

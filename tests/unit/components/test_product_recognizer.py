@@ -64,7 +64,7 @@ def colour_embedding(rgb: Sequence[float]) -> np.ndarray:
 
 
 def fake_encode_catalog_images(paths, encoder_config, max_bytes, batch_size) -> Tuple[np.ndarray, List[bool]]:
-    """Stands in for `encode_catalog_images`: mean colour → fixed random 1280-wide map; unreadable → skipped."""
+    """Stands in for `encode_catalog_images`: mean colour → fixed random map to 1280; unreadable: skipped."""
     rows, ok = [], []
     for path in paths:
         try:
@@ -140,11 +140,13 @@ def add_catalog_photos(repository, root: Path, per_product: int = 1) -> None:
     """`per_product` photos for each product of PHOTO_COLOURS, in slightly different shades."""
     for sku, (r, g, b) in PHOTO_COLOURS.items():
         for shade in range(per_product):
-            add_photo(repository, root, sku, (max(r - 6 * shade, 0), max(g - 6 * shade, 0), min(b + 5 * shade, 255)))
+            colour = (max(r - 6 * shade, 0), max(g - 6 * shade, 0), min(b + 5 * shade, 255))
+            add_photo(repository, root, sku, colour)
 
 
 def make_config(url: str, root: Path, **overrides) -> Dict:
-    return {**ProductRecognizer.get_default_config(), "database_url": url, "image_root": str(root), **overrides}
+    defaults = ProductRecognizer.get_default_config()
+    return {**defaults, "database_url": url, "image_root": str(root), **overrides}
 
 
 def context() -> ExecutionContext:
@@ -178,7 +180,9 @@ def photo_message(
     return message
 
 
-def text_message(text: str, intent: str = "similar_products", entities: Optional[List[Dict]] = None) -> Message:
+def text_message(
+    text: str, intent: str = "similar_products", entities: Optional[List[Dict]] = None
+) -> Message:
     message = Message(data={TEXT: text})
     message.set(INTENT, {"name": intent, "confidence": 0.9}, add_to_output=True)
     message.set(ENTITIES, entities or [], add_to_output=True)
@@ -286,7 +290,11 @@ def test_the_index_is_stored_without_pickle(model_storage, catalog):
     with model_storage.read_from(Resource(NODE)) as directory:
         files = sorted(p.name for p in Path(directory).iterdir())
         assert files == [
-            "image_embeddings.npy", "index.json", "projection.npy", "projection_mean.npy", "text_embeddings.npy"
+            "image_embeddings.npy",
+            "index.json",
+            "projection.npy",
+            "projection_mean.npy",
+            "text_embeddings.npy",
         ]
         for name in files:
             data = (Path(directory) / name).read_bytes()
@@ -317,9 +325,13 @@ def test_without_catalog_photos_imagenet_labels_name_the_product(model_storage, 
     url, root, _ = catalog
     component = trained(model_storage, make_config(url, root))
     assert not component.index.has_images
-    banana = photo_message(labels=[{"label": "banana", "confidence": 0.93}, {"label": "lemon", "confidence": 0.02}])
+    banana = photo_message(
+        labels=[{"label": "banana", "confidence": 0.93}, {"label": "lemon", "confidence": 0.02}]
+    )
     peppers = photo_message(labels=[{"label": "bell pepper", "confidence": 0.9}])
-    nothing = photo_message(labels=[{"label": "grocery store", "confidence": 0.7}, {"label": "packet", "confidence": 0.1}])
+    nothing = photo_message(
+        labels=[{"label": "grocery store", "confidence": 0.7}, {"label": "packet", "confidence": 0.1}]
+    )
     component.process([banana, peppers, nothing])
 
     recognition = banana.get(PRODUCT_RECOGNITION)
@@ -359,10 +371,13 @@ def test_label_votes_share_a_label_between_its_targets():
         CatalogProduct("C", "Red Pepper", "red pepper", "Veg/Pepper", "Pepper"),
         CatalogProduct("D", "Green Pepper", "green pepper", "Veg/Pepper", "Pepper"),
     ]
-    targets = resolve_label_targets({"lemon": ["lemon", "lime", "kumquat"], "bell pepper": ["Pepper"]}, products)
+    mapping = {"lemon": ["lemon", "lime", "kumquat"], "bell pepper": ["Pepper"]}
+    targets = resolve_label_targets(mapping, products)
     assert targets == {"lemon": [[0], [1]], "bell pepper": [[2, 3]]}
-    votes = label_votes([{"label": "lemon", "confidence": 0.8}, {"label": "bell pepper", "confidence": 0.2}], targets)
-    assert votes == [(0, pytest.approx(0.4)), (1, pytest.approx(0.4)), (2, pytest.approx(0.1)), (3, pytest.approx(0.1))]
+    labels = [{"label": "lemon", "confidence": 0.8}, {"label": "bell pepper", "confidence": 0.2}]
+    votes = label_votes(labels, targets)
+    assert [product for product, _ in votes] == [0, 1, 2, 3]
+    assert [share for _, share in votes] == pytest.approx([0.4, 0.4, 0.1, 0.1])
     assert label_votes([{"label": "lemon", "confidence": float("nan")}, "junk"], targets) == []
 
 
@@ -382,7 +397,7 @@ def test_a_label_mapping_with_an_unknown_label_is_refused(tmp_path: Path, model_
         ProductRecognizer.create({"label_mapping": str(bad)}, model_storage, Resource(NODE), context())
 
 
-# ---------------------------------------------------------------------------------------------- catalog source
+# ------------------------------------------------------------------------------------------ catalog source
 def test_a_missing_database_gives_the_seed_catalog_without_photos(model_storage, tmp_path: Path):
     component = trained(model_storage, make_config(f"sqlite:///{tmp_path / 'absent.db'}", tmp_path))
     assert not (tmp_path / "absent.db").exists(), "the database file must not be created"
@@ -456,7 +471,7 @@ def test_the_fingerprint_follows_the_catalog(catalog):
     assert ProductRecognizer.fingerprint_addon(config) not in (first, with_photo)
 
 
-# ---------------------------------------------------------------------------------------------- similar products
+# ---------------------------------------------------------------------------------------- similar products
 def test_similar_products_for_a_named_product(model_storage, catalog):
     url, root, _ = catalog
     component = trained(model_storage, make_config(url, root))
