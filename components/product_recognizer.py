@@ -24,11 +24,12 @@ Files: `index.json` (products, image rows, encoder settings), `image_embeddings.
 
 Inference (`process`), for a message with an accepted photo (`image_embeddings` from the ImageFeaturizer):
 
-1. Weighted k-NN (Wu et al., "Unsupervised Feature Learning via Non-Parametric Instance Discrimination", CVPR
-   2018, §3.4): the `k` catalog photos with the highest cosine similarity s_i vote for their product with
-   weight exp(s_i / temperature); a product's confidence is its share of the votes. `temperature`,
+1. Local-mean k-NN (Mitani & Hamamoto, "A local mean-based nonparametric classifier", Pattern Recognition
+   Letters 27, 2006): a product's similarity s_p is the mean cosine similarity of its `k` catalog photos
+   closest to the customer's photo (all of them when it has fewer); its confidence is the softmax over all
+   photographed products, exp(s_p / temperature) / Σ_q exp(s_q / temperature). `k`, `temperature`,
    `min_confidence` and `min_similarity` are calibrated on the Grocery Store Dataset val photos
-   (benchmarks/bench_images.py).
+   (benchmarks/bench_images.py): the temperature minimises the negative log-likelihood of the true product.
 2. When the index has no photos, its nearest photo is less similar than `min_similarity`, or k-NN is unsure
    and the ImageNet labels confidently name a product that has no catalog photo: the ImageFeaturizer's top-5
    ImageNet labels are mapped to catalog kinds / coarse categories with `label_mapping`
@@ -402,34 +403,51 @@ def fit_lda_projection(
     return Projection(matrix=matrix, mean=x.mean(axis=0).astype(np.float32))
 
 
-def weighted_knn(
-    query: np.ndarray, embeddings: np.ndarray, owners: np.ndarray, k: int, temperature: float
-) -> Tuple[List[Tuple[int, float]], float]:
-    """Weighted k-NN vote (Wu et al., 2018): each of the `k` most similar rows votes exp(s / temperature).
+def product_groups(owners: np.ndarray, n_products: int) -> List[np.ndarray]:
+    """Row indices of each product's photos (empty for a product without photos)."""
+    order = np.argsort(owners, kind="stable")
+    bounds = np.searchsorted(owners[order], np.arange(n_products + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(n_products)]
+
+
+def knn_scores(
+    query: np.ndarray, embeddings: np.ndarray, groups: Sequence[np.ndarray], k: int
+) -> Tuple[np.ndarray, float]:
+    """Local-mean k-NN similarities: per product, the mean cosine of its `k` photos nearest to `query`.
 
     Args:
         query: `float32 (d,)`, prepared like the rows (unit length).
-        embeddings: `float32 (n, d)` unit rows, n >= 1.
-        owners: `int (n,)` product index of each row.
-        k: voters (clipped to n).
-        temperature: softmax temperature in cosine-similarity units (> 0).
+        embeddings: `float32 (n, d)` unit rows.
+        groups: `product_groups(owners, n_products)`.
+        k: photos per product averaged (products with fewer photos use all of theirs).
 
     Returns:
-        `([(product index, vote share in [0, 1]), ...] best first, highest cosine similarity)`.
+        `(scores float64 (n_products,), best)`: -inf for products without photos; `best` is the highest cosine
+        similarity of any photo (-inf without photos).
     """
     similarities = embeddings @ query
-    k = max(1, min(int(k), similarities.shape[0]))
-    top = np.argpartition(-similarities, k - 1)[:k]
-    top = top[np.argsort(-similarities[top], kind="stable")]
-    best = float(similarities[top[0]])
-    weights = np.exp((similarities[top] - best) / temperature)
-    votes: Dict[int, float] = {}
-    for row, weight in zip(top, weights):
-        product = int(owners[row])
-        votes[product] = votes.get(product, 0.0) + float(weight)
-    total = sum(votes.values())
-    ranked = sorted(votes.items(), key=lambda item: (-item[1], item[0]))
-    return [(product, vote / total) for product, vote in ranked], best
+    scores = np.full((len(groups),), -np.inf)
+    for product, rows in enumerate(groups):
+        if rows.size == 0:
+            continue
+        values = similarities[rows]
+        if values.size > k:
+            values = np.partition(values, values.size - k)[-k:]
+        scores[product] = float(values.mean())
+    best = float(similarities.max()) if similarities.size else float("-inf")
+    return scores, best
+
+
+def softmax_ranking(scores: np.ndarray, temperature: float) -> List[Tuple[int, float]]:
+    """`[(product, confidence)]` best first: softmax of `scores / temperature` over the finite scores."""
+    finite = np.flatnonzero(np.isfinite(scores))
+    if finite.size == 0:
+        return []
+    logits = scores[finite] / temperature
+    weights = np.exp(logits - logits.max())
+    confidences = weights / weights.sum()
+    order = np.argsort(-confidences, kind="stable")
+    return [(int(finite[i]), float(confidences[i])) for i in order]
 
 
 # ---------------------------------------------------------------------------------------------- label map
@@ -585,6 +603,7 @@ class CatalogIndex:
             has_image[owner] = True
         self.image_centroids = l2_normalise(centroids) if dims else centroids
         self.has_image = has_image
+        self.image_groups = product_groups(np.asarray(self.image_owner, dtype=np.int64), n_products)
 
     @property
     def has_images(self) -> bool:
@@ -737,11 +756,11 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
             # Shop database (SQLAlchemy URL). None: DATABASE_URL, else var/shop.db. When it cannot be read the
             # seed catalog data/catalog/products.csv is used, without photos.
             "database_url": None,
-            # Catalog photos that vote for their product (count, >= 1).
+            # Photos per product whose cosine similarities are averaged (count, >= 1; local-mean k-NN).
             "k": 10,
-            # Softmax temperature of the votes exp(cosine / temperature) (cosine-similarity units, > 0).
+            # Softmax temperature over the products' similarities (cosine-similarity units, > 0).
             "temperature": 0.05,
-            # Vote share at or above which a k-NN match counts as recognised (probability, 0..1).
+            # Softmax confidence at or above which a k-NN match counts as recognised (probability, 0..1).
             "min_confidence": 0.6,
             # Cosine similarity of the nearest catalog photo below which k-NN is not trusted and the ImageNet
             # labels are used instead (cosine similarity, -1..1, in the index space).
@@ -1040,15 +1059,11 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         config = self._config
         knn: List[Tuple[int, float]] = []
         if query is not None:
-            ranked, best_similarity = weighted_knn(
-                query,
-                self._index.image_embeddings,
-                self._index.image_owner,
-                config["k"],
-                config["temperature"],
+            scores, best_similarity = knn_scores(
+                query, self._index.image_embeddings, self._index.image_groups, config["k"]
             )
             if best_similarity >= config["min_similarity"]:
-                knn = ranked
+                knn = softmax_ranking(scores, config["temperature"])
         if knn and knn[0][1] >= config["min_confidence"]:
             return self._result(RECOGNISED, METHOD_KNN, knn)
         by_label = label_votes(labels, self._label_targets)

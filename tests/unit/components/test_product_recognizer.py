@@ -25,13 +25,15 @@ from components.product_recognizer import (
     SIMILAR_TO,
     CatalogIndex,
     ProductRecognizer,
+    knn_scores,
     label_votes,
     load_label_mapping,
+    product_groups,
     read_catalog,
     resolve_catalog_image,
     resolve_label_targets,
     resolve_mapping_path,
-    weighted_knn,
+    softmax_ranking,
 )
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.resource import Resource
@@ -231,16 +233,24 @@ def test_an_unclear_photo_offers_candidates_and_no_entity(model_storage, catalog
     assert not product_entities(message)
 
 
-def test_weighted_knn_votes_sum_to_one_and_rank_by_votes():
-    embeddings = np.eye(4, dtype=np.float32)
-    owners = np.array([0, 0, 1, 2])
-    query = np.array([0.7, 0.7, 0.1, 0.0], dtype=np.float32)
-    ranked, best = weighted_knn(query / np.linalg.norm(query), embeddings, owners, k=3, temperature=0.1)
-    assert ranked[0][0] == 0
-    assert sum(share for _, share in ranked) == pytest.approx(1.0)
-    assert best == pytest.approx(0.7 / np.linalg.norm(query), rel=1e-5)
-    ranked_one, _ = weighted_knn(query / np.linalg.norm(query), embeddings, owners, k=1, temperature=0.1)
-    assert ranked_one == [(0, 1.0)]
+def test_local_mean_knn_scores_and_softmax_confidences():
+    embeddings = np.asarray([[1, 0, 0], [0.8, 0.6, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    owners = np.array([0, 0, 1, 1])
+    groups = product_groups(owners, 3)
+    query = np.array([0.6, 0.8, 0.0], dtype=np.float32)
+    scores, best = knn_scores(query, embeddings, groups, k=2)
+    assert scores[0] == pytest.approx((0.6 + 0.96) / 2)
+    assert scores[1] == pytest.approx((0.8 + 0.0) / 2)
+    assert scores[2] == -np.inf  # no photos
+    assert best == pytest.approx(0.96)
+    nearest, _ = knn_scores(query, embeddings, groups, k=1)
+    assert nearest[:2] == pytest.approx([0.96, 0.8])
+
+    ranked = softmax_ranking(scores, temperature=0.1)
+    assert [product for product, _ in ranked] == [0, 1]
+    assert sum(confidence for _, confidence in ranked) == pytest.approx(1.0)
+    assert ranked[0][1] == pytest.approx(1 / (1 + np.exp((0.4 - 0.78) / 0.1)))
+    assert softmax_ranking(np.full(3, -np.inf), 0.1) == []
 
 
 def test_lda_projection_is_learnt_from_several_photos_per_product(model_storage, catalog):
