@@ -30,11 +30,11 @@ Inference (`process`), for a message with an accepted photo (`image_embeddings` 
    photographed products, exp(s_p / temperature) / Σ_q exp(s_q / temperature). `k`, `temperature`,
    `min_confidence` and `min_similarity` are calibrated on the Grocery Store Dataset val photos
    (benchmarks/bench_images.py): the temperature minimises the negative log-likelihood of the true product.
-2. When the index has no photos, its nearest photo is less similar than `min_similarity`, or k-NN is unsure
-   and the ImageNet labels confidently name a product that has no catalog photo: the ImageFeaturizer's top-5
-   ImageNet labels are mapped to catalog kinds / coarse categories with `label_mapping`
-   (data/catalog/imagenet_to_kind.yml); a label's probability is shared equally among its targets and then
-   among the products of each target.
+2. When the index has no photos, its nearest photo is less similar than `min_similarity` (plain features) or
+   `min_similarity_projected` (projected ones), or k-NN is unsure and the ImageNet labels confidently name a
+   product that has no catalog photo: the ImageFeaturizer's top-5 ImageNet labels are mapped to catalog
+   kinds / coarse categories with `label_mapping` (data/catalog/imagenet_to_kind.yml); a label's probability
+   is shared equally among its targets and then among the products of each target.
 
 The parse result gets `product_recognition` (always, for a photo):
 `{"status": "recognised" | "uncertain" | "unknown", "method": "knn" | "imagenet_label" | None, "sku", "name",
@@ -757,14 +757,15 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
             # seed catalog data/catalog/products.csv is used, without photos.
             "database_url": None,
             # Photos per product whose cosine similarities are averaged (count, >= 1; local-mean k-NN).
-            "k": 10,
+            "k": 3,
             # Softmax temperature over the products' similarities (cosine-similarity units, > 0).
-            "temperature": 0.05,
+            "temperature": 0.04,
             # Softmax confidence at or above which a k-NN match counts as recognised (probability, 0..1).
-            "min_confidence": 0.6,
+            "min_confidence": 0.66,
             # Cosine similarity of the nearest catalog photo below which k-NN is not trusted and the ImageNet
-            # labels are used instead (cosine similarity, -1..1, in the index space).
-            "min_similarity": 0.0,
+            # labels are used instead (cosine similarity, -1..1), for plain features and for projected ones.
+            "min_similarity": 0.36,
+            "min_similarity_projected": 0.45,
             # Projection learnt from the catalog photos: "lda" (shrinkage LDA, when there are enough photos
             # per product) or "none".
             "projection": "lda",
@@ -837,6 +838,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         number("temperature", 0.0, 10.0, low_open=True)
         number("min_confidence", 0.0, 1.0)
         number("min_similarity", -1.0, 1.0)
+        number("min_similarity_projected", -1.0, 1.0)
         if config.get("projection") not in ("lda", "none"):
             raise InvalidConfigException(f"{_NAME}: `projection` must be 'lda' or 'none', got "
                                          f"{config.get('projection')!r}.")
@@ -1062,7 +1064,8 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
             scores, best_similarity = knn_scores(
                 query, self._index.image_embeddings, self._index.image_groups, config["k"]
             )
-            if best_similarity >= config["min_similarity"]:
+            projected = self._index.projection is not None
+            if best_similarity >= config["min_similarity_projected" if projected else "min_similarity"]:
                 knn = softmax_ranking(scores, config["temperature"])
         if knn and knn[0][1] >= config["min_confidence"]:
             return self._result(RECOGNISED, METHOD_KNN, knn)

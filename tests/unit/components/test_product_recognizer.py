@@ -211,7 +211,7 @@ def test_knn_recognises_the_product_of_the_closest_catalog_photos(model_storage,
     assert entity["entity"] == "product"
     assert entity["value"] == repository.get_product("FRU-BANANA").name
     assert entity["sku"] == "FRU-BANANA"
-    assert 0.6 <= entity["confidence"] <= 1.0
+    assert 0.66 <= entity["confidence"] <= 1.0
     assert entity["method"] == "knn"
     assert [c["sku"] for c in entity["candidates"]][0] == "FRU-BANANA"
     assert len(entity["candidates"]) <= 3
@@ -227,7 +227,7 @@ def test_an_unclear_photo_offers_candidates_and_no_entity(model_storage, catalog
 
     recognition = message.get(PRODUCT_RECOGNITION)
     assert recognition["status"] == "uncertain"
-    assert recognition["confidence"] < 0.6
+    assert recognition["confidence"] < 0.66
     assert {c["sku"] for c in recognition["candidates"][:2]} == {"FRU-BANANA", "FRU-APL-GRANNY"}
     assert 2 <= len(recognition["candidates"]) <= 3
     assert not product_entities(message)
