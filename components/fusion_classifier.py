@@ -34,6 +34,7 @@ import json
 import logging
 import math
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Text, Tuple, Type
@@ -259,10 +260,9 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
     alone gets no intent (AttachmentRouter names it). `modality_dropout` hides present branches at random
     while training so that the absent embeddings of multimodal data are trained as well.
 
-    Training: Adam, mini-batches of `batch_size`, a validation split stratified by intent (examples without an
-    intent are stratified by sentiment), early stopping on the validation loss after
-    `early_stopping_patience` epochs without improvement (the best epoch's weights are kept), explicit seeds
-    (python, numpy, torch) and `num_threads` torch CPU threads.
+    Training: Adam, mini-batches of `batch_size`, a validation split stratified by (intent, sentiment label),
+    early stopping on the validation loss after `early_stopping_patience` epochs without improvement (the best
+    epoch's weights are kept), explicit seeds (python, numpy, torch) and `num_threads` torch CPU threads.
 
     Output per message (`process`): `intent {"name", "confidence"}` and `intent_ranking` (top
     `ranking_length`, softmax probabilities), plus `sentiment {"label", "confidence"}` when the sentiment head
@@ -550,9 +550,11 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
 
         coo = batch.text_sparse.tocoo()
         indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-        sparse = torch.sparse_coo_tensor(
-            indices, torch.from_numpy(coo.data.astype(np.float32)), size=coo.shape, check_invariants=False
-        ).coalesce()
+        with warnings.catch_warnings():  # torch warns once that it skips index checks; scipy's are valid
+            warnings.filterwarnings("ignore", message="Sparse invariant checks")
+            sparse = torch.sparse_coo_tensor(
+                indices, torch.from_numpy(coo.data.astype(np.float32)), size=coo.shape
+            ).coalesce()
         inputs = {
             "text_dense": torch.from_numpy(batch.text_dense),
             "text_sparse": sparse,
@@ -634,7 +636,7 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
         if len(intents) == 1:
             logger.warning("%s: only one intent (%r) in the training data.", _NAME, intents[0])
 
-        strata = [n if n else f"\x00sentiment:{s}" for n, s in zip(intent_names, sentiments)]
+        strata = [f"{n or ''}\x00{s or ''}" for n, s in zip(intent_names, sentiments)]
         train_idx, val_idx = stratified_split(strata, float(config["validation_split"]), seed)
 
         network = _build_network(
