@@ -257,8 +257,8 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
     from exactly the examples that lack the branch. A modality that no training example had (photos and voice
     notes: data/*.yml is text only) is treated as absent at prediction time too, because its projection and
     indicator weights were never trained; a captioned photo is then classified from its caption, and a photo
-    alone gets no intent (AttachmentRouter names it). `modality_dropout` hides present branches at random
-    while training so that the absent embeddings of multimodal data are trained as well.
+    alone gets no intent (AttachmentRouter names it). `modality_dropout` hides present modalities at random
+    while training multimodal data, so that each modality is also learned without the other.
 
     Training: Adam, mini-batches of `batch_size`, a validation split stratified by (intent, sentiment label),
     early stopping on the validation loss after `early_stopping_patience` epochs without improvement (the best
@@ -296,8 +296,8 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             "hidden_layer_sizes": [256],
             # Dropout on the fused input and after each hidden layer (probability, 0..1 exclusive).
             "dropout": 0.2,
-            # While training, each present input branch of an example is hidden with this probability, at
-            # least one branch always stays (probability, 0..1 exclusive).
+            # While training, each present modality of an example (text, image) is replaced by its absent
+            # embedding with this probability; one always stays (probability, 0..1 exclusive).
             "modality_dropout": 0.1,
             # Input scaling per message: "l2" divides dense features by their L2 norm and sparse counts are
             # log(1 + count)-compressed, then L2-normalised; "none" passes features on as they come.
@@ -722,7 +722,7 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
                 index = order[start : start + batch_size]
                 inputs, present, indicators = self._to_torch(data.rows(index))
                 if p_drop > 0:
-                    present = _drop_branches(present, p_drop, generator)
+                    present = _drop_modalities(present, p_drop, generator)
                 intent_logits, sentiment_logits = network(inputs, present, indicators)
                 loss = self._loss(
                     intent_logits, sentiment_logits, targets_i[index], targets_s[index]
@@ -968,14 +968,30 @@ def masked_cross_entropy(logits: Optional["torch.Tensor"], targets: "torch.Tenso
     return F.cross_entropy(logits, targets, ignore_index=-1, reduction="sum") / labelled
 
 
-def _drop_branches(
+def _drop_modalities(
     present: "torch.Tensor", probability: float, generator: "torch.Generator"
 ) -> "torch.Tensor":
-    """Hides each present branch with `probability`; a row keeps its branches when all would be hidden."""
+    """Hides each present modality (text: both text branches together; image) with `probability`.
+
+    A row whose every modality would be hidden keeps them all, so text-only data is never changed; the two
+    text branches are never split (hiding only MiniLM or only the counts made intents worse on data/nlu.yml).
+
+    Args:
+        present: `float (batch, len(BRANCHES))` 0/1 mask.
+        probability: chance of hiding a modality.
+        generator: torch random generator (seeded by the caller).
+
+    Returns:
+        The new mask, same shape.
+    """
     import torch
 
-    keep = (torch.rand(present.shape, generator=generator) >= probability).float()
-    dropped = present * keep
+    groups = [[BRANCHES.index("text_dense"), BRANCHES.index("text_sparse")], [BRANCHES.index("image")]]
+    keep = (torch.rand((present.shape[0], len(groups)), generator=generator) >= probability).float()
+    branch_keep = torch.ones_like(present)
+    for g, columns in enumerate(groups):
+        branch_keep[:, columns] = keep[:, g : g + 1]
+    dropped = present * branch_keep
     empty = dropped.sum(dim=1, keepdim=True) == 0
     return torch.where(empty, present, dropped)
 

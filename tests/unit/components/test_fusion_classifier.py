@@ -288,6 +288,20 @@ def test_masked_cross_entropy_ignores_unlabelled_rows():
     assert float(none) == 0.0 and none.requires_grad
 
 
+def test_modality_dropout_hides_whole_modalities_and_never_everything():
+    import torch
+
+    from components.fusion_classifier import _drop_modalities
+
+    generator = torch.Generator().manual_seed(0)
+    text_only = torch.tensor([[1.0, 1.0, 0.0]] * 200)
+    assert torch.equal(_drop_modalities(text_only, 0.5, generator), text_only)
+    both = torch.tensor([[1.0, 1.0, 1.0]] * 400)
+    dropped = _drop_modalities(both, 0.5, generator)
+    rows = {tuple(row.tolist()) for row in dropped}
+    assert rows == {(1.0, 1.0, 1.0), (1.0, 1.0, 0.0), (0.0, 0.0, 1.0)}  # text branches go together
+
+
 def test_stratified_split_holds_out_every_label():
     strata = ["a"] * 20 + ["b"] * 10 + ["c"]
     train, val = stratified_split(strata, 0.2, seed=1)
