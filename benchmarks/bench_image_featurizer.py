@@ -23,8 +23,6 @@ import io
 import logging
 import math
 import os
-import platform
-import resource
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+from benchmarks.machine import machine_description, peak_rss_mib
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = PROJECT_ROOT.parent / "shared" / "cases" / "images" / "banana_ok.jpg"
@@ -41,29 +40,8 @@ TARGET_P50_MS = 60.0  # on 2 cores
 logger = logging.getLogger(__name__)
 
 
-def machine_description() -> Dict[str, Any]:
-    """CPU model (from /proc/cpuinfo), logical cores, cores this process may use, Python and OS."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "usable_cores": usable,
-        "python": platform.python_version(),
-        "os": f"{platform.system()} {platform.release()}",
-    }
 
 
-def peak_rss_mib() -> float:
-    """The process's peak resident set size so far, in MiB (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def photo_jpeg(image_path: Optional[Path], megapixels: float) -> tuple:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -39,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
+from benchmarks.machine import machine_description, peak_rss_mib
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED_DIR = PROJECT_ROOT.parent / "shared"
@@ -68,29 +68,8 @@ WARM_UP = [
 logger = logging.getLogger(__name__)
 
 
-def machine_description() -> Dict[str, Any]:
-    """CPU model (from /proc/cpuinfo), logical and usable cores, Python and OS."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "usable_cores": usable,
-        "python": platform.python_version(),
-        "os": f"{platform.system()} {platform.release()}",
-    }
 
 
-def peak_rss_mib() -> float:
-    """The process's peak resident set size so far, in MiB (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _require(tool: str) -> str:

@@ -18,7 +18,6 @@ import argparse
 import csv
 import logging
 import os
-import platform
 import random
 import resource
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+from benchmarks.machine import machine_description, peak_rss_mib
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
@@ -51,24 +51,6 @@ FALLBACK_MESSAGES = [
 ]
 
 
-def machine_description() -> Dict[str, Any]:
-    """CPU model (from /proc/cpuinfo), logical cores, usable cores, Python and OS."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "usable_cores": usable,
-        "python": platform.python_version(),
-        "os": f"{platform.system()} {platform.release()}",
-    }
 
 
 def load_messages(n_messages: int, data_dir: Optional[Path] = None) -> List[str]:
@@ -86,9 +68,6 @@ def load_messages(n_messages: int, data_dir: Optional[Path] = None) -> List[str]
     return rng.sample(texts, n_messages) if n_messages <= len(texts) else rng.choices(texts, k=n_messages)
 
 
-def peak_rss_mib() -> float:
-    """The process's peak resident set size so far, in MiB (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(
