@@ -78,7 +78,8 @@ def plant_damaged_photo() -> Dict:
     shard = default_store().root / digest[:2]
     shard.mkdir(parents=True, exist_ok=True)
     (shard / digest).write_bytes(data)
-    sidecar = {"id": digest, "type": "image", "mime_type": "image/jpeg", "size": len(data), "name": "broken.jpg"}
+    sidecar = {"id": digest, "type": "image", "mime_type": "image/jpeg", "size": len(data),
+               "name": "broken.jpg"}
     (shard / f"{digest}.json").write_text(json.dumps(sidecar), encoding="utf-8")
     ref = AttachmentRef(type="image", id=digest, mime_type="image/jpeg", size=len(data), name="broken.jpg")
     return {"attachments": [ref.to_metadata()]}
