@@ -1,6 +1,7 @@
 """Product recognition from photos on the Grocery Store Dataset: accuracy, calibration and latency.
 
-Usage: `python -m benchmarks.bench_images [DATASET] [--out reports/images] [--latency-images 60]`
+Usage: `python -m benchmarks.bench_images [DATASET] [--out reports/images] [--latency-images 60]
+[--num-threads 1]`
 (DATASET defaults to ../shared/data/grocery; part of `make bench`, never of `make test`).
 
 Data (Klasson, Zhang & Kjellström, "A Hierarchical Grocery Store Image Dataset with Visual and Semantic
@@ -639,7 +640,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("dataset", nargs="?", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--latency-images", type=int, default=60)
+    parser.add_argument("--num-threads", type=int, default=1,
+                        help="torch CPU threads (default 1, as the encoder benchmarks use)")
     args = parser.parse_args(argv)
+    if args.num_threads > 0:
+        import torch
+
+        torch.set_num_threads(args.num_threads)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("components", "shop", "rasa", "sqlalchemy", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
