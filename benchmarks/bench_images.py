@@ -615,14 +615,14 @@ def _plot(result: Dict[str, Any], path: Path) -> None:
     left.set_xlim(0, 1)
     left.set_xlabel("accuracy on the val photos")
     left.axvline(0.8, color="grey", linestyle=":", linewidth=1)
-    left.legend(loc="lower right")
+    left.legend(loc="upper right")
     latency = result["latency"]
     left.set_title(f"Top-1 accuracy (one photo: {latency['wall_ms_p50']:.0f} ms wall p50, "
                    f"{latency['cpu_ms_p50']:.0f} ms CPU)")
     matrix = np.asarray(result["coarse_confusion"], dtype=float)
     matrix = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     right.imshow(matrix, cmap="viridis", vmin=0, vmax=1)
-    right.set_title("Configured recogniser, full catalog: coarse classes (rows: true, row-normalised)")
+    right.set_title("Configured recogniser, full catalog: coarse confusion (row-normalised)")
     right.set_xlabel("predicted coarse class id")
     right.set_ylabel("true coarse class id")
     machine = result["machine"]
