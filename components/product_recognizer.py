@@ -410,6 +410,17 @@ def product_groups(owners: np.ndarray, n_products: int) -> List[np.ndarray]:
     return [order[bounds[i] : bounds[i + 1]] for i in range(n_products)]
 
 
+def product_centroids(embeddings: np.ndarray, owners: np.ndarray, n_products: int) -> np.ndarray:
+    """`float32 (n_products, d)`: the normalised mean of each product's rows (zeros without rows)."""
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    dims = embeddings.shape[1] if embeddings.ndim == 2 else 0
+    centroids = np.zeros((n_products, dims), dtype=np.float32)
+    if dims:
+        np.add.at(centroids, np.asarray(owners, dtype=np.int64), embeddings)
+        centroids = l2_normalise(centroids)
+    return centroids
+
+
 def knn_scores(
     query: np.ndarray, embeddings: np.ndarray, groups: Sequence[np.ndarray], k: int
 ) -> Tuple[np.ndarray, float]:
@@ -575,6 +586,10 @@ class CatalogIndex:
         encoder: the image encoder settings the rows were computed with (`weights_sha256`, `image_size`,
             `resize_size`).
         source: where the catalog came from: "database", "seed" or "none".
+        image_centroids: `float32 (n_products, 1280)`: per product the normalised mean of its L2-normalised
+            photo embeddings without projection (zeros without photos), for "looks similar"; the projection
+            separates products and is meant for recognising them, not for comparing them. None: computed
+            from `image_embeddings`.
     """
 
     products: List[CatalogProduct]
@@ -585,6 +600,7 @@ class CatalogIndex:
     text_embeddings: np.ndarray
     encoder: Dict[str, Any]
     source: str
+    image_centroids: Optional[np.ndarray] = None
 
     @classmethod
     def empty(cls) -> "CatalogIndex":
@@ -595,14 +611,10 @@ class CatalogIndex:
     def __post_init__(self) -> None:
         self.sku_index = {product.sku: i for i, product in enumerate(self.products)}
         n_products = len(self.products)
-        dims = self.image_embeddings.shape[1] if self.image_embeddings.ndim == 2 else 0
-        centroids = np.zeros((n_products, dims), dtype=np.float32)
-        has_image = np.zeros((n_products,), dtype=bool)
-        for row, owner in enumerate(self.image_owner):
-            centroids[owner] += self.image_embeddings[row]
-            has_image[owner] = True
-        self.image_centroids = l2_normalise(centroids) if dims else centroids
-        self.has_image = has_image
+        self.has_image = np.zeros((n_products,), dtype=bool)
+        self.has_image[np.asarray(self.image_owner, dtype=np.int64)] = True
+        if self.image_centroids is None:
+            self.image_centroids = product_centroids(self.image_embeddings, self.image_owner, n_products)
         self.image_groups = product_groups(np.asarray(self.image_owner, dtype=np.int64), n_products)
 
     @property
@@ -651,6 +663,8 @@ class CatalogIndex:
                 allow_pickle=False)
         np.save(directory / "text_embeddings.npy", np.ascontiguousarray(self.text_embeddings, np.float32),
                 allow_pickle=False)
+        np.save(directory / "image_centroids.npy", np.ascontiguousarray(self.image_centroids, np.float32),
+                allow_pickle=False)
 
     @classmethod
     def load(cls, directory: Path) -> "CatalogIndex":
@@ -666,6 +680,9 @@ class CatalogIndex:
             matrix = np.load(directory / "projection.npy", allow_pickle=False)
             mean = np.load(directory / "projection_mean.npy", allow_pickle=False)
             text = np.load(directory / "text_embeddings.npy", allow_pickle=False)
+            centroids_file = directory / "image_centroids.npy"  # absent in indexes of the first release
+            centroids = (np.load(centroids_file, allow_pickle=False) if centroids_file.is_file()
+                         else np.zeros((0, 0), np.float32))
         except (OSError, json.JSONDecodeError) as error:
             raise ValueError(f"unreadable catalog index: {error}") from error
         if meta.get("format") != INDEX_FORMAT:
@@ -677,6 +694,8 @@ class CatalogIndex:
             raise ValueError("catalog index: an image row names an unknown sku")
         if embeddings.ndim != 2 or embeddings.shape[0] != len(images):
             raise ValueError("catalog index: image rows and embeddings differ")
+        if centroids.size and (centroids.ndim != 2 or centroids.shape[0] != len(products)):
+            raise ValueError("catalog index: one photo centroid per product expected")
         owners = np.asarray([skus[item["sku"]] for item in images], dtype=np.int64)
         projection = None
         if meta.get("projection"):
@@ -694,6 +713,7 @@ class CatalogIndex:
             text_embeddings=text.astype(np.float32, copy=False),
             encoder=dict(meta.get("encoder") or {}),
             source=str(meta.get("source", "none")),
+            image_centroids=centroids.astype(np.float32, copy=False) if centroids.size else None,
         )
 
 
@@ -725,10 +745,11 @@ def build_index(
         if projection == "lda" and enough:
             fitted = fit_lda_projection(raw, owners, lda_shrinkage)
         prepared = prepare_embeddings(raw, fitted)
+        centroids = product_centroids(l2_normalise(raw), owners, len(products))
     else:
-        prepared = np.zeros((0, 0), np.float32)
+        prepared = centroids = np.zeros((0, 0), np.float32)
     return CatalogIndex(list(products), [dict(item) for item in images], owners, prepared, fitted,
-                        np.asarray(text_embeddings, dtype=np.float32), dict(encoder), source)
+                        np.asarray(text_embeddings, dtype=np.float32), dict(encoder), source, centroids)
 
 
 # ---------------------------------------------------------------------------------------------- component
@@ -1018,13 +1039,15 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         """Adds `product_recognition` and a `product` entity for photos, `similar_products` and `similar_to`
         for the similar-products intent (in place); returns the messages."""
         for message in messages:
-            query = None
+            photo = None
             recognition = None
             embeddings = message.get(IMAGE_EMBEDDINGS)
             if embeddings is not None and len(embeddings):
                 labels_per_image = message.get(IMAGE_LABELS) or []
                 labels = labels_per_image[0] if labels_per_image else []
-                query = self._index.prepare(np.asarray(embeddings)[0]) if self._knn_enabled else None
+                raw = np.asarray(embeddings, dtype=np.float32)[0]
+                query = self._index.prepare(raw) if self._knn_enabled else None
+                photo = l2_normalise(raw[None, :])[0] if query is not None else None
                 recognition = self.recognise_prepared(query, labels)
                 message.set(PRODUCT_RECOGNITION, recognition, add_to_output=True)
                 if recognition["status"] == RECOGNISED:
@@ -1040,7 +1063,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
                     message.set(ENTITIES, entities, add_to_output=True)
             intent, payload_entities = _intent_and_payload(message)
             if intent == self._config["similar_intent"]:
-                reference, ranked = self.similar_products(message, recognition, query, payload_entities)
+                reference, ranked = self.similar_products(message, recognition, photo, payload_entities)
                 message.set(SIMILAR_TO, reference, add_to_output=True)
                 message.set(SIMILAR_PRODUCTS, ranked, add_to_output=True)
         return messages
@@ -1095,7 +1118,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         self,
         message: Message,
         recognition: Optional[Mapping[str, Any]],
-        query: Optional[np.ndarray],
+        photo: Optional[np.ndarray],
         payload_entities: Optional[List[Dict[str, Any]]] = None,
     ) -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]]]:
         """Ranks catalog products against the product the message is about.
@@ -1103,7 +1126,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         Args:
             message: the parsed message (text, entities).
             recognition: this message's `product_recognition`, if it has a photo.
-            query: the photo's embedding in the index space, if any.
+            photo: the photo's L2-normalised `float32 (1280,)` embedding (no projection), if usable.
             payload_entities: entities of a `/intent{...}` payload (replace the predicted ones).
 
         Returns:
@@ -1115,12 +1138,12 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         reference_sku: Optional[str] = None
         text_vector: Optional[np.ndarray] = None
         reference: Dict[str, Any] = {"sku": None, "name": None, "query": None, "source": None}
-        if recognition is not None and (recognition.get("status") == RECOGNISED or query is not None):
+        if recognition is not None and (recognition.get("status") == RECOGNISED or photo is not None):
             reference["source"] = "photo"
             if recognition.get("status") == RECOGNISED:
                 reference_sku = recognition.get("sku")
         else:
-            query = None
+            photo = None
             wanted = self._named_product(message, payload_entities)
             if wanted is None:
                 return None, []
@@ -1135,7 +1158,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         if reference_sku is not None and reference_sku in index.sku_index:
             product = index.products[index.sku_index[reference_sku]]
             reference.update(sku=product.sku, name=product.name)
-        ranked = self._rank_similar(reference.get("sku"), text_vector, query)
+        ranked = self._rank_similar(reference.get("sku"), text_vector, photo)
         if not ranked and reference["sku"] is None:
             return None, []
         return reference, ranked

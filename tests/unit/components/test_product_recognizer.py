@@ -259,6 +259,10 @@ def test_lda_projection_is_learnt_from_several_photos_per_product(model_storage,
     component = trained(model_storage, make_config(url, root))
     assert component.index.projection is not None
     assert component.index.image_embeddings.shape == (12, len(PHOTO_COLOURS) - 1)
+    # "Looks similar" compares plain embeddings: one unit centroid per photographed product, zeros elsewhere.
+    centroids = component.index.image_centroids
+    assert centroids.shape == (len(component.index.products), IMAGE_DIMS)
+    assert np.count_nonzero(np.linalg.norm(centroids, axis=1) > 0.99) == len(PHOTO_COLOURS)
     message = photo_message((55, 195, 65))
     component.process([message])
     assert message.get(PRODUCT_RECOGNITION)["sku"] == "FRU-APL-GRANNY"
@@ -300,6 +304,7 @@ def test_the_index_is_stored_without_pickle(model_storage, catalog):
     with model_storage.read_from(Resource(NODE)) as directory:
         files = sorted(p.name for p in Path(directory).iterdir())
         assert files == [
+            "image_centroids.npy",
             "image_embeddings.npy",
             "index.json",
             "projection.npy",
@@ -619,6 +624,17 @@ def test_an_index_built_with_other_image_weights_is_not_used_for_knn(model_stora
     message = photo_message((245, 215, 50), labels=[{"label": "banana", "confidence": 0.9}])
     component.process([message])
     assert message.get(PRODUCT_RECOGNITION)["method"] == "imagenet_label"
+
+
+def test_an_index_without_centroid_file_still_loads(model_storage, catalog):
+    url, root, repository = catalog
+    add_catalog_photos(repository, root)
+    config = make_config(url, root)
+    original = trained(model_storage, config)
+    with model_storage.read_from(Resource(NODE)) as directory:
+        (Path(directory) / "image_centroids.npy").unlink()
+    restored = loaded(model_storage, config)
+    np.testing.assert_allclose(restored.index.image_centroids, original.index.image_centroids, atol=1e-6)
 
 
 def test_catalog_index_round_trip_keeps_an_empty_index(tmp_path: Path):
