@@ -19,8 +19,9 @@ Training (`train`) builds a `CatalogIndex` from the shop catalog and persists it
   as that featurizer does.
 
 Files: `index.json` (products, image rows, encoder settings), `image_embeddings.npy` (projected),
-`projection.npy` + `projection_mean.npy` (empty without a projection), `text_embeddings.npy` (`numpy.save`,
-`allow_pickle=False`; read back with `allow_pickle=False`). No pickle.
+`projection.npy` + `projection_mean.npy` (empty without a projection), `image_centroids.npy` (per product,
+plain features, for "looks similar"), `text_embeddings.npy` (`numpy.save`, `allow_pickle=False`; read back
+with `allow_pickle=False`). No pickle.
 
 Inference (`process`), for a message with an accepted photo (`image_embeddings` from the ImageFeaturizer):
 
