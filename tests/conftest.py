@@ -22,6 +22,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Run the browser tests (tests/e2e) last.
+
+    Playwright's sync API runs an asyncio event loop in the main thread while a browser is open; every other
+    test that drives Rasa with `asyncio.run` must therefore finish before the first browser starts.
+    """
+    e2e_dir = PROJECT_ROOT / "tests" / "e2e"
+    items.sort(key=lambda item: Path(str(item.fspath)).resolve().is_relative_to(e2e_dir))
+
+
 @pytest.fixture
 def model_storage(tmp_path: Path):
     """A fresh Rasa `LocalModelStorage` in a temporary directory."""

@@ -128,9 +128,13 @@ def fake_microphone_wav(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path, fake_microphone_wav) -> Iterator["object"]:
-    """Headless system Chromium with a fake microphone that plays `fake_microphone_wav`."""
+    """Headless system Chromium with a fake microphone that plays `fake_microphone_wav`.
+
+    Module-scoped: Playwright's sync API keeps an asyncio event loop running in this thread while it is
+    open, so it must be stopped before any other test calls `asyncio.run`.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
