@@ -174,6 +174,7 @@ def _build_network(
     dropout: float,
     n_intents: int,
     n_sentiments: int,
+    sentiment_hidden_layer_sizes: Sequence[int] = (),
 ) -> "torch.nn.Module":
     """The fusion network (imported lazily: torch is only loaded when the component is used).
 
@@ -181,8 +182,10 @@ def _build_network(
     LayerNorm (so the scale of a featurizer's output does not matter); the sparse branch multiplies the
     sparse batch with its weight (`torch.sparse.mm`), never densifying the vocabulary. An absent branch is
     replaced by that branch's learned "absent" embedding. The branch embeddings and the three modality
-    indicators are concatenated and go through `hidden_layer_sizes` Linear → ReLU → Dropout layers into the
-    intent head (`n_intents` logits; none when 0) and the sentiment head (`n_sentiments` logits).
+    indicators are concatenated (the fused input) and go through `hidden_layer_sizes` Linear → ReLU → Dropout
+    layers (the shared trunk) into the intent head (`n_intents` logits; none when 0). The sentiment head
+    (`n_sentiments` logits) reads the shared trunk when `sentiment_hidden_layer_sizes` is empty, otherwise its
+    own Linear → ReLU → Dropout layers on the fused input.
     """
     import torch
     from torch import nn
@@ -207,20 +210,29 @@ def _build_network(
                 {name: nn.Parameter(torch.randn(embedding_dimension) * 0.02) for name in self.branches}
             )
             self.input_dropout = nn.Dropout(dropout)
+            fused_width = embedding_dimension * len(self.branches) + len(MODALITIES)
+            self.trunk, width = self._mlp(fused_width, hidden_layer_sizes)
+            self.intent_head = nn.Linear(width, n_intents) if n_intents > 0 else None
+            self.sentiment_trunk: Optional[nn.Module] = None
+            if sentiment_hidden_layer_sizes:
+                self.sentiment_trunk, sentiment_width = self._mlp(fused_width, sentiment_hidden_layer_sizes)
+            else:
+                sentiment_width = width
+            self.sentiment_head = nn.Linear(sentiment_width, n_sentiments)
+
+        @staticmethod
+        def _mlp(width: int, sizes: Sequence[int]) -> Tuple[nn.Module, int]:
             layers: List[nn.Module] = []
-            width = embedding_dimension * len(self.branches) + len(MODALITIES)
-            for size in hidden_layer_sizes:
+            for size in sizes:
                 layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
                 width = size
-            self.trunk = nn.Sequential(*layers)
             if layers:
                 # A modality never seen in training keeps a zero weight, so switching its indicator on cannot
                 # move the prediction by an amount nothing was trained for.
                 with torch.no_grad():
                     first: nn.Linear = layers[0]  # type: ignore[assignment]
                     first.weight[:, -len(MODALITIES) :] = 0.0
-            self.intent_head = nn.Linear(width, n_intents) if n_intents > 0 else None
-            self.sentiment_head = nn.Linear(width, n_sentiments)
+            return nn.Sequential(*layers), width
 
         def forward(
             self,
@@ -237,9 +249,11 @@ def _build_network(
                 projected = self.norms[name](projected)
                 mask = present[:, BRANCHES.index(name)].unsqueeze(1)
                 parts.append(mask * projected + (1.0 - mask) * self.absent[name])
-            hidden = self.trunk(self.input_dropout(torch.cat(parts + [indicators], dim=1)))
+            fused = self.input_dropout(torch.cat(parts + [indicators], dim=1))
+            hidden = self.trunk(fused)
             intent_logits = self.intent_head(hidden) if self.intent_head is not None else None
-            return intent_logits, self.sentiment_head(hidden)
+            sentiment_hidden = hidden if self.sentiment_trunk is None else self.sentiment_trunk(fused)
+            return intent_logits, self.sentiment_head(sentiment_hidden)
 
     return FusionNetwork()
 
@@ -292,8 +306,12 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             "image_attribute": "image",
             # Width of each input branch's projection and absent embedding (units).
             "embedding_dimension": 128,
-            # Hidden layers after the fusion (list of units per layer; [] feeds the heads directly).
+            # Hidden layers after the fusion, shared by both heads (list of units per layer; [] feeds the
+            # heads directly).
             "hidden_layer_sizes": [256],
+            # Hidden layers of the sentiment head's own path from the fused input (list of units per layer);
+            # [] puts the sentiment head on the shared layers.
+            "sentiment_hidden_layer_sizes": [],
             # Dropout on the fused input and after each hidden layer (probability, 0..1 exclusive).
             "dropout": 0.2,
             # While training, each present modality of an example (text, image) is replaced by its absent
@@ -370,9 +388,10 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
                 fail(key, f"an integer >= {minimum}")
         if not is_int(config.get("random_seed")):
             fail("random_seed", "an integer")
-        sizes = config.get("hidden_layer_sizes")
-        if not isinstance(sizes, (list, tuple)) or not all(is_int(s) and s >= 1 for s in sizes):
-            fail("hidden_layer_sizes", "a list of positive integers (units per layer), e.g. [256]")
+        for key in ("hidden_layer_sizes", "sentiment_hidden_layer_sizes"):
+            sizes = config.get(key)
+            if not isinstance(sizes, (list, tuple)) or not all(is_int(s) and s >= 1 for s in sizes):
+                fail(key, "a list of positive integers (units per layer), e.g. [256]")
         for key in ("dropout", "modality_dropout"):
             if not is_number(config.get(key)) or not 0.0 <= config[key] < 1.0:
                 fail(key, "a probability from 0 to below 1")
@@ -646,6 +665,7 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             float(config["dropout"]),
             len(intents),
             len(sentiment_labels),
+            list(config["sentiment_hidden_layer_sizes"]),
         )
         report = self._fit(network, data, intent_targets, sentiment_targets, train_idx, val_idx)
         report.update(
@@ -669,6 +689,7 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             "architecture": {
                 "embedding_dimension": int(config["embedding_dimension"]),
                 "hidden_layer_sizes": [int(s) for s in config["hidden_layer_sizes"]],
+                "sentiment_hidden_layer_sizes": [int(s) for s in config["sentiment_hidden_layer_sizes"]],
                 "dropout": float(config["dropout"]),
             },
             "config": dict(config),
@@ -925,6 +946,7 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             float(architecture["dropout"]),
             len(meta["intents"]),
             len(meta["sentiment_labels"]),
+            list(architecture.get("sentiment_hidden_layer_sizes", [])),
         )
         try:
             network.load_state_dict(state, strict=True)
