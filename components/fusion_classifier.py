@@ -274,9 +274,11 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
     alone gets no intent (AttachmentRouter names it). `modality_dropout` hides present modalities at random
     while training multimodal data, so that each modality is also learned without the other.
 
-    Training: Adam, mini-batches of `batch_size`, a validation split stratified by (intent, sentiment label),
-    early stopping on the validation loss after `early_stopping_patience` epochs without improvement (the best
-    epoch's weights are kept), explicit seeds (python, numpy, torch) and `num_threads` torch CPU threads.
+    Training: Adam, mini-batches of `batch_size`, cross-entropy per head (optionally label-smoothed), a
+    validation split stratified by (intent, sentiment label), early stopping after `early_stopping_patience`
+    epochs without a better validation score (`early_stopping_metric`: accuracy with the loss as tie-break, or
+    the loss; the best epoch's weights are kept), optionally a refit on all examples for the best epoch count
+    (`refit_on_all_data`), explicit seeds (python, numpy, torch) and `num_threads` torch CPU threads.
 
     Output per message (`process`): `intent {"name", "confidence"}` and `intent_ranking` (top
     `ranking_length`, softmax probabilities), plus `sentiment {"label", "confidence"}` when the sentiment head
@@ -340,8 +342,18 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             # Share of the examples held out, stratified by label, for early stopping (fraction, 0 ≤ x < 1;
             # 0 trains for all `epochs` without validation).
             "validation_split": 0.1,
-            # Epochs without a lower validation loss before training stops (count ≥ 1).
+            # Epochs without a better validation score before training stops (count ≥ 1).
             "early_stopping_patience": 10,
+            # What "better" means: "accuracy" = a higher validation accuracy (the heads' accuracies weighted
+            # like their losses), ties broken by a lower validation loss; "loss" = a lower validation loss.
+            # The loss minimum usually comes epochs before the accuracy stops rising.
+            "early_stopping_metric": "accuracy",
+            # Label smoothing of both cross-entropies while training (fraction of the target mass spread
+            # over all classes, 0 ≤ x < 1; Szegedy et al. 2016, "Rethinking the Inception Architecture").
+            "label_smoothing": 0.0,
+            # After early stopping picked the best epoch count on the validation split, train a fresh network
+            # on all examples (validation part included) for that many epochs (bool; doubles training time).
+            "refit_on_all_data": False,
             # Intents listed in `intent_ranking` (count; 0 lists all).
             "ranking_length": 10,
             # Seed of python's `random`, numpy and torch: initialisation, split, shuffling, dropout (int).
@@ -397,6 +409,12 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
                 fail(key, "a probability from 0 to below 1")
         if not is_number(config.get("validation_split")) or not 0.0 <= config["validation_split"] < 1.0:
             fail("validation_split", "a fraction from 0 to below 1")
+        if config.get("early_stopping_metric") not in ("accuracy", "loss"):
+            fail("early_stopping_metric", "'accuracy' or 'loss'")
+        if not is_number(config.get("label_smoothing")) or not 0.0 <= config["label_smoothing"] < 1.0:
+            fail("label_smoothing", "a fraction from 0 to below 1")
+        if not isinstance(config.get("refit_on_all_data"), bool):
+            fail("refit_on_all_data", "true or false")
         for key in ("intent_loss_weight", "sentiment_loss_weight", "weight_decay"):
             if not is_number(config.get(key)) or config[key] < 0:
                 fail(key, "a non-negative number")
@@ -658,16 +676,29 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
         strata = [f"{n or ''}\x00{s or ''}" for n, s in zip(intent_names, sentiments)]
         train_idx, val_idx = stratified_split(strata, float(config["validation_split"]), seed)
 
-        network = _build_network(
-            dims,
-            int(config["embedding_dimension"]),
-            list(config["hidden_layer_sizes"]),
-            float(config["dropout"]),
-            len(intents),
-            len(sentiment_labels),
-            list(config["sentiment_hidden_layer_sizes"]),
-        )
+        def new_network() -> "torch.nn.Module":
+            return _build_network(
+                dims,
+                int(config["embedding_dimension"]),
+                list(config["hidden_layer_sizes"]),
+                float(config["dropout"]),
+                len(intents),
+                len(sentiment_labels),
+                list(config["sentiment_hidden_layer_sizes"]),
+            )
+
+        network = new_network()
         report = self._fit(network, data, intent_targets, sentiment_targets, train_idx, val_idx)
+        if config["refit_on_all_data"] and len(val_idx) > 0:
+            # The same seed again: the refit starts from the same initialisation and shuffling stream.
+            torch.manual_seed(seed)
+            network = new_network()
+            all_idx = np.sort(np.concatenate([train_idx, val_idx]))
+            refit = self._fit(
+                network, data, intent_targets, sentiment_targets, all_idx, np.array([], dtype=np.int64),
+                epochs=int(report["best_epoch"]),
+            )
+            report.update({"refit_epochs": refit["epochs_run"], "refit_examples": int(len(all_idx))})
         report.update(
             {
                 "examples": int(len(keep)),
@@ -717,8 +748,13 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
         sentiment_targets: np.ndarray,
         train_idx: np.ndarray,
         val_idx: np.ndarray,
+        epochs: Optional[int] = None,
     ) -> Dict[Text, Any]:
-        """Adam with early stopping on the validation loss; returns the training report."""
+        """Adam with early stopping on the validation split; returns the training report.
+
+        Trains `epochs` (default: the config's `epochs`) passes at most; with an empty `val_idx` all of them.
+        The network ends with the weights of the best epoch (`early_stopping_metric`).
+        """
         import torch
 
         config = self.component_config
@@ -734,8 +770,9 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
         targets_i = torch.from_numpy(intent_targets)
         targets_s = torch.from_numpy(sentiment_targets)
 
-        best_loss, best_epoch, best_state, epochs_run = math.inf, 0, None, 0
-        for epoch in range(1, int(config["epochs"]) + 1):
+        use_accuracy = config["early_stopping_metric"] == "accuracy"
+        best_score, best_loss, best_epoch, best_state, epochs_run = -math.inf, math.inf, 0, None, 0
+        for epoch in range(1, int(epochs or config["epochs"]) + 1):
             epochs_run = epoch
             network.train()
             order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
@@ -746,17 +783,22 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
                     present = _drop_modalities(present, p_drop, generator)
                 intent_logits, sentiment_logits = network(inputs, present, indicators)
                 loss = self._loss(
-                    intent_logits, sentiment_logits, targets_i[index], targets_s[index]
+                    intent_logits, sentiment_logits, targets_i[index], targets_s[index],
+                    label_smoothing=float(config["label_smoothing"]),
                 )
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
             if len(val_idx) == 0:
                 continue
-            val_loss, _, _ = self._evaluate(network, data, val_idx, targets_i, targets_s)
-            logger.debug("%s epoch %d: validation loss %.4f", _NAME, epoch, val_loss)
-            if val_loss < best_loss - 1e-6:
-                best_loss, best_epoch = val_loss, epoch
+            val_loss, intent_acc, sentiment_acc = self._evaluate(network, data, val_idx, targets_i, targets_s)
+            score = self._validation_score(intent_acc, sentiment_acc) if use_accuracy else 0.0
+            logger.debug(
+                "%s epoch %d: validation loss %.4f, intent accuracy %s, sentiment accuracy %s",
+                _NAME, epoch, val_loss, intent_acc, sentiment_acc,
+            )
+            if score > best_score + 1e-9 or (score >= best_score - 1e-9 and val_loss < best_loss - 1e-6):
+                best_score, best_loss, best_epoch = score, val_loss, epoch
                 best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
             elif epoch - best_epoch >= patience:
                 logger.info("%s: early stop after epoch %d (best epoch %d).", _NAME, epoch, best_epoch)
@@ -779,18 +821,29 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
         network.eval()
         return report
 
+    def _validation_score(self, intent_acc: Optional[float], sentiment_acc: Optional[float]) -> float:
+        """The heads' validation accuracies averaged with their loss weights (heads without labels left out)."""
+        pairs = [
+            (float(self.component_config["intent_loss_weight"]), intent_acc),
+            (float(self.component_config["sentiment_loss_weight"]), sentiment_acc),
+        ]
+        pairs = [(w, a) for w, a in pairs if a is not None and w > 0]
+        total = sum(w for w, _ in pairs)
+        return sum(w * a for w, a in pairs) / total if total > 0 else 0.0
+
     def _loss(
         self,
         intent_logits: Optional["torch.Tensor"],
         sentiment_logits: "torch.Tensor",
         intent_targets: "torch.Tensor",
         sentiment_targets: "torch.Tensor",
+        label_smoothing: float = 0.0,
     ) -> "torch.Tensor":
         """Weighted sum of the two cross-entropies, each averaged over the examples that have its label."""
         return self.component_config["intent_loss_weight"] * masked_cross_entropy(
-            intent_logits, intent_targets
+            intent_logits, intent_targets, label_smoothing
         ) + self.component_config["sentiment_loss_weight"] * masked_cross_entropy(
-            sentiment_logits, sentiment_targets
+            sentiment_logits, sentiment_targets, label_smoothing
         )
 
     def _evaluate(
@@ -972,12 +1025,15 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def masked_cross_entropy(logits: Optional["torch.Tensor"], targets: "torch.Tensor") -> "torch.Tensor":
+def masked_cross_entropy(
+    logits: Optional["torch.Tensor"], targets: "torch.Tensor", label_smoothing: float = 0.0
+) -> "torch.Tensor":
     """Mean cross-entropy over the rows whose target is ≥ 0; 0 (still differentiable) when there are none.
 
     Args:
         logits: `float (batch, classes)`, or None (no head) which gives 0.
         targets: `int64 (batch,)`, -1 for "no label".
+        label_smoothing: share of each target's probability mass spread uniformly over the classes (0 ≤ x < 1).
     """
     import torch
     import torch.nn.functional as F
@@ -987,7 +1043,10 @@ def masked_cross_entropy(logits: Optional["torch.Tensor"], targets: "torch.Tenso
     labelled = int((targets >= 0).sum())
     if labelled == 0:
         return logits.sum() * 0.0
-    return F.cross_entropy(logits, targets, ignore_index=-1, reduction="sum") / labelled
+    return (
+        F.cross_entropy(logits, targets, ignore_index=-1, reduction="sum", label_smoothing=label_smoothing)
+        / labelled
+    )
 
 
 def _drop_modalities(

@@ -181,6 +181,10 @@ def test_default_config_is_valid_and_documented():
         ("sentiment_labels", ["neg", "neg"]),
         ("featurizers", "CountVectorsFeaturizer"),
         ("early_stopping_patience", 0),
+        ("early_stopping_metric", "f1"),
+        ("label_smoothing", 1.0),
+        ("label_smoothing", -0.1),
+        ("refit_on_all_data", "yes"),
         ("ranking_length", -1),
         ("image_attribute", ""),
         ("random_seed", "42"),
@@ -429,6 +433,41 @@ def test_save_and_load_give_identical_outputs(make_classifier, model_storage, ex
     copies = [copy_message(m) for m in tests]
     assert predict(classifier, tests) == predict(loaded, copies)
     assert loaded.intents == classifier.intents and loaded.training_report == classifier.training_report
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "loss"])
+def test_early_stopping_keeps_the_best_epoch_of_its_metric(make_classifier, metric):
+    classifier = make_classifier(epochs=30, early_stopping_patience=3, early_stopping_metric=metric,
+                                 validation_split=0.3)
+    classifier.train(training_set(12))
+    report = classifier.training_report
+    assert 1 <= report["best_epoch"] <= report["epochs_run"] <= 30
+    assert report["epochs_run"] - report["best_epoch"] <= 3  # stopped `patience` epochs after the best
+
+
+def test_label_smoothing_spreads_the_target_mass():
+    import torch
+
+    logits = torch.tensor([[10.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    targets = torch.tensor([0, -1])
+    plain = float(masked_cross_entropy(logits, targets))
+    smoothed = float(masked_cross_entropy(logits, targets, 0.3))
+    # the unlabelled row is ignored either way; smoothing penalises the over-confident logit
+    assert smoothed > plain > 0
+    expected = float(torch.nn.functional.cross_entropy(logits[:1], targets[:1], label_smoothing=0.3))
+    assert smoothed == pytest.approx(expected)
+
+
+def test_refit_on_all_data_trains_the_best_epoch_count_on_every_example(make_classifier):
+    classifier = make_classifier(epochs=12, early_stopping_patience=4, validation_split=0.25,
+                                 refit_on_all_data=True)
+    data = training_set(12)
+    classifier.train(data)
+    report = classifier.training_report
+    assert report["refit_epochs"] == report["best_epoch"]
+    assert report["refit_examples"] == report["train_examples"] + report["validation_examples"]
+    outputs = predict(classifier, [make_message(None, seed=900 + i) for i in range(20)])
+    assert all(o[INTENT]["name"] in INTENTS for o in outputs)
 
 
 def test_separate_sentiment_path_trains_saves_and_loads(make_classifier, model_storage, execution_context):
