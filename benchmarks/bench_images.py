@@ -59,6 +59,8 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
+# Rasa imports TensorFlow; keep its start-up banner out of the report's output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "grocery"
 DEFAULT_OUT = PROJECT_ROOT / "reports" / "images"
