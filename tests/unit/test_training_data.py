@@ -1,0 +1,37 @@
+"""Static checks of the NLU training data that `rasa data validate` does not make."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import pytest
+from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.loading import load_data
+
+ROOT = Path(__file__).resolve().parents[2]
+NLU_FILES = [ROOT / "data" / "nlu.yml", ROOT / "data" / "sentiment.yml"]
+
+
+def _examples_with_entities(path: Path) -> List:
+    data = load_data(str(path))
+    return [m for m in data.training_examples if m.get("entities")]
+
+
+@pytest.mark.parametrize("path", NLU_FILES, ids=lambda p: p.name)
+def test_entity_annotations_match_token_boundaries(path: Path) -> None:
+    """An entity must start and end on a WhitespaceTokenizer token boundary.
+
+    A misaligned span ("#[10045](order_number)": the token is "#10045") is dropped from DIET's training with a
+    warning, so the annotation teaches nothing; annotate the whole token and give the value instead
+    (`[#10045]{"entity": "order_number", "value": "10045"}`).
+    """
+    tokenizer = WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
+    misaligned = []
+    for message in _examples_with_entities(path):
+        tokens = tokenizer.tokenize(message, TEXT)
+        starts, ends = {t.start for t in tokens}, {t.end for t in tokens}
+        for entity in message.get("entities"):
+            if entity["start"] not in starts or entity["end"] not in ends:
+                misaligned.append(f"{message.get(TEXT)!r}: {entity['entity']} {entity['start']}-{entity['end']}")
+    assert not misaligned, "entities not on token boundaries:\n" + "\n".join(misaligned)
