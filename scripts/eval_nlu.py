@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
+# The model's graph names the project's components (components.*): they must be importable from here.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 logger = logging.getLogger("eval_nlu")
 
 
