@@ -20,4 +20,4 @@ export TEST_MODEL
 echo "ok: $TEST_MODEL"
 
 echo "== pytest"
-exec "$VENV/bin/python" -m pytest tests -p no:cacheprovider "$@"
+exec "$VENV/bin/python" -m pytest tests -p no:cacheprovider --durations=15 "$@"
