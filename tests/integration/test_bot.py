@@ -112,3 +112,23 @@ def test_bad_input_gets_a_reply_and_changes_nothing(agent, repository, text):
     # the conversation goes on
     assert conversation.say("hello")
     assert _order_statuses(repository) == before
+
+
+def test_every_shared_text_case_gets_a_reply_and_changes_nothing(agent, repository, shared_dir):
+    """Each message of ../shared/cases/text_messages.jsonl (when present) through the trained bot."""
+    from tests.integration.conftest import Conversation
+
+    path = shared_dir / "cases" / "text_messages.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    cases = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert cases
+    before = _order_statuses(repository)
+    for number, text in enumerate(cases):
+        conversation = Conversation(agent, f"shared-case-{number}")
+        messages = conversation.say(text)
+        if text.strip() != "/restart":
+            assert messages, f"no reply to case {number}: {text[:40]!r}"
+        assert "Traceback" not in json.dumps(messages), f"case {number}"
+        assert conversation.say("hello"), f"the conversation ended after case {number}"
+    assert _order_statuses(repository) == before
