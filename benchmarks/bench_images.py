@@ -45,7 +45,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -62,6 +61,8 @@ if str(PROJECT_ROOT) not in sys.path:
 # Rasa imports TensorFlow; keep its start-up banner out of the report's output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from benchmarks.machine import load_1min, machine_description  # noqa: E402  (needs PROJECT_ROOT on sys.path)
+
 DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "grocery"
 DEFAULT_OUT = PROJECT_ROOT / "reports" / "images"
 TARGET_PRECISION = 0.90
@@ -73,23 +74,6 @@ K_GRID = (1, 2, 3, 5, 10)
 TEMPERATURE_GRID = tuple(float(t) for t in np.round(np.geomspace(0.01, 0.2, 14), 4))
 
 logger = logging.getLogger("bench_images")
-
-
-# ---------------------------------------------------------------------------------------------- machine
-def machine_description() -> Dict[str, Any]:
-    """CPU model (from /proc/cpuinfo), logical cores, cores this process may use, load, Python, OS."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "usable_cores": usable, "load_1min": round(load, 2),
-            "python": platform.python_version(), "os": f"{platform.system()} {platform.release()}"}
 
 
 # ---------------------------------------------------------------------------------------------- dataset
@@ -440,7 +424,7 @@ def run(dataset: Path, out: Path, latency_images: int) -> Dict[str, Any]:
     best = outcomes[full_name][0]
     return {
         "date": started.isoformat(timespec="seconds"),
-        "machine": machine_description(),
+        "machine": {**machine_description(), "load_1min": load_1min()},
         "dataset": str(dataset),
         "sizes": {"classes": len(names), "coarse_classes": int(np.unique(coarse_of_fine).size),
                   "iconic": len(iconic_paths), "train": len(train_paths), "val": len(val_paths)},

@@ -53,7 +53,6 @@ import csv
 import json
 import logging
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -115,30 +114,10 @@ def quiet_logs() -> None:
 
 
 def machine() -> Dict[str, Any]:
-    """CPU model, logical/usable cores, memory, Python and OS of this machine."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_gib = round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "memory_gib": memory_gib,
-        "python": platform.python_version(),
-        "os": f"{platform.system()} {platform.release()}",
-    }
+    """CPU model, logical/usable cores, memory (GiB), Python and OS of this machine."""
+    from benchmarks.machine import machine_description, total_memory_gib
+
+    return {**machine_description(), "memory_gib": total_memory_gib()}
 
 
 def load_average() -> List[float]:

@@ -5,7 +5,7 @@ import os
 import platform
 import resource
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 
 def machine_description() -> Dict[str, Any]:
@@ -26,6 +26,22 @@ def machine_description() -> Dict[str, Any]:
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
     }
+
+
+def total_memory_gib() -> Optional[float]:
+    """Physical memory of the machine in GiB (MemTotal of /proc/meminfo, 1 decimal), None where unreadable."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)  # KiB → GiB
+    except OSError:
+        pass
+    return None
+
+
+def load_1min() -> float:
+    """The 1-minute load average, rounded to 2 decimals (NaN where the OS has none)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
 
 
 def peak_rss_mib() -> float:

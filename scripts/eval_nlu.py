@@ -19,8 +19,6 @@ import asyncio
 import csv
 import json
 import logging
-import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -160,16 +158,11 @@ def plot_confusion(y_true: Sequence[str], y_pred: Sequence[str], path: Path) -> 
 
 
 def machine_description() -> str:
-    """CPU model and core count of this machine, for reports."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """CPU model, core count and Python version of this machine, for reports."""
+    from benchmarks.machine import machine_description as describe
+
+    machine = describe()
+    return f"{machine['cpu']}, {machine['logical_cores']} cores, Python {machine['python']}"
 
 
 def write_report(metrics: Dict, out: Path) -> None:
