@@ -98,26 +98,28 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("text", BAD_INPUTS, ids=range(len(BAD_INPUTS)))
-def test_bad_input_gets_a_reply_and_changes_nothing(agent, repository, text):
+def _assert_bad_input_is_answered(agent, sender: str, text: str) -> None:
+    """`text` gets a reply (a restart answers with the session start) without a traceback, and the same
+    conversation still answers "hello" afterwards."""
     from tests.integration.conftest import Conversation
 
-    before = _order_statuses(repository)
-    conversation = Conversation(agent, f"bad-{abs(hash(text))}")
+    conversation = Conversation(agent, sender)
     messages = conversation.say(text)
-    if text != "/restart":  # a restart command answers with the session start
+    if text.strip() != "/restart":
         assert messages, f"no reply to {text[:40]!r}"
-    for message in messages:
-        assert "Traceback" not in json.dumps(message)
-    # the conversation goes on
-    assert conversation.say("hello")
+    assert "Traceback" not in json.dumps(messages), f"traceback in the reply to {text[:40]!r}"
+    assert conversation.say("hello"), f"the conversation ended after {text[:40]!r}"
+
+
+@pytest.mark.parametrize("text", BAD_INPUTS, ids=range(len(BAD_INPUTS)))
+def test_bad_input_gets_a_reply_and_changes_nothing(agent, repository, text):
+    before = _order_statuses(repository)
+    _assert_bad_input_is_answered(agent, f"bad-{abs(hash(text))}", text)
     assert _order_statuses(repository) == before
 
 
 def test_every_shared_text_case_gets_a_reply_and_changes_nothing(agent, repository, shared_dir):
     """Each message of ../shared/cases/text_messages.jsonl (when present) through the trained bot."""
-    from tests.integration.conftest import Conversation
-
     path = shared_dir / "cases" / "text_messages.jsonl"
     if not path.is_file():
         pytest.skip(f"{path} not found")
@@ -125,10 +127,5 @@ def test_every_shared_text_case_gets_a_reply_and_changes_nothing(agent, reposito
     assert cases
     before = _order_statuses(repository)
     for number, text in enumerate(cases):
-        conversation = Conversation(agent, f"shared-case-{number}")
-        messages = conversation.say(text)
-        if text.strip() != "/restart":
-            assert messages, f"no reply to case {number}: {text[:40]!r}"
-        assert "Traceback" not in json.dumps(messages), f"case {number}"
-        assert conversation.say("hello"), f"the conversation ended after case {number}"
+        _assert_bad_input_is_answered(agent, f"shared-case-{number}", text)
     assert _order_statuses(repository) == before
