@@ -24,6 +24,9 @@ training cache (`RASA_CACHE_DIRECTORY`), so nothing is reused between pipelines 
   `fusion_pipeline`; the speech and image components, the entity-only DIET, the entity extractors and
   FallbackClassifier are left out: they are no-ops or change nothing on unlabelled plain text, and the
   fallback would replace low-confidence predictions by `nlu_fallback`, which is not a classifier error);
+- `fusion_tuned`: `fusion` on a MiniLM fine-tuned on the same train part first (`components.text_tuning`, what
+  `make tune-text` does with the project's data; `--tune-epochs` passes); its `train_s` includes the tuning, also
+  reported alone as `tune_s`;
 - `floor`: mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence embeddings (frozen) + scikit-learn
   LogisticRegression (C=10, lbfgs), fitted on the same train part.
 
@@ -71,7 +74,7 @@ DATASETS = {
     "banking77": ("banking77/train.csv", "category"),
     "bitext": ("bitext/train.csv", "intent"),
 }
-PIPELINES = ("stock_diet", "diet_minilm", "fusion", "floor")
+PIPELINES = ("stock_diet", "diet_minilm", "fusion", "fusion_tuned", "floor")
 DEFAULT_EPOCHS = 100  # config.yml: DIETClassifier and MultimodalFusionClassifier `epochs`
 BATCH = 64  # messages per graph run on the batched path
 SEED = 42
@@ -220,14 +223,17 @@ def minilm_pipeline(epochs: int) -> List[Dict[str, Any]]:
     return pipeline
 
 
-def fusion_pipeline(epochs: int, fusion_overrides: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+def fusion_pipeline(
+    epochs: int, fusion_overrides: Optional[Dict[str, Any]] = None, text_model_path: Optional[Path] = None
+) -> List[Dict[str, Any]]:
     """The text components of config.yml with MultimodalFusionClassifier deciding the intent.
 
     Kept as in config.yml: TextSanitizer, WhitespaceTokenizer, RegexFeaturizer, LexicalSyntacticFeaturizer,
     both CountVectorsFeaturizers, TransformerTextFeaturizer and the fusion classifier's settings (epochs
     replaced by `epochs`). Left out: SpeechRecognizer and ImageFeaturizer (no audio or images here), the
     entity-only DIET, RegexEntityExtractor and EntitySynonymMapper (no entities in the data),
-    FallbackClassifier and AttachmentRouter (they relabel, they do not classify).
+    FallbackClassifier and AttachmentRouter (they relabel, they do not classify). `text_model_path` replaces the
+    text featurizer's `model_path` (a tuned encoder directory).
     """
     import yaml
 
@@ -246,6 +252,8 @@ def fusion_pipeline(epochs: int, fusion_overrides: Optional[Dict[str, Any]] = No
         if item["name"].endswith("MultimodalFusionClassifier"):
             item["epochs"] = epochs
             item.update(fusion_overrides or {})
+        if item["name"].endswith("TransformerTextFeaturizer") and text_model_path is not None:
+            item["model_path"] = str(text_model_path)
     return pipeline
 
 
@@ -444,6 +452,31 @@ def run_floor(
 
 
 # ------------------------------------------------------------------------------------------ one dataset
+def run_tuned_fusion(
+    work: Path, train_yaml: Path, train_texts: Sequence[str], train_y: Sequence[str], test_texts: Sequence[str],
+    test_y: Sequence[str], epochs: int, fusion_overrides: Optional[Dict[str, Any]], tune_epochs: Optional[int],
+    latency_sample: int, seed: int,
+) -> Dict[str, Any]:
+    """Fine-tunes MiniLM on the train part (`components.text_tuning`), then trains and scores `fusion` on it."""
+    from components.text_featurizer import resolve_model_path
+    from components.text_tuning import TuningConfig, fine_tune
+
+    config = TuningConfig(seed=seed) if tune_epochs is None else TuningConfig(epochs=tune_epochs, seed=seed)
+    tuned = work / "text-encoder"
+    load_before = load_average()
+    start = time.perf_counter()
+    report = fine_tune(list(train_texts), list(train_y), resolve_model_path(None), tuned, config)
+    tune_s = time.perf_counter() - start
+    logger.info("  MiniLM tuned in %.0f s", tune_s)
+    result = run_rasa_pipeline("fusion_tuned", fusion_pipeline(epochs, fusion_overrides, tuned), work, train_yaml,
+                               test_texts, test_y, latency_sample, seed)
+    result["pipeline"] = fusion_pipeline(epochs, fusion_overrides, Path("<work>/text-encoder"))
+    result.update({"tune_s": tune_s, "rasa_train_s": result["train_s"], "train_s": tune_s + result["train_s"],
+                   "tuning": {"config": report["config"], "history": report["history"]}})
+    result["load_average"]["before"] = load_before
+    return result
+
+
 def run_rasa_pipeline(
     name: str, pipeline: List[Dict[str, Any]], work: Path, train_yaml: Path, test_texts: Sequence[str],
     test_y: Sequence[str], latency_sample: int, seed: int,
@@ -473,6 +506,7 @@ def run_rasa_pipeline(
 def run_dataset(
     dataset: str, data_dir: Path, out: Path, pipelines: Sequence[str], epochs: int, limit: Optional[int],
     seed: int, latency_sample: int, keep_work: bool, fusion_overrides: Optional[Dict[str, Any]] = None,
+    tune_epochs: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Split one dataset, run every requested pipeline on it and write `<out>/intents_<dataset>.json`."""
     relative, label_column = DATASETS[dataset]
@@ -509,6 +543,9 @@ def run_dataset(
                 load_before = load_average()
                 result = run_floor(train_texts, train_y, test_texts, test_y, out / "cache")
                 result["load_average"] = {"before": load_before, "after": load_average()}
+            elif name == "fusion_tuned":
+                result = run_tuned_fusion(work, train_yaml, train_texts, train_y, test_texts, test_y, epochs,
+                                          fusion_overrides, tune_epochs, latency_sample, seed)
             else:
                 result = run_rasa_pipeline(name, builders[name](epochs), work, train_yaml, test_texts, test_y,
                                            latency_sample, seed)
@@ -609,6 +646,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--keep-work", action="store_true", help="keep the temporary models and logs")
     parser.add_argument("--fusion-set", nargs="*", default=[], metavar="KEY=JSON",
                         help="override fusion classifier settings, e.g. dropout=0.3 (recorded in the results)")
+    parser.add_argument("--tune-epochs", type=int, default=None,
+                        help="fine-tuning passes of `fusion_tuned` (default: components.text_tuning.TuningConfig)")
     parser.add_argument("--project-cv", action="store_true", help="cross-validate config.yml on data/ instead")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--cv-epochs", type=int, default=30, help="cap of every `epochs` in the CV config")
@@ -626,7 +665,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             logger.error("dataset not found: %s (pass --data)", csv_path)
             return 2
         run_dataset(dataset, args.data, args.out, args.pipelines, args.epochs, args.limit, args.seed,
-                    args.latency_sample, args.keep_work, overrides or None)
+                    args.latency_sample, args.keep_work, overrides or None, args.tune_epochs)
     return 0
 
 

@@ -14,6 +14,9 @@ placeholder intent (`tweet`; Rasa needs an intent for an NLU example, and a one-
 project's text pipeline (`bench_intents.fusion_pipeline`) is trained with `rasa train nlu`; each test tweet is
 parsed by the loaded model and the `sentiment.label` of the parse result is compared with the truth.
 
+`fusion_tuned`: the same after fine-tuning MiniLM on the train part's sentiment labels
+(`components.text_tuning`, `--tune-epochs` passes); its `train_s` includes the tuning (`tune_s`).
+
 Floor: mean-pooled all-MiniLM-L6-v2 sentence embeddings (frozen) + LogisticRegression (C=10) on the same split.
 
 Result: `<out>/sentiment.json` (accuracy, macro-F1 over the three classes, train s, ms/message, predictions).
@@ -58,9 +61,31 @@ PLACEHOLDER_INTENT = "tweet"
 logger = logging.getLogger("bench_sentiment")
 
 
+def run_fusion(name: str, pipeline: List[Dict[str, Any]], work: Path, nlu: Path, test_texts: List[str],
+               test_y: List[str], latency_sample: int, seed: int) -> Dict[str, Any]:
+    """Trains one fusion pipeline on the sentiment-labelled NLU file and scores its `sentiment.label`."""
+    config = work / f"config-{name}.yml"
+    write_config(config, pipeline)
+    train_s = train_nlu(config, nlu, work, name, work / f"train-{name}.log")
+    logger.info("%s trained in %.0f s", name, train_s)
+    model = LoadedModel(work / f"{name}.tar.gz")
+    start = time.perf_counter()
+    parsed = model.parse_batch(test_texts)
+    batch_ms = 1000.0 * (time.perf_counter() - start) / max(len(test_texts), 1)
+    predicted = [((p.get("sentiment") or {}).get("label")) or "None" for p in parsed]
+    result: Dict[str, Any] = {"train_s": train_s, "batch_ms_per_message": batch_ms, "predicted": predicted,
+                              "pipeline": pipeline}
+    result.update(time_single(model, test_texts, latency_sample, seed))
+    result.update(scores(test_y, predicted))
+    result["load_average"] = {"before": [], "after": load_average()}
+    return result
+
+
 def run(data_dir: Path, out: Path, epochs: int, limit: Optional[int], seed: int, latency_sample: int,
-        keep_work: bool, fusion_overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Split, train the fusion pipeline on sentiment labels, score it and the floor; write sentiment.json."""
+        keep_work: bool, fusion_overrides: Optional[Dict[str, Any]] = None,
+        tune_epochs: Optional[int] = None) -> Dict[str, Any]:
+    """Split, train the fusion pipeline on sentiment labels (on frozen and on tuned MiniLM), score it and the
+    floor; write sentiment.json."""
     texts, labels = read_csv(data_dir / CSV, "text", "sentiment")
     chosen = limit_per_class(labels, limit, seed)
     texts, labels = [texts[i] for i in chosen], [labels[i] for i in chosen]
@@ -79,27 +104,32 @@ def run(data_dir: Path, out: Path, epochs: int, limit: Optional[int], seed: int,
         nlu = work / "train.yml"
         write_nlu_yaml(nlu, train_texts, [PLACEHOLDER_INTENT] * len(train_texts),
                        [{"sentiment": label} for label in train_y])
-        pipeline = fusion_pipeline(epochs, fusion_overrides)
-        config = work / "config-fusion.yml"
-        write_config(config, pipeline)
-        load_before = load_average()
-        train_s = train_nlu(config, nlu, work, "fusion", work / "train-fusion.log")
-        logger.info("fusion trained in %.0f s", train_s)
-        model = LoadedModel(work / "fusion.tar.gz")
-        start = time.perf_counter()
-        parsed = model.parse_batch(test_texts)
-        batch_ms = 1000.0 * (time.perf_counter() - start) / max(len(test_texts), 1)
-        predicted = [((p.get("sentiment") or {}).get("label")) or "None" for p in parsed]
-        fusion: Dict[str, Any] = {"train_s": train_s, "batch_ms_per_message": batch_ms, "predicted": predicted,
-                                  "pipeline": pipeline, "epochs": epochs}
-        fusion.update(time_single(model, test_texts, latency_sample, seed))
-        fusion.update(scores(test_y, predicted))
-        fusion["load_average"] = {"before": load_before, "after": load_average()}
-        fusion["date"] = now_utc()
-        results["pipelines"]["fusion"] = fusion
-        logger.info("fusion sentiment: accuracy %.4f, macro-F1 %.4f, %.1f ms/message", fusion["accuracy"],
-                    fusion["macro_f1"], fusion["ms_per_message"])
-        (out / "sentiment.json").write_text(json.dumps(results, indent=1))
+        for name in ("fusion", "fusion_tuned"):
+            tuned_dir, tune_s, tuning = None, 0.0, None
+            load_before = load_average()
+            if name == "fusion_tuned":  # MiniLM fine-tuned on the train part's sentiment labels first
+                from components.text_featurizer import resolve_model_path
+                from components.text_tuning import TuningConfig, fine_tune
+
+                tuned_dir = work / "text-encoder"
+                start = time.perf_counter()
+                report = fine_tune(train_texts, train_y, resolve_model_path(None), tuned_dir,
+                                   TuningConfig(seed=seed) if tune_epochs is None
+                                   else TuningConfig(epochs=tune_epochs, seed=seed))
+                tune_s = time.perf_counter() - start
+                tuning = {"config": report["config"], "history": report["history"]}
+                logger.info("MiniLM tuned on the sentiment labels in %.0f s", tune_s)
+            result = run_fusion(name, fusion_pipeline(epochs, fusion_overrides, tuned_dir), work, nlu, test_texts,
+                                test_y, latency_sample, seed)
+            result.update({"epochs": epochs, "date": now_utc(), "tune_s": tune_s or None, "tuning": tuning,
+                           "rasa_train_s": result["train_s"], "train_s": result["train_s"] + tune_s})
+            result["load_average"]["before"] = load_before
+            if tuned_dir is not None:
+                result["pipeline"] = fusion_pipeline(epochs, fusion_overrides, Path("<work>/text-encoder"))
+            results["pipelines"][name] = result
+            logger.info("%s sentiment: accuracy %.4f, macro-F1 %.4f, %.1f ms/message", name, result["accuracy"],
+                        result["macro_f1"], result["ms_per_message"])
+            (out / "sentiment.json").write_text(json.dumps(results, indent=1))
 
         load_before = load_average()
         floor = run_floor(train_texts, train_y, test_texts, test_y, out / "cache")
@@ -125,6 +155,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--latency-sample", type=int, default=200)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--keep-work", action="store_true")
+    parser.add_argument("--tune-epochs", type=int, default=None, help="fine-tuning passes of `fusion_tuned`")
     parser.add_argument("--fusion-set", nargs="*", default=[], metavar="KEY=JSON",
                         help="override fusion classifier settings, e.g. dropout=0.3")
     args = parser.parse_args(argv)
@@ -135,7 +166,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.fusion_set)}
     run(args.data, args.out, args.epochs, args.limit, args.seed, args.latency_sample, args.keep_work,
-        overrides or None)
+        overrides or None, args.tune_epochs)
     return 0
 
 

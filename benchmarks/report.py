@@ -32,9 +32,10 @@ PIPELINE_NAMES = {
     "stock_diet": "stock Rasa: count vectors + DIET",
     "diet_minilm": "stock + MiniLM features into DIET",
     "fusion": "project: MultimodalFusionClassifier",
+    "fusion_tuned": "project: fusion on MiniLM tuned (make tune-text)",
     "floor": "floor: frozen MiniLM + LogisticRegression",
 }
-ORDER = ("stock_diet", "diet_minilm", "fusion", "floor")
+ORDER = ("stock_diet", "diet_minilm", "fusion", "fusion_tuned", "floor")
 #: Issue targets for the fusion classifier (accuracy) and the floors quoted there.
 TARGETS = {
     "banking77": (0.94, "93.1 % (frozen MiniLM + LR, official test set)"),
@@ -87,7 +88,7 @@ def plot_accuracy_latency(results: Dict[str, Dict[str, Any]], path: Path) -> boo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    markers = {"stock_diet": "o", "diet_minilm": "s", "fusion": "*", "floor": "^"}
+    markers = {"stock_diet": "o", "diet_minilm": "s", "fusion": "*", "fusion_tuned": "P", "floor": "^"}
     fig, ax = plt.subplots(figsize=(8, 5.5))
     plotted = False
     for colour, (dataset, data) in zip(("tab:blue", "tab:orange", "tab:green", "tab:red"), results.items()):
@@ -95,7 +96,7 @@ def plot_accuracy_latency(results: Dict[str, Dict[str, Any]], path: Path) -> boo
             row = data.get("pipelines", {}).get(key)
             if row is None:
                 continue
-            ax.scatter(row["ms_per_message"], 100 * row["accuracy"], marker=markers[key], s=120 if key == "fusion"
+            ax.scatter(row["ms_per_message"], 100 * row["accuracy"], marker=markers[key], s=120 if key.startswith("fusion")
                        else 60, color=colour, label=f"{dataset}: {PIPELINE_NAMES[key]}")
             plotted = True
     if not plotted:
@@ -184,7 +185,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         "- split: stratified 80 % train / 20 % test, seed in each JSON; metrics on the test part (scikit-learn; "
         "macro-F1 over the true labels)",
-        "- train s: wall time of the whole `rasa train nlu` process (start-up included); floor: embedding + fit",
+        "- train s: wall time of the whole `rasa train nlu` process (start-up included); floor: embedding + fit; "
+        "fusion on tuned MiniLM: fine-tuning the encoder on the train part + `rasa train nlu`",
         "- ms/message: one `Agent.parse_message` per message (sample of test messages, after warm-up); batched: "
         "all test messages through the same graph, 64 per run",
         "",
@@ -202,15 +204,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                 headline.append(f"| {dataset} | {PIPELINE_NAMES[key]} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} "
                                 f"| {row['train_s']:.0f} | {row['ms_per_message']:.1f} |")
     lines += ["## Targets of the issue (fusion classifier, accuracy)", "",
-              "| dataset | target | floor quoted in the issue | fusion measured | floor measured here | met |",
-              "|---|---|---|---|---|---|"]
+              "| dataset | target | floor quoted in the issue | floor measured here | fusion | fusion, tuned MiniLM "
+              "| target met | floor beaten |",
+              "|---|---|---|---|---|---|---|---|"]
+
+    def percent(row: Optional[Dict[str, Any]]) -> str:
+        return "–" if row is None else f"{100 * row['accuracy']:.2f} %"
+
     for dataset, (target, quoted) in TARGETS.items():
         pipelines = results.get(dataset, {}).get("pipelines", {})
-        fusion, floor = pipelines.get("fusion"), pipelines.get("floor")
-        measured = None if fusion is None else fusion["accuracy"]
-        met = "–" if measured is None else ("yes" if measured >= target else "no")
-        lines.append(f"| {dataset} | {100 * target:.1f} % | {quoted} | {fmt(None if measured is None else 100 * measured, '.2f')} % "
-                     f"| {fmt(None if floor is None else 100 * floor['accuracy'], '.2f')} % | {met} |")
+        fusion, tuned, floor = pipelines.get("fusion"), pipelines.get("fusion_tuned"), pipelines.get("floor")
+        measured = [row["accuracy"] for row in (fusion, tuned) if row is not None]
+        best = max(measured) if measured else None
+        met = "–" if best is None else ("yes" if best >= target else "no")
+        beaten = "–" if best is None or floor is None else ("yes" if best > floor["accuracy"] else "no")
+        lines.append(f"| {dataset} | {100 * target:.1f} % | {quoted} | {percent(floor)} | {percent(fusion)} "
+                     f"| {percent(tuned)} | {met} | {beaten} |")
     lines.append("")
     if cv is not None:
         lines += [

@@ -94,7 +94,7 @@ def resolve_model_path(model_path: Optional[Text]) -> Path:
     return path
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """Silence transformers' warnings and progress bars and keep the hub offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -104,6 +104,12 @@ def _quiet_transformers() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
+    try:  # transformers 5 shows hub progress bars (e.g. "Writing model shards") through huggingface_hub
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:  # pragma: no cover - older huggingface_hub
+        pass
 
 
 def load_model(path: Path) -> _LoadedModel:
@@ -125,7 +131,7 @@ def load_model(path: Path) -> _LoadedModel:
         if cached is not None:
             return cached
 
-        _quiet_transformers()
+        quiet_transformers()
         import torch
         from transformers import AutoModel, AutoTokenizer
 

