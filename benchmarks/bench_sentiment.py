@@ -15,7 +15,7 @@ project's text pipeline (`bench_intents.fusion_pipeline`) is trained with `rasa 
 parsed by the loaded model and the `sentiment.label` of the parse result is compared with the truth.
 
 `fusion_tuned`: the same after fine-tuning MiniLM on the train part's sentiment labels
-(`components.text_tuning`, `--tune-epochs` passes); its `train_s` includes the tuning (`tune_s`).
+(`components.text_tuning`, `--tune-epochs` passes) with `bench_intents.TUNED_FUSION`; its `train_s` includes the tuning (`tune_s`).
 
 Floor: mean-pooled all-MiniLM-L6-v2 sentence embeddings (frozen) + LogisticRegression (C=10) on the same split.
 
@@ -38,6 +38,7 @@ from benchmarks.bench_intents import (
     DEFAULT_EPOCHS,
     DEFAULT_OUT,
     SEED,
+    TUNED_FUSION,
     LoadedModel,
     code_state,
     fusion_pipeline,
@@ -119,13 +120,14 @@ def run(data_dir: Path, out: Path, epochs: int, limit: Optional[int], seed: int,
                 tune_s = time.perf_counter() - start
                 tuning = {"config": report["config"], "history": report["history"]}
                 logger.info("MiniLM tuned on the sentiment labels in %.0f s", tune_s)
-            result = run_fusion(name, fusion_pipeline(epochs, fusion_overrides, tuned_dir), work, nlu, test_texts,
+            overrides = fusion_overrides if tuned_dir is None else {**TUNED_FUSION, **(fusion_overrides or {})}
+            result = run_fusion(name, fusion_pipeline(epochs, overrides, tuned_dir), work, nlu, test_texts,
                                 test_y, latency_sample, seed)
             result.update({"epochs": epochs, "date": now_utc(), "tune_s": tune_s or None, "tuning": tuning,
                            "rasa_train_s": result["train_s"], "train_s": result["train_s"] + tune_s})
             result["load_average"]["before"] = load_before
             if tuned_dir is not None:
-                result["pipeline"] = fusion_pipeline(epochs, fusion_overrides, Path("<work>/text-encoder"))
+                result["pipeline"] = fusion_pipeline(epochs, overrides, Path("<work>/text-encoder"))
             results["pipelines"][name] = result
             logger.info("%s sentiment: accuracy %.4f, macro-F1 %.4f, %.1f ms/message", name, result["accuracy"],
                         result["macro_f1"], result["ms_per_message"])

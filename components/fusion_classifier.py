@@ -175,6 +175,8 @@ def _build_network(
     n_intents: int,
     n_sentiments: int,
     sentiment_hidden_layer_sizes: Sequence[int] = (),
+    intent_head: Text = "linear",
+    cosine_scale: float = 20.0,
 ) -> "torch.nn.Module":
     """The fusion network (imported lazily: torch is only loaded when the component is used).
 
@@ -185,10 +187,24 @@ def _build_network(
     indicators are concatenated (the fused input) and go through `hidden_layer_sizes` Linear → ReLU → Dropout
     layers (the shared trunk) into the intent head (`n_intents` logits; none when 0). The sentiment head
     (`n_sentiments` logits) reads the shared trunk when `sentiment_hidden_layer_sizes` is empty, otherwise its
-    own Linear → ReLU → Dropout layers on the fused input.
+    own Linear → ReLU → Dropout layers on the fused input. `intent_head` "linear" is an affine layer; "cosine"
+    scores each intent by the cosine between the hidden vector and the intent's weight vector, times
+    `cosine_scale` (normalised softmax: Wang et al. 2017, "NormFace"), the geometry the sentence encoder and a
+    `make tune-text` encoder were trained in.
     """
     import torch
     from torch import nn
+
+    class CosineHead(nn.Module):
+        """`logits = scale * normalize(x) @ normalize(weight).T`; `weight` `float32 (n_classes, width)`."""
+
+        def __init__(self, width: int, n_classes: int) -> None:
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(n_classes, width) * 0.02)
+
+        def forward(self, x: "torch.Tensor") -> "torch.Tensor":
+            normalize = torch.nn.functional.normalize
+            return cosine_scale * normalize(x, dim=1) @ normalize(self.weight, dim=1).T
 
     class FusionNetwork(nn.Module):
         def __init__(self) -> None:
@@ -212,7 +228,11 @@ def _build_network(
             self.input_dropout = nn.Dropout(dropout)
             fused_width = embedding_dimension * len(self.branches) + len(MODALITIES)
             self.trunk, width = self._mlp(fused_width, hidden_layer_sizes)
-            self.intent_head = nn.Linear(width, n_intents) if n_intents > 0 else None
+            self.intent_head: Optional[nn.Module] = None
+            if n_intents > 0:
+                self.intent_head = CosineHead(width, n_intents) if intent_head == "cosine" else nn.Linear(
+                    width, n_intents
+                )
             self.sentiment_trunk: Optional[nn.Module] = None
             if sentiment_hidden_layer_sizes:
                 self.sentiment_trunk, sentiment_width = self._mlp(fused_width, sentiment_hidden_layer_sizes)
@@ -314,6 +334,11 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             # Hidden layers of the sentiment head's own path from the fused input (list of units per layer);
             # [] puts the sentiment head on the shared layers.
             "sentiment_hidden_layer_sizes": [],
+            # Intent head: "linear" (affine layer) or "cosine" (scaled cosine between the last hidden vector
+            # and a learned vector per intent; see `_build_network`).
+            "intent_head": "linear",
+            # Scale of the cosine head's logits, i.e. its inverse softmax temperature (float > 0).
+            "cosine_scale": 20.0,
             # Dropout on the fused input and after each hidden layer (probability, 0..1 exclusive).
             "dropout": 0.2,
             # While training, each present modality of an example (text, image) is replaced by its absent
@@ -409,6 +434,10 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
                 fail(key, "a probability from 0 to below 1")
         if not is_number(config.get("validation_split")) or not 0.0 <= config["validation_split"] < 1.0:
             fail("validation_split", "a fraction from 0 to below 1")
+        if config.get("intent_head") not in ("linear", "cosine"):
+            fail("intent_head", "'linear' or 'cosine'")
+        if not is_number(config.get("cosine_scale")) or config["cosine_scale"] <= 0:
+            fail("cosine_scale", "a positive number")
         if config.get("early_stopping_metric") not in ("accuracy", "loss"):
             fail("early_stopping_metric", "'accuracy' or 'loss'")
         if not is_number(config.get("label_smoothing")) or not 0.0 <= config["label_smoothing"] < 1.0:
@@ -685,6 +714,8 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
                 len(intents),
                 len(sentiment_labels),
                 list(config["sentiment_hidden_layer_sizes"]),
+                config["intent_head"],
+                float(config["cosine_scale"]),
             )
 
         network = new_network()
@@ -722,6 +753,8 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
                 "hidden_layer_sizes": [int(s) for s in config["hidden_layer_sizes"]],
                 "sentiment_hidden_layer_sizes": [int(s) for s in config["sentiment_hidden_layer_sizes"]],
                 "dropout": float(config["dropout"]),
+                "intent_head": config["intent_head"],
+                "cosine_scale": float(config["cosine_scale"]),
             },
             "config": dict(config),
             "training": report,
@@ -1000,6 +1033,8 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             len(meta["intents"]),
             len(meta["sentiment_labels"]),
             list(architecture.get("sentiment_hidden_layer_sizes", [])),
+            architecture.get("intent_head", "linear"),
+            float(architecture.get("cosine_scale", 20.0)),
         )
         try:
             network.load_state_dict(state, strict=True)

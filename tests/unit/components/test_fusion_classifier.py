@@ -182,6 +182,8 @@ def test_default_config_is_valid_and_documented():
         ("featurizers", "CountVectorsFeaturizer"),
         ("early_stopping_patience", 0),
         ("early_stopping_metric", "f1"),
+        ("intent_head", "softmax"),
+        ("cosine_scale", 0),
         ("label_smoothing", 1.0),
         ("label_smoothing", -0.1),
         ("refit_on_all_data", "yes"),
@@ -480,6 +482,28 @@ def test_separate_sentiment_path_trains_saves_and_loads(make_classifier, model_s
     tests = [make_message(None, seed=700 + i) for i in range(6)]
     copies = [copy_message(m) for m in tests]
     assert predict(classifier, tests) == predict(loaded, copies)
+
+
+def test_cosine_intent_head_learns_saves_and_loads(make_classifier, model_storage, execution_context):
+    import torch
+
+    classifier = make_classifier(intent_head="cosine", cosine_scale=10.0)
+    classifier.train(training_set())
+    head = classifier._network.intent_head
+    assert tuple(head.weight.shape) == (len(INTENTS), 32)
+    hidden = torch.randn(5, 32) * 100.0  # any hidden vector: the logits are cosines times the scale
+    assert float(head(hidden).abs().max()) <= 10.0 + 1e-4
+    tests = [make_message(INTENTS[i % 3], seed=900 + i) for i in range(9)]
+    expected = [m.get(INTENT) for m in tests]
+    for m in tests:
+        m.set(INTENT, None)
+    copies = [copy_message(m) for m in tests]
+    outputs = predict(classifier, tests)
+    assert [o[INTENT]["name"] for o in outputs] == expected
+    loaded = load_again(classifier, model_storage, execution_context)
+    assert type(loaded._network.intent_head).__name__ == "CosineHead"
+    reloaded = predict(loaded, copies)
+    assert all(same_ranking(a[INTENT_RANKING_KEY], b[INTENT_RANKING_KEY]) for a, b in zip(outputs, reloaded))
 
 
 def test_persisted_files_are_safetensors_and_json_only(make_classifier, model_storage, execution_context):
