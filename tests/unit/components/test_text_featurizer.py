@@ -466,6 +466,20 @@ def test_model_path_without_a_model_is_rejected(make_featurizer, tmp_path: Path)
         make_featurizer(model_path=str(tmp_path))
 
 
+def test_relative_model_path_is_taken_from_the_project_root(tiny_model_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.text_featurizer as module
+
+    (tmp_path / "models").mkdir()
+    shutil.copytree(tiny_model_dir, tmp_path / "models" / "text-encoder")
+    monkeypatch.setattr(module, "PROJECT_ROOT", tmp_path)
+    monkeypatch.chdir(tiny_model_dir.parent)  # the working directory does not matter
+    assert resolve_model_path("models/text-encoder") == (tmp_path / "models" / "text-encoder").resolve()
+    shutil.rmtree(tmp_path / "models" / "text-encoder")
+    with pytest.raises(InvalidConfigException, match="make tune-text"):
+        resolve_model_path("models/text-encoder")
+
+
 def test_default_model_path_is_the_packaged_minilm() -> None:
     path = resolve_model_path(None)
     assert (path / "config.json").is_file()
