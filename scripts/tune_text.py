@@ -61,7 +61,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         logger.info("tune-text: %s is up to date (%d examples, %d intents).", args.out, len(texts),
                     len(set(intents)))
         return 0
-    logger.info("tune-text: fine-tuning %s on %d examples of %d intents, %d epochs ...", base.name, len(texts),
+    logger.info("tune-text: fine-tuning %s on %d examples of %d intents, %d epochs ...", base, len(texts),
                 len(set(intents)), config.epochs)
     report = fine_tune(texts, intents, base, args.out, config)
     logger.info("tune-text: wrote %s in %.0f s (training accuracy %.3f).", args.out, report["seconds"],
