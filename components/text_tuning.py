@@ -210,7 +210,6 @@ def fine_tune(
             return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        pad_id = tokenizer.pad_token_id or 0
         generator = torch.Generator().manual_seed(config.seed)
         history: List[Dict[str, float]] = []
         for epoch in range(1, config.epochs + 1):
@@ -218,13 +217,9 @@ def fine_tune(
             total_loss, correct = 0.0, 0
             for start in range(0, len(order), config.batch_size):
                 rows = order[start : start + config.batch_size]
-                width = max(len(input_ids[i]) for i in rows)
-                ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, i in enumerate(rows):
-                    ids[r, : len(input_ids[i])] = torch.tensor(input_ids[i])
-                    mask[r, : len(input_ids[i])] = 1
-                hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+                batch = tokenizer.pad({"input_ids": [input_ids[i] for i in rows]}, return_tensors="pt")
+                mask = batch["attention_mask"]
+                hidden = encoder(input_ids=batch["input_ids"], attention_mask=mask).last_hidden_state
                 embedding = torch.nn.functional.normalize(_mean_pool(hidden, mask), dim=1)
                 logits = config.scale * embedding @ torch.nn.functional.normalize(head, dim=1).T
                 batch_targets = targets[rows]
