@@ -456,28 +456,36 @@ def run_floor(
 
 
 # ------------------------------------------------------------------------------------------ one dataset
+def tune_minilm(texts: Sequence[str], labels: Sequence[str], out_dir: Path, tune_epochs: Optional[int],
+                seed: int) -> Tuple[float, Dict[str, Any]]:
+    """Fine-tunes the packaged MiniLM on (texts, labels) into `out_dir` with `components.text_tuning.fine_tune`
+    (`TuningConfig` defaults, `tune_epochs` passes when given). Returns (wall seconds, {config, history})."""
+    from components.text_featurizer import resolve_model_path
+    from components.text_tuning import TuningConfig, fine_tune
+
+    config = TuningConfig(seed=seed) if tune_epochs is None else TuningConfig(epochs=tune_epochs, seed=seed)
+    start = time.perf_counter()
+    report = fine_tune(list(texts), list(labels), resolve_model_path(None), out_dir, config)
+    tune_s = time.perf_counter() - start
+    logger.info("  MiniLM tuned in %.0f s", tune_s)
+    return tune_s, {"config": report["config"], "history": report["history"]}
+
+
 def run_tuned_fusion(
     work: Path, train_yaml: Path, train_texts: Sequence[str], train_y: Sequence[str], test_texts: Sequence[str],
     test_y: Sequence[str], epochs: int, fusion_overrides: Optional[Dict[str, Any]], tune_epochs: Optional[int],
     latency_sample: int, seed: int,
 ) -> Dict[str, Any]:
     """Fine-tunes MiniLM on the train part (`components.text_tuning`), then trains and scores `fusion` on it."""
-    from components.text_featurizer import resolve_model_path
-    from components.text_tuning import TuningConfig, fine_tune
-
-    config = TuningConfig(seed=seed) if tune_epochs is None else TuningConfig(epochs=tune_epochs, seed=seed)
     tuned = work / "text-encoder"
     load_before = load_average()
-    start = time.perf_counter()
-    report = fine_tune(list(train_texts), list(train_y), resolve_model_path(None), tuned, config)
-    tune_s = time.perf_counter() - start
-    logger.info("  MiniLM tuned in %.0f s", tune_s)
+    tune_s, tuning = tune_minilm(train_texts, train_y, tuned, tune_epochs, seed)
     overrides = {**TUNED_FUSION, **(fusion_overrides or {})}
     result = run_rasa_pipeline("fusion_tuned", fusion_pipeline(epochs, overrides, tuned), work, train_yaml,
                                test_texts, test_y, latency_sample, seed)
     result["pipeline"] = fusion_pipeline(epochs, overrides, Path("<work>/text-encoder"))
     result.update({"tune_s": tune_s, "rasa_train_s": result["train_s"], "train_s": tune_s + result["train_s"],
-                   "tuning": {"config": report["config"], "history": report["history"]}})
+                   "tuning": tuning})
     result["load_average"]["before"] = load_before
     return result
 

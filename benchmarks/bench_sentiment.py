@@ -53,6 +53,7 @@ from benchmarks.bench_intents import (
     split,
     time_single,
     train_nlu,
+    tune_minilm,
     write_config,
     write_nlu_yaml,
 )
@@ -109,17 +110,8 @@ def run(data_dir: Path, out: Path, epochs: int, limit: Optional[int], seed: int,
             tuned_dir, tune_s, tuning = None, 0.0, None
             load_before = load_average()
             if name == "fusion_tuned":  # MiniLM fine-tuned on the train part's sentiment labels first
-                from components.text_featurizer import resolve_model_path
-                from components.text_tuning import TuningConfig, fine_tune
-
                 tuned_dir = work / "text-encoder"
-                start = time.perf_counter()
-                report = fine_tune(train_texts, train_y, resolve_model_path(None), tuned_dir,
-                                   TuningConfig(seed=seed) if tune_epochs is None
-                                   else TuningConfig(epochs=tune_epochs, seed=seed))
-                tune_s = time.perf_counter() - start
-                tuning = {"config": report["config"], "history": report["history"]}
-                logger.info("MiniLM tuned on the sentiment labels in %.0f s", tune_s)
+                tune_s, tuning = tune_minilm(train_texts, train_y, tuned_dir, tune_epochs, seed)
             overrides = fusion_overrides if tuned_dir is None else {**TUNED_FUSION, **(fusion_overrides or {})}
             result = run_fusion(name, fusion_pipeline(epochs, overrides, tuned_dir), work, nlu, test_texts,
                                 test_y, latency_sample, seed)
