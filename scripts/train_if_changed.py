@@ -1,8 +1,9 @@
 """Train the Rasa model only when its inputs changed.
 
 The model is named after a SHA-256 over everything that shapes it: config.yml, domain.yml, data/, the custom
-components, the pinned packages and any model directory a component's `model_path` names (a tuned encoder). When `models/assistant-<hash>.tar.gz` exists it is made the newest model (so
-`rasa shell`/`rasa run` pick it) and nothing is trained. Otherwise `rasa train` runs; Rasa's own fingerprint cache
+components, the pinned packages and any model directory or weight file a component's `model_path` or
+`weights_path` names (a tuned encoder). When `models/assistant-<hash>.tar.gz` exists it is made the newest model
+(so `rasa shell`/`rasa run` pick it) and nothing is trained. Otherwise `rasa train` runs; Rasa's own fingerprint cache
 (.rasa/cache) then retrains only the graph nodes whose inputs changed.
 
 With `--max-epochs N` every component and policy of the config is capped at N epochs (tests train this way, so
@@ -50,9 +51,13 @@ def model_fingerprint(config: Path, root: Path = ROOT) -> str:
     return digest.hexdigest()[:12]
 
 
+#: Pipeline keys that name model files or directories outside the Rasa model (tuned encoders).
+MODEL_FILE_KEYS = ("model_path", "weights_path")
+
+
 def model_directories(config: Path, root: Path = ROOT) -> list[Path]:
-    """The `model_path` directories the pipeline of `config` names (e.g. a tuned text encoder), relative paths
-    taken from `root`; their files shape the model as much as the config does."""
+    """The `model_path` directories and `weights_path` files the pipeline of `config` names (a tuned text or
+    image encoder), relative paths taken from `root`; their files shape the model as much as the config does."""
     import yaml
 
     try:
@@ -61,9 +66,10 @@ def model_directories(config: Path, root: Path = ROOT) -> list[Path]:
         return []  # rasa train reports a broken config itself
     found = []
     for item in data.get("pipeline") or []:
-        value = item.get("model_path") if isinstance(item, dict) else None
-        if isinstance(value, str) and value.strip():
-            found.append(root / Path(value).expanduser())
+        for key in MODEL_FILE_KEYS:
+            value = item.get(key) if isinstance(item, dict) else None
+            if isinstance(value, str) and value.strip():
+                found.append(root / Path(value).expanduser())
     return found
 
 

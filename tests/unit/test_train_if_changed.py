@@ -54,3 +54,16 @@ def test_a_broken_config_names_no_directories(project: Path) -> None:
     config = project / "config.yml"
     config.write_text("pipeline: [unclosed\n")
     assert train_if_changed.model_directories(config, project) == []
+
+
+def test_a_tuned_image_weight_file_named_in_the_config_is_part_of_the_fingerprint(project: Path) -> None:
+    weights = project / "models" / "image-encoder" / "weights.safetensors"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"image-weights-1")
+    config = project / "config.yml"
+    config.write_text("pipeline:\n  - name: components.image_featurizer.ImageFeaturizer\n"
+                      "    weights_path: models/image-encoder/weights.safetensors\n")
+    assert train_if_changed.model_directories(config, project) == [weights]
+    before = train_if_changed.model_fingerprint(config, project)
+    weights.write_bytes(b"image-weights-2")
+    assert train_if_changed.model_fingerprint(config, project) != before

@@ -685,3 +685,20 @@ def test_fingerprint_addon_follows_the_weight_file(tiny_weights: Path, tmp_path:
     copy.write_bytes(tiny_weights.read_bytes() + b"\0")
     assert ImageFeaturizer.fingerprint_addon(config) != before
     assert ImageFeaturizer.fingerprint_addon({**config, "weights_path": str(tmp_path / "gone.pth")})
+
+
+def test_safetensors_weights_are_read_like_the_state_dict(make_featurizer, tiny_weights: Path,
+                                                          tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    state = torch.load(tiny_weights, map_location="cpu", weights_only=True)
+    converted = tmp_path / "weights.safetensors"
+    save_file({key: value.contiguous() for key, value in state.items()}, str(converted))
+    read = image_featurizer.read_state_dict(converted)
+    assert read.keys() == state.keys() and all(torch.equal(read[k], state[k]) for k in state)
+    assert make_featurizer(weights_path=str(converted)).dims == image_featurizer.EMBEDDING_DIMS
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
+    with pytest.raises(InvalidConfigException, match="state_dict"):
+        make_featurizer(weights_path=str(garbage))

@@ -1,0 +1,58 @@
+"""Files of the offline tuning steps (`make tune-text`, `make tune-images`): atomic model directories, reports.
+
+A tuned model is a directory (weights, tokenizer files, `tuning.json`). It is written into a staging directory
+beside its target and swapped into place only when everything was written, so a failed or interrupted run
+leaves the previous model intact and a reader never sees half a model.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional
+
+REPORT_FILE = "tuning.json"
+
+
+@contextmanager
+def staged_directory(out_dir: Path) -> Iterator[Path]:
+    """Yields an empty directory beside `out_dir` to write a model into; on normal exit it replaces `out_dir`.
+
+    On an exception the staging directory is removed and `out_dir` is left as it was.
+
+    Raises:
+        OSError: if the parent directory cannot be created or the swap fails.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        yield staging
+        old = out_dir.with_name(f".{out_dir.name}-old")
+        if old.exists():
+            shutil.rmtree(old)
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(staging, out_dir)
+        if old.exists():
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_report(directory: Path, report: Dict[str, Any]) -> None:
+    """Writes `report` as `directory/tuning.json` (UTF-8, indented)."""
+    (Path(directory) / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def read_report(model_dir: Path) -> Optional[Dict[str, Any]]:
+    """The `tuning.json` of a tuned model directory, or None (not tuned here, or unreadable)."""
+    try:
+        report = json.loads((Path(model_dir) / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
