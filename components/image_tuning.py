@@ -73,7 +73,7 @@ class ImageTuningConfig:
     """
 
     first_tuned_block: int = 11
-    epochs: int = 8
+    epochs: int = 3
     batch_size: int = 64
     learning_rate: float = 1e-3
     head_learning_rate: float = 3e-3

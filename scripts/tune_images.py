@@ -15,7 +15,7 @@ root only (`resolve_catalog_image`: no `..`, no absolute paths, no links out), a
 Exit status: 0 tuned or up to date; 2 nothing to tune on (fewer than 2 products with photos, or fewer than
 `--min-photos` photos in all), a bad argument, or an unreadable database — one line each, no traceback.
 
-Usage: python scripts/tune_images.py [--out models/image-encoder] [--epochs 8] [--image-root PATH]
+Usage: python scripts/tune_images.py [--out models/image-encoder] [--epochs 3] [--image-root PATH]
        [--database-url URL] [--min-photos 10] [--force]
 """
 from __future__ import annotations
