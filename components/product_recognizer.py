@@ -64,7 +64,7 @@ import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Text, Tuple, Type
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Text, Tuple, Type
 
 import numpy as np
 
@@ -262,6 +262,21 @@ def resolve_catalog_image(root: Path, relative: str) -> Optional[Path]:
     if not path.is_relative_to(base) or not path.is_file():
         return None
     return path
+
+
+def catalog_photo_files(
+    pairs: Sequence[Tuple[str, str]], root: Path, known: Optional[Set[str]] = None
+) -> List[Tuple[str, str, Path]]:
+    """`(sku, relative path, file)` of each listed photo that `resolve_catalog_image` finds inside `root` (and
+    whose sku is in `known`, when given); every other one is skipped with one log line."""
+    found: List[Tuple[str, str, Path]] = []
+    for sku, relative in pairs:
+        path = resolve_catalog_image(root, relative) if known is None or sku in known else None
+        if path is None:
+            logger.warning("%s: catalog photo '%s' of %s not found under %s; skipped.", _NAME, relative, sku, root)
+            continue
+        found.append((sku, relative, path))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- encoders
@@ -1000,17 +1015,9 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         config = self._config
         products, image_pairs, source = read_catalog(config["database_url"])
         known = {product.sku for product in products}
-        root = resolve_image_root(config["image_root"])
-        rows: List[Dict[str, str]] = []
-        paths: List[Path] = []
-        for sku, relative in image_pairs:
-            path = resolve_catalog_image(root, relative) if sku in known else None
-            if path is None:
-                logger.warning("%s: catalog photo '%s' of %s not found under %s; skipped.",
-                               _NAME, relative, sku, root)
-                continue
-            rows.append({"sku": sku, "path": relative, "sha256": _file_sha256(path)})
-            paths.append(path)
+        found = catalog_photo_files(image_pairs, resolve_image_root(config["image_root"]), known)
+        rows = [{"sku": sku, "path": relative, "sha256": _file_sha256(path)} for sku, relative, path in found]
+        paths = [path for _, _, path in found]
         raw = np.zeros((0, 0), dtype=np.float32)
         if paths:
             raw, ok = encode_catalog_images(

@@ -43,25 +43,16 @@ def catalog_photos(database_url: Optional[str], image_root: Optional[str]) -> Tu
     Raises:
         RuntimeError: if the database cannot be read (its message names the cause).
     """
-    from components.product_recognizer import resolve_catalog_image, resolve_image_root
+    from components.product_recognizer import catalog_photo_files, resolve_image_root
     from shop.repository import ShopRepository
 
-    root = resolve_image_root(image_root)
     try:
         pairs = ShopRepository.from_url(database_url).product_images()
     except Exception as error:  # no schema, server unreachable, driver missing
         raise RuntimeError(f"the shop database could not be read ({type(error).__name__}: "
                            f"{str(error).splitlines()[0][:200] if str(error) else ''})") from error
-    paths: List[Path] = []
-    skus: List[str] = []
-    for sku, relative in pairs:
-        path = resolve_catalog_image(root, relative)
-        if path is None:
-            logger.warning("tune-images: photo '%s' of %s not found under %s; skipped.", relative, sku, root)
-            continue
-        paths.append(path)
-        skus.append(sku)
-    return paths, skus
+    found = catalog_photo_files(pairs, resolve_image_root(image_root))
+    return [path for _, _, path in found], [sku for sku, _, _ in found]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
