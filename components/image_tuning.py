@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +41,14 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from components.tuning_io import REPORT_FILE, read_report, staged_directory, write_report  # noqa: F401 (re-exported)
+from components.tuning_io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
+    REPORT_FILE,
+    check_settings,
+    read_report,
+    seed_everything,
+    staged_directory,
+    write_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +106,7 @@ class ImageTuningConfig:
             "resize_size": self.resize_size >= self.image_size,
             "num_threads": self.num_threads >= 0,
         }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"image tuning: invalid {name} = {getattr(self, name)!r}")
+        check_settings("image tuning", self, checks)
 
 
 def photo_digest(paths: Sequence[Path], labels: Sequence[str]) -> str:
@@ -169,14 +173,6 @@ def is_up_to_date(out_dir: Path, data_sha256: str, config: "ImageTuningConfig", 
     wanted = {"data_sha256": data_sha256, "config": asdict(config),
               "base_weights_sha256": file_fingerprint(base_weights)}
     return all(report.get(key) == value for key, value in wanted.items())
-
-
-def _seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class _Tail:
@@ -248,7 +244,7 @@ def fine_tune_images(
         torch.set_num_threads(config.num_threads)
     started = time.perf_counter()
     try:
-        _seed_everything(config.seed)
+        seed_everything(config.seed)
         net = build_network(config.image_size)
         net.load_state_dict(read_state_dict(base_weights), strict=True)
         net.eval()  # batch-norm statistics stay frozen; only weights and affine parameters learn

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +29,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from components.tuning_io import REPORT_FILE, read_report, staged_directory, write_report  # noqa: F401 (re-exported)
+from components.tuning_io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
+    REPORT_FILE,
+    check_settings,
+    read_report,
+    seed_everything,
+    staged_directory,
+    write_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +84,7 @@ class TuningConfig:
             "max_length": self.max_length >= 8,
             "num_threads": self.num_threads >= 0,
         }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"tuning: invalid {name} = {getattr(self, name)!r}")
+        check_settings("tuning", self, checks)
 
 
 def data_digest(texts: Sequence[str], labels: Sequence[str]) -> str:
@@ -115,14 +119,6 @@ def read_nlu_examples(paths: Sequence[Path]) -> Tuple[List[str], List[str]]:
                 texts.append(text)
                 intents.append(str(intent))
     return texts, intents
-
-
-def _seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _mean_pool(hidden: "Any", mask: "Any") -> "Any":
@@ -178,7 +174,7 @@ def fine_tune(
         torch.set_num_threads(config.num_threads)
     started = time.perf_counter()
     try:
-        _seed_everything(config.seed)
+        seed_everything(config.seed)
         tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir), local_files_only=True, use_fast=True)
         encoder = AutoModel.from_pretrained(str(base_model_dir), local_files_only=True)
         encoder.train()

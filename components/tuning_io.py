@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional
 
 REPORT_FILE = "tuning.json"
 
@@ -56,3 +56,22 @@ def read_report(model_dir: Path) -> Optional[Dict[str, Any]]:
     except (OSError, ValueError):
         return None
     return report if isinstance(report, dict) else None
+
+
+def check_settings(what: str, settings: Any, checks: Mapping[str, bool]) -> None:
+    """Raises ValueError naming the first setting whose check is False (`"<what>: invalid <name> = <value>"`)."""
+    for name, ok in checks.items():
+        if not ok:
+            raise ValueError(f"{what}: invalid {name} = {getattr(settings, name)!r}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds python's `random`, numpy and torch (CPU) with `seed`."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

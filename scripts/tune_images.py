@@ -30,11 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-logger = logging.getLogger("tune-images")
+from scripts.catalog_images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS  # noqa: E402 (the same photo limits)
 
-#: Largest photo file read (bytes) and largest width × height (pixels): `make catalog-images`' limits.
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 40_000_000
+logger = logging.getLogger("tune-images")
 
 
 def catalog_photos(database_url: Optional[str], image_root: Optional[str]) -> Tuple[List[Path], List[str]]:
