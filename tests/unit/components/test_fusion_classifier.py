@@ -190,6 +190,11 @@ def test_default_config_is_valid_and_documented():
         ("ranking_length", -1),
         ("image_attribute", ""),
         ("random_seed", "42"),
+        ("wide_path", "yes"),
+        ("wide_learning_rate", 0),
+        ("trunk_branches", "text_dense"),
+        ("trunk_branches", ["text_dense", "audio"]),
+        ("trunk_branches", ["image", "image"]),
     ],
 )
 def test_bad_config_names_the_key(key, value):
@@ -531,3 +536,64 @@ def test_untrained_component_loads_and_predicts_nothing(make_classifier, model_s
     loaded = load_again(classifier, model_storage, execution_context)
     (output,) = predict(loaded, [make_message(None)])
     assert output[INTENT] == {"name": None, "confidence": 0.0}
+
+
+# ----------------------------------------------------------------------------------------------- wide path
+def test_without_the_wide_path_every_branch_must_reach_the_trunk():
+    config = {**MultimodalFusionClassifier.get_default_config(), "wide_path": False}
+    with pytest.raises(InvalidConfigException, match="`trunk_branches`"):
+        MultimodalFusionClassifier.validate_config({**config, "trunk_branches": ["text_dense", "image"]})
+    MultimodalFusionClassifier.validate_config({**config, "trunk_branches": ["text_dense", "text_sparse", "image"]})
+
+
+def counts_only_message(intent: Optional[str], seed: int) -> Message:
+    """Dense text features that are pure noise; only the sparse counts tell the intent."""
+    rng = np.random.default_rng(seed)
+    k = INTENTS.index(intent) if intent else 0
+    message = Message(data={TEXT: "words"})
+    if intent:
+        message.set(INTENT, intent)
+    message.add_features(Features(rng.normal(size=(1, DENSE)).astype(np.float32), "sentence", TEXT, "dense_text"))
+    counts = np.zeros((1, SPARSE_A), dtype=np.float32)
+    counts[0, [k * 5, k * 5 + 1, int(rng.integers(15, SPARSE_A))]] = 1.0
+    message.add_features(Features(scipy.sparse.coo_matrix(counts), "sentence", TEXT, "cv_word"))
+    return message
+
+
+def test_counts_reach_the_heads_through_the_wide_path_only(make_classifier):
+    classifier = make_classifier(trunk_branches=["text_dense", "image"], epochs=30, validation_split=0.0)
+    data = TrainingData([counts_only_message(INTENTS[i % 3], seed=i) for i in range(60)])
+    classifier.train(data)
+    names = {name for name, _ in classifier._network.named_parameters()}
+    assert "wide_sparse" in names and "sparse_weight" not in names  # no projection of the counts
+    tests = [counts_only_message(INTENTS[i % 3], seed=5000 + i) for i in range(12)]
+    expected = [m.get(INTENT) for m in tests]
+    outputs = predict(classifier, [Message(data={TEXT: "words"}, features=list(m.features)) for m in tests])
+    assert [o[INTENT]["name"] for o in outputs] == expected
+
+
+def test_wide_path_never_weights_a_modality_missing_from_training(make_classifier):
+    classifier = make_classifier(epochs=6)
+    classifier.train(training_set(8))  # text only: no image branch, no audio
+    network = classifier._network
+    assert "image" not in network.wide_dense  # no input, no weights
+    from components.fusion_classifier import MODALITIES
+
+    audio = MODALITIES.index("audio")
+    assert float(network.wide_indicators.weight[:, audio].abs().max()) == 0.0
+    assert float(network.wide_indicators.weight[:, 0].abs().max()) > 0.0  # has_text was trained
+
+
+def test_model_saved_before_the_wide_path_still_loads(make_classifier, model_storage, execution_context):
+    classifier = make_classifier(epochs=4, wide_path=False, trunk_branches=["text_dense", "text_sparse", "image"])
+    classifier.train(training_set(6))
+    with model_storage.read_from(Resource("fusion")) as directory:
+        meta_path = Path(directory) / META_FILE
+        meta = json.loads(meta_path.read_text())
+        for key in ("wide_path", "trunk_branches"):  # what metadata of that time lacked
+            del meta["architecture"][key]
+        meta_path.write_text(json.dumps(meta))
+    loaded = load_again(classifier, model_storage, execution_context)
+    tests = [make_message(None, seed=800 + i) for i in range(5)]
+    copies = [copy_message(m) for m in tests]
+    assert predict(classifier, tests) == predict(loaded, copies)
