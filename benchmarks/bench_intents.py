@@ -27,7 +27,8 @@ training cache (`RASA_CACHE_DIRECTORY`), so nothing is reused between pipelines 
 - `fusion_tuned`: `fusion` on a MiniLM fine-tuned on the same train part first (`components.text_tuning`, what
   `make tune-text` does with the project's data; `--tune-epochs` passes), the classifier reading the tuned
   sentence embedding only, with a cosine intent head (`TUNED_FUSION`); its `train_s` includes the tuning, also
-  reported alone as `tune_s`;
+  reported alone as `tune_s`. The tuned encoder is kept in `<out>/cache/text-encoder-<dataset>` and reused while
+  the train part and tuning settings are the same (`--retune` tunes again; `tune_s` is then the first run's);
 - `floor`: mean-pooled, L2-normalised all-MiniLM-L6-v2 sentence embeddings (frozen) + scikit-learn
   LogisticRegression (C=10, lbfgs), fitted on the same train part.
 
@@ -457,33 +458,49 @@ def run_floor(
 
 # ------------------------------------------------------------------------------------------ one dataset
 def tune_minilm(texts: Sequence[str], labels: Sequence[str], out_dir: Path, tune_epochs: Optional[int],
-                seed: int) -> Tuple[float, Dict[str, Any]]:
+                seed: int, reuse: bool = True) -> Tuple[float, Dict[str, Any]]:
     """Fine-tunes the packaged MiniLM on (texts, labels) into `out_dir` with `components.text_tuning.fine_tune`
-    (`TuningConfig` defaults, `tune_epochs` passes when given). Returns (wall seconds, {config, history})."""
+    (`TuningConfig` defaults, `tune_epochs` passes when given). Returns (seconds, {config, history, reused}).
+
+    With `reuse`, an encoder already in `out_dir` that was tuned from the same pairs, settings and base model
+    (`text_tuning.is_up_to_date`) is used as it is, and the seconds are those its tuning took then.
+    """
     from components.text_featurizer import resolve_model_path
-    from components.text_tuning import TuningConfig, fine_tune
+    from components.text_tuning import TuningConfig, fine_tune, is_up_to_date, read_report
 
     config = TuningConfig(seed=seed) if tune_epochs is None else TuningConfig(epochs=tune_epochs, seed=seed)
+    base = resolve_model_path(None)
+    if reuse and is_up_to_date(out_dir, list(texts), list(labels), config, base):
+        report = read_report(out_dir) or {}
+        logger.info("  reusing the MiniLM tuned on the same data in %s (%.0f s then)", out_dir,
+                    report.get("seconds", 0.0))
+        return float(report.get("seconds", 0.0)), {"config": report.get("config"),
+                                                    "history": report.get("history"), "reused": True}
     start = time.perf_counter()
-    report = fine_tune(list(texts), list(labels), resolve_model_path(None), out_dir, config)
+    report = fine_tune(list(texts), list(labels), base, out_dir, config)
     tune_s = time.perf_counter() - start
     logger.info("  MiniLM tuned in %.0f s", tune_s)
-    return tune_s, {"config": report["config"], "history": report["history"]}
+    return tune_s, {"config": report["config"], "history": report["history"], "reused": False}
+
+
+def tuned_encoder_dir(out: Path, dataset: str, limit: Optional[int]) -> Path:
+    """Where the benchmarks keep the MiniLM tuned on one dataset's train part: `<out>/cache/text-encoder-...`."""
+    return out / "cache" / (f"text-encoder-{dataset}" + (f"-limit{limit}" if limit else ""))
 
 
 def run_tuned_fusion(
     work: Path, train_yaml: Path, train_texts: Sequence[str], train_y: Sequence[str], test_texts: Sequence[str],
     test_y: Sequence[str], epochs: int, fusion_overrides: Optional[Dict[str, Any]], tune_epochs: Optional[int],
-    latency_sample: int, seed: int,
+    latency_sample: int, seed: int, tuned: Path, reuse: bool = True,
 ) -> Dict[str, Any]:
-    """Fine-tunes MiniLM on the train part (`components.text_tuning`), then trains and scores `fusion` on it."""
-    tuned = work / "text-encoder"
+    """Fine-tunes MiniLM on the train part (`components.text_tuning`) into `tuned` (or reuses the encoder there,
+    see `tune_minilm`), then trains and scores `fusion` on it."""
     load_before = load_average()
-    tune_s, tuning = tune_minilm(train_texts, train_y, tuned, tune_epochs, seed)
+    tune_s, tuning = tune_minilm(train_texts, train_y, tuned, tune_epochs, seed, reuse)
     overrides = {**TUNED_FUSION, **(fusion_overrides or {})}
     result = run_rasa_pipeline("fusion_tuned", fusion_pipeline(epochs, overrides, tuned), work, train_yaml,
                                test_texts, test_y, latency_sample, seed)
-    result["pipeline"] = fusion_pipeline(epochs, overrides, Path("<work>/text-encoder"))
+    result["pipeline"] = fusion_pipeline(epochs, overrides, Path("<cache>") / tuned.name)
     result.update({"tune_s": tune_s, "rasa_train_s": result["train_s"], "train_s": tune_s + result["train_s"],
                    "tuning": tuning})
     result["load_average"]["before"] = load_before
@@ -519,9 +536,12 @@ def run_rasa_pipeline(
 def run_dataset(
     dataset: str, data_dir: Path, out: Path, pipelines: Sequence[str], epochs: int, limit: Optional[int],
     seed: int, latency_sample: int, keep_work: bool, fusion_overrides: Optional[Dict[str, Any]] = None,
-    tune_epochs: Optional[int] = None,
+    tune_epochs: Optional[int] = None, retune: bool = False,
 ) -> Dict[str, Any]:
-    """Split one dataset, run every requested pipeline on it and write `<out>/intents_<dataset>.json`."""
+    """Split one dataset, run every requested pipeline on it and write `<out>/intents_<dataset>.json`.
+
+    `fusion_tuned` keeps its tuned MiniLM in `tuned_encoder_dir` and reuses it on the next run unless the data,
+    the tuning settings or `retune` say otherwise."""
     relative, label_column = DATASETS[dataset]
     texts, labels = read_csv(data_dir / relative, "text", label_column)
     chosen = limit_per_class(labels, limit, seed)
@@ -558,7 +578,8 @@ def run_dataset(
                 result["load_average"] = {"before": load_before, "after": load_average()}
             elif name == "fusion_tuned":
                 result = run_tuned_fusion(work, train_yaml, train_texts, train_y, test_texts, test_y, epochs,
-                                          fusion_overrides, tune_epochs, latency_sample, seed)
+                                          fusion_overrides, tune_epochs, latency_sample, seed,
+                                          tuned_encoder_dir(out, dataset, limit), not retune)
             else:
                 result = run_rasa_pipeline(name, builders[name](epochs), work, train_yaml, test_texts, test_y,
                                            latency_sample, seed)
@@ -661,6 +682,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="override fusion classifier settings, e.g. dropout=0.3 (recorded in the results)")
     parser.add_argument("--tune-epochs", type=int, default=None,
                         help="fine-tuning passes of `fusion_tuned` (default: components.text_tuning.TuningConfig)")
+    parser.add_argument("--retune", action="store_true",
+                        help="tune MiniLM again even when <out>/cache holds one tuned on the same data")
     parser.add_argument("--project-cv", action="store_true", help="cross-validate config.yml on data/ instead")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--cv-epochs", type=int, default=30, help="cap of every `epochs` in the CV config")
@@ -678,7 +701,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             logger.error("dataset not found: %s (pass --data)", csv_path)
             return 2
         run_dataset(dataset, args.data, args.out, args.pipelines, args.epochs, args.limit, args.seed,
-                    args.latency_sample, args.keep_work, overrides or None, args.tune_epochs)
+                    args.latency_sample, args.keep_work, overrides or None, args.tune_epochs, args.retune)
     return 0
 
 

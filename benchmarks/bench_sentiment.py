@@ -54,6 +54,7 @@ from benchmarks.bench_intents import (
     time_single,
     train_nlu,
     tune_minilm,
+    tuned_encoder_dir,
     write_config,
     write_nlu_yaml,
 )
@@ -85,7 +86,7 @@ def run_fusion(name: str, pipeline: List[Dict[str, Any]], work: Path, nlu: Path,
 
 def run(data_dir: Path, out: Path, epochs: int, limit: Optional[int], seed: int, latency_sample: int,
         keep_work: bool, fusion_overrides: Optional[Dict[str, Any]] = None,
-        tune_epochs: Optional[int] = None) -> Dict[str, Any]:
+        tune_epochs: Optional[int] = None, retune: bool = False) -> Dict[str, Any]:
     """Split, train the fusion pipeline on sentiment labels (on frozen and on tuned MiniLM), score it and the
     floor; write sentiment.json."""
     texts, labels = read_csv(data_dir / CSV, "text", "sentiment")
@@ -110,8 +111,8 @@ def run(data_dir: Path, out: Path, epochs: int, limit: Optional[int], seed: int,
             tuned_dir, tune_s, tuning = None, 0.0, None
             load_before = load_average()
             if name == "fusion_tuned":  # MiniLM fine-tuned on the train part's sentiment labels first
-                tuned_dir = work / "text-encoder"
-                tune_s, tuning = tune_minilm(train_texts, train_y, tuned_dir, tune_epochs, seed)
+                tuned_dir = tuned_encoder_dir(out, "tweets", limit)
+                tune_s, tuning = tune_minilm(train_texts, train_y, tuned_dir, tune_epochs, seed, not retune)
             overrides = fusion_overrides if tuned_dir is None else {**TUNED_FUSION, **(fusion_overrides or {})}
             result = run_fusion(name, fusion_pipeline(epochs, overrides, tuned_dir), work, nlu, test_texts,
                                 test_y, latency_sample, seed)
@@ -119,7 +120,7 @@ def run(data_dir: Path, out: Path, epochs: int, limit: Optional[int], seed: int,
                            "rasa_train_s": result["train_s"], "train_s": result["train_s"] + tune_s})
             result["load_average"]["before"] = load_before
             if tuned_dir is not None:
-                result["pipeline"] = fusion_pipeline(epochs, overrides, Path("<work>/text-encoder"))
+                result["pipeline"] = fusion_pipeline(epochs, overrides, Path("<cache>") / tuned_dir.name)
             results["pipelines"][name] = result
             logger.info("%s sentiment: accuracy %.4f, macro-F1 %.4f, %.1f ms/message", name, result["accuracy"],
                         result["macro_f1"], result["ms_per_message"])
@@ -152,6 +153,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--tune-epochs", type=int, default=None, help="fine-tuning passes of `fusion_tuned`")
     parser.add_argument("--fusion-set", nargs="*", default=[], metavar="KEY=JSON",
                         help="override fusion classifier settings, e.g. dropout=0.3")
+    parser.add_argument("--retune", action="store_true",
+                        help="tune MiniLM again even when <out>/cache holds one tuned on the same data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     quiet_logs()
@@ -160,7 +163,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.fusion_set)}
     run(args.data, args.out, args.epochs, args.limit, args.seed, args.latency_sample, args.keep_work,
-        overrides or None, args.tune_epochs)
+        overrides or None, args.tune_epochs, args.retune)
     return 0
 
 

@@ -95,6 +95,17 @@ def data_digest(texts: Sequence[str], labels: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def is_up_to_date(out_dir: Path, texts: Sequence[str], labels: Sequence[str], config: "TuningConfig",
+                  base_model_dir: Path) -> bool:
+    """Whether `out_dir` holds an encoder tuned from the same (text, label) pairs, settings and base model."""
+    report = read_report(out_dir)
+    if not report:
+        return False
+    wanted = {"data_sha256": data_digest(texts, labels), "config": asdict(config),
+              "base_model": str(base_model_dir)}
+    return all(report.get(key) == value for key, value in wanted.items())
+
+
 def read_nlu_examples(paths: Sequence[Path]) -> Tuple[List[str], List[str]]:
     """(texts, intents) of every NLU example with a non-blank text and an intent in the Rasa YAML files.
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional
 
@@ -29,7 +28,7 @@ logger = logging.getLogger("tune-text")
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit code (0 also when the model was up to date)."""
     from components.text_featurizer import resolve_model_path
-    from components.text_tuning import TuningConfig, data_digest, fine_tune, read_nlu_examples, read_report
+    from components.text_tuning import TuningConfig, fine_tune, is_up_to_date, read_nlu_examples
 
     defaults = TuningConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,9 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (OSError, ValueError) as error:  # a missing file, bad YAML or settings: one line, no traceback
         logger.error("tune-text: %s", error)
         return 2
-    existing = read_report(args.out)
-    wanted = {"data_sha256": data_digest(texts, intents), "config": asdict(config), "base_model": str(base)}
-    if not args.force and existing and all(existing.get(k) == v for k, v in wanted.items()):
+    if not args.force and is_up_to_date(args.out, texts, intents, config, base):
         logger.info("tune-text: %s is up to date (%d examples, %d intents).", args.out, len(texts),
                     len(set(intents)))
         return 0

@@ -181,6 +181,17 @@ def test_cli_tunes_once_then_reports_up_to_date(tiny_model_dir: Path, tmp_path: 
     assert (out / "model.safetensors").stat().st_mtime_ns == stamp
     assert tune_text.main(argv + ["--data", str(tmp_path / "missing.yml")]) == 2
 
+    from components.text_tuning import TuningConfig, is_up_to_date, read_nlu_examples
+
+    texts, intents = read_nlu_examples([nlu])
+    same = TuningConfig(epochs=1, batch_size=4, num_threads=1)
+    assert is_up_to_date(out, texts, intents, same, tiny_model_dir)
+    assert not is_up_to_date(out, texts, intents[::-1], same, tiny_model_dir)  # other labels
+    assert not is_up_to_date(out, texts, intents, TuningConfig(epochs=2, batch_size=4, num_threads=1),
+                             tiny_model_dir)
+    assert not is_up_to_date(out, texts, intents, same, tmp_path / "other-base")
+    assert not is_up_to_date(tmp_path / "nothing", texts, intents, same, tiny_model_dir)
+
 
 # ---------------------------------------------------------------------------------------------- real weights
 def test_real_minilm_tuning_pulls_confusable_intents_apart(tmp_path: Path) -> None:
