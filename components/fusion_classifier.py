@@ -332,9 +332,11 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
     notes: data/*.yml is text only) is treated as absent at prediction time too, because its projection and
     indicator weights were never trained; a captioned photo is then classified from its caption, and a photo
     alone gets no intent (AttachmentRouter names it). `modality_dropout` hides present modalities at random
-    while training multimodal data, so that each modality is also learned without the other.
+    while training multimodal data, so that each modality is also learned without the other. The wide path
+    (`wide_path`, see `_build_network`) reads every branch's input directly, with zeros where a branch is
+    absent; the indicators carry "absent" there, and its weights for a never-seen modality stay zero.
 
-    Training: Adam, mini-batches of `batch_size`, cross-entropy per head (optionally label-smoothed), a
+    Training: Adam (the wide path with its own step size and no L2 penalty), mini-batches of `batch_size`, cross-entropy per head (optionally label-smoothed), a
     validation split stratified by (intent, sentiment label), early stopping after `early_stopping_patience`
     epochs without a better validation score (`early_stopping_metric`: accuracy with the loss as tie-break, or
     the loss; the best epoch's weights are kept), optionally a refit on all examples for the best epoch count
