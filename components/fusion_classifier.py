@@ -222,8 +222,8 @@ def _build_network(
             super().__init__()
             self.branches = [name for name in BRANCHES if dims.get(name, 0) > 0 and name in trunk_branches]
             self.wide_branches = [name for name in BRANCHES if dims.get(name, 0) > 0] if wide_path else []
-            outputs = max(n_intents, 0) + n_sentiments
-            self.n_intents = max(n_intents, 0)
+            self.n_intents = n_intents
+            outputs = n_intents + n_sentiments
             self.wide_dense = nn.ModuleDict(
                 {
                     name: nn.Linear(dims[name], outputs, bias=False)
@@ -234,10 +234,9 @@ def _build_network(
             if "text_sparse" in self.wide_branches:
                 self.wide_sparse = nn.Parameter(torch.zeros(dims["text_sparse"], outputs))
             self.wide_indicators = nn.Linear(len(MODALITIES), outputs) if wide_path else None
-            with torch.no_grad():
-                for module in list(self.wide_dense.values()) + [self.wide_indicators]:
-                    for parameter in module.parameters() if module is not None else []:
-                        parameter.zero_()
+            for name, parameter in self.named_parameters():
+                if name.startswith("wide_"):
+                    nn.init.zeros_(parameter)
             self.dense_projections = nn.ModuleDict(
                 {
                     name: nn.Linear(dims[name], embedding_dimension)
@@ -336,11 +335,12 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
     (`wide_path`, see `_build_network`) reads every branch's input directly, with zeros where a branch is
     absent; the indicators carry "absent" there, and its weights for a never-seen modality stay zero.
 
-    Training: Adam (the wide path with its own step size and no L2 penalty), mini-batches of `batch_size`, cross-entropy per head (optionally label-smoothed), a
-    validation split stratified by (intent, sentiment label), early stopping after `early_stopping_patience`
-    epochs without a better validation score (`early_stopping_metric`: accuracy with the loss as tie-break, or
-    the loss; the best epoch's weights are kept), optionally a refit on all examples for the best epoch count
-    (`refit_on_all_data`), explicit seeds (python, numpy, torch) and `num_threads` torch CPU threads.
+    Training: Adam (the wide path with its own step size and no L2 penalty), mini-batches of `batch_size`,
+    cross-entropy per head (optionally label-smoothed), a validation split stratified by (intent, sentiment
+    label), early stopping after `early_stopping_patience` epochs without a better validation score
+    (`early_stopping_metric`: accuracy with the loss as tie-break, or the loss; the best epoch's weights are
+    kept), optionally a refit on all examples for the best epoch count (`refit_on_all_data`), explicit seeds
+    (python, numpy, torch) and `num_threads` torch CPU threads.
 
     Output per message (`process`): `intent {"name", "confidence"}` and `intent_ranking` (top
     `ranking_length`, softmax probabilities), plus `sentiment {"label", "confidence"}` when the sentiment head

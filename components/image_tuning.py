@@ -45,6 +45,7 @@ from components.tuning_io import (  # noqa: F401 (REPORT_FILE, read_report: re-e
     REPORT_FILE,
     check_settings,
     read_report,
+    report_matches,
     seed_everything,
     staged_directory,
     write_report,
@@ -167,12 +168,11 @@ def is_up_to_date(out_dir: Path, data_sha256: str, config: "ImageTuningConfig", 
     """Whether `out_dir` holds weights tuned from the same photos, settings and base weights."""
     from components.image_featurizer import file_fingerprint
 
-    report = read_report(out_dir)
-    if not report or not (Path(out_dir) / WEIGHTS_FILE).is_file():
+    if not (Path(out_dir) / WEIGHTS_FILE).is_file():
         return False
     wanted = {"data_sha256": data_sha256, "config": asdict(config),
               "base_weights_sha256": file_fingerprint(base_weights)}
-    return all(report.get(key) == value for key, value in wanted.items())
+    return report_matches(out_dir, wanted)
 
 
 class _Tail:

@@ -33,6 +33,7 @@ from components.tuning_io import (  # noqa: F401 (REPORT_FILE, read_report: re-e
     REPORT_FILE,
     check_settings,
     read_report,
+    report_matches,
     seed_everything,
     staged_directory,
     write_report,
@@ -98,12 +99,9 @@ def data_digest(texts: Sequence[str], labels: Sequence[str]) -> str:
 def is_up_to_date(out_dir: Path, texts: Sequence[str], labels: Sequence[str], config: "TuningConfig",
                   base_model_dir: Path) -> bool:
     """Whether `out_dir` holds an encoder tuned from the same (text, label) pairs, settings and base model."""
-    report = read_report(out_dir)
-    if not report:
-        return False
     wanted = {"data_sha256": data_digest(texts, labels), "config": asdict(config),
               "base_model": str(base_model_dir)}
-    return all(report.get(key) == value for key, value in wanted.items())
+    return report_matches(out_dir, wanted)
 
 
 def read_nlu_examples(paths: Sequence[Path]) -> Tuple[List[str], List[str]]:

@@ -58,6 +58,12 @@ def read_report(model_dir: Path) -> Optional[Dict[str, Any]]:
     return report if isinstance(report, dict) else None
 
 
+def report_matches(model_dir: Path, wanted: Mapping[str, Any]) -> bool:
+    """Whether `model_dir`'s `tuning.json` exists and holds every key of `wanted` with the same value."""
+    report = read_report(model_dir)
+    return bool(report) and all(report.get(key) == value for key, value in wanted.items())
+
+
 def check_settings(what: str, settings: Any, checks: Mapping[str, bool]) -> None:
     """Raises ValueError naming the first setting whose check is False (`"<what>: invalid <name> = <value>"`)."""
     for name, ok in checks.items():
