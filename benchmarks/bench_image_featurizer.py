@@ -82,7 +82,7 @@ def run(
     import torch
     from rasa.shared.nlu.training_data.message import Message
 
-    from components.attachments import AttachmentStore
+    from media import AttachmentStore
     from components.image_featurizer import IMAGE_LABELS, ImageFeaturizer, crop_and_resize, decode_image
 
     data, width, height, source = photo_jpeg(image_path, megapixels)

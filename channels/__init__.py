@@ -1,6 +1,6 @@
 """Custom Rasa input channels (multimodal REST and web page, Telegram, Messenger).
 
-Each channel stores photos and voice notes through `components.attachments` and hands Rasa a reference in
+Each channel stores photos and voice notes through `media.attachments` and hands Rasa a reference in
 the message metadata, never the bytes; `credentials.yml` names the channel classes.
 """
 from __future__ import annotations

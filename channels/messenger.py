@@ -66,7 +66,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels import UNSUPPORTED_CONTENT_REPLY
-from components.attachments import AttachmentError, AttachmentRef, AttachmentStore, default_store
+from media import AttachmentError, AttachmentRef, AttachmentStore, default_store
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ class MultimodalMessengerInput(FacebookInput):
         fb_verify: Verify token of the webhook subscription.
         fb_secret: App secret; the signature key. Required.
         fb_access_token: Page access token for replies.
-        store: Attachment store; the process-wide :func:`components.attachments.default_store` by default.
+        store: Attachment store; the process-wide :func:`media.attachments.default_store` by default.
         graph_session: requests session for the Graph API (tests inject one); a session with a
             :data:`GRAPH_TIMEOUT_S` default timeout otherwise.
 

@@ -11,7 +11,7 @@ Rasa mounts it under ``/webhooks/multimodal/`` when credentials.yml names
 - ``GET  /chat`` the web chat page (``chat.js`` and ``chat.css`` beside it);
 - ``GET  /widget.js`` the one-script-tag embed: a floating button that opens the chat page in an iframe.
 
-Uploads are checked and stored by :class:`components.attachments.AttachmentStore`; the message that reaches
+Uploads are checked and stored by :class:`media.attachments.AttachmentStore`; the message that reaches
 Rasa carries references only: ``metadata = {"attachments": [ref.to_metadata(), ...]}``. Attachments that the
 store refuses (damaged, too large, not a photo or voice note, unknown id) do not fail a message that still has
 text or another good attachment: they are listed in ``metadata["attachment_problems"]`` as ``{"type", "code",
@@ -54,7 +54,7 @@ from sanic.response import HTTPResponse
 
 from channels.multipart import MultipartError, Part, parse_multipart
 from channels.ratelimit import TokenBucketLimiter
-from components.attachments import (
+from media import (
     AttachmentError,
     AttachmentRef,
     AttachmentStore,
@@ -506,7 +506,7 @@ class MultimodalRestInput(InputChannel):
 
     Args:
         settings: Channel settings (see :class:`ChannelSettings`).
-        store: Upload store; defaults to :func:`components.attachments.default_store` (``ATTACHMENT_DIR``).
+        store: Upload store; defaults to :func:`media.attachments.default_store` (``ATTACHMENT_DIR``).
         environ: Where the bearer token is looked up (default ``os.environ``, read per request).
     """
 

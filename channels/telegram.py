@@ -19,7 +19,7 @@ service messages, other update types       nothing (acknowledged and ignored)
 =========================================  =================================================================
 
 Files are fetched through the Bot API (``getFile``, then ``<api>/file/bot<token>/<file_path>``) with the
-bot's own aiohttp session and streamed into :meth:`components.attachments.AttachmentStore.save_stream`; the
+bot's own aiohttp session and streamed into :meth:`media.attachments.AttachmentStore.save_stream`; the
 message metadata then carries ``{"attachments": [ref.to_metadata()]}`` (an id, never a URL: Telegram file
 URLs contain the bot token). The declared ``file_size`` is compared with the limit before anything is
 requested, so an oversized voice note costs neither a ``getFile`` call nor a download. A refused file is
@@ -74,7 +74,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels import UNSUPPORTED_CONTENT_REPLY
-from components.attachments import (
+from media import (
     AttachmentError,
     AttachmentLimits,
     AttachmentRef,
@@ -368,7 +368,7 @@ class MultimodalTelegramInput(TelegramInput):
             make Telegram deliver the same update again).
         secret_token: When set, the ``X-Telegram-Bot-Api-Secret-Token`` header must equal it (403 otherwise).
         api_url: Bot API server base URL (default ``https://api.telegram.org``).
-        store: Attachment store; the process-wide :func:`components.attachments.default_store` by default.
+        store: Attachment store; the process-wide :func:`media.attachments.default_store` by default.
 
     Raises:
         RasaException: for a missing or malformed token, a bad ``api_url``, ``webhook_url`` or secret.

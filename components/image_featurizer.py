@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 import numpy as np
 
-from components.attachments import (
-    PROJECT_ROOT,
+from assistant.paths import PROJECT_ROOT
+from media import (
     AttachmentError,
     AttachmentLimits,
     AttachmentRef,

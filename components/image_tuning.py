@@ -149,7 +149,7 @@ def iter_photos(
     JPEG/PNG/WebP/GIF, damaged, or larger than `max_pixels` (`components.image_featurizer.decode_image`, the
     checks customer photos get).
     """
-    from components.attachments import AttachmentError
+    from media import AttachmentError
     from components.image_featurizer import decode_image
 
     for path, label in zip(paths, labels):

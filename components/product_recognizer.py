@@ -68,7 +68,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 import numpy as np
 
-from components.attachments import PROJECT_ROOT
+from assistant.paths import PROJECT_ROOT
 from components.image_featurizer import ImageFeaturizer
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -297,7 +297,7 @@ def encode_catalog_images(
     Returns:
         `(embeddings float32 (n_ok, 1280), ok)` where `ok[i]` says whether `paths[i]` was encoded.
     """
-    from components.attachments import AttachmentError, AttachmentLimits
+    from media import AttachmentError, AttachmentLimits
     from components.image_featurizer import crop_and_resize, decode_image
 
     config = {**ImageFeaturizer.get_default_config(), **dict(encoder_config)}

@@ -1,11 +1,11 @@
 """`SpeechRecognizer`: voice notes become message text before tokenisation.
 
 The first component of the NLU pipeline. For every audio attachment referenced in the message metadata
-(`components.attachments`), it
+(`media.attachments`), it
 
 1. reads the bytes from the upload store,
 2. decodes them with FFmpeg to 16 kHz mono ``int16`` PCM, at most ``max_duration_s`` seconds
-   (:mod:`components.audio`; OGG/Opus, WebM/Opus, MP3, M4A/AAC, WAV, FLAC, ...),
+   (:mod:`media.audio`; OGG/Opus, WebM/Opus, MP3, M4A/AAC, WAV, FLAC, ...),
 3. skips the recogniser when the audio is silent (loudest 30 ms frame below ``silence_dbfs``),
 4. transcribes the PCM offline with Vosk (Kaldi models by Alpha Cephei, Apache-2.0,
    https://alphacephei.com/vosk/models).
@@ -54,7 +54,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.attachments import (
+from media import (
     AttachmentError,
     AttachmentLimits,
     AttachmentRef,
@@ -62,7 +62,7 @@ from components.attachments import (
     default_store,
     parse_attachments,
 )
-from components.audio import decode_audio, loudest_frame_dbfs
+from media import decode_audio, loudest_frame_dbfs
 
 logger = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ class SpeechRecognizer(GraphComponent):
         recognizer: Recogniser to use instead of Vosk (tests); by default a :class:`VoskRecognizer` is made on
             the first voice note.
         store: Upload store to read attachments from; by default one from ``attachment_dir`` or the
-            process-wide :func:`components.attachments.default_store`, made on the first voice note.
+            process-wide :func:`media.attachments.default_store`, made on the first voice note.
 
     Raises:
         InvalidConfigException: a config value is out of range (see :meth:`validate_config`).
@@ -494,7 +494,7 @@ class SpeechRecognizer(GraphComponent):
     def store(self) -> AttachmentStore:
         """The upload store voice notes are read from, made on first use (training never touches the disk).
 
-        ``attachment_dir`` None: the process-wide :func:`components.attachments.default_store`. Otherwise a
+        ``attachment_dir`` None: the process-wide :func:`media.attachments.default_store`. Otherwise a
         store on that directory, built like :meth:`AttachmentStore.from_env` (same URL allow-list).
 
         Raises:
@@ -574,7 +574,7 @@ class SpeechRecognizer(GraphComponent):
         """Decode one voice note and transcribe it.
 
         Args:
-            data: The file, any container FFmpeg's audio demuxers accept (see :mod:`components.audio`).
+            data: The file, any container FFmpeg's audio demuxers accept (see :mod:`media.audio`).
 
         Returns:
             The transcript of the first ``max_duration_s`` seconds.

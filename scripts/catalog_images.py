@@ -185,7 +185,7 @@ def validated_bytes(path: Path, max_bytes: int, max_pixels: int) -> Tuple[bytes,
     """
     from PIL import Image
 
-    from components.attachments import AttachmentError
+    from media import AttachmentError
     from components.image_featurizer import IMAGE_FORMATS, decode_image
 
     size = path.stat().st_size

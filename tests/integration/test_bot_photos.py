@@ -1,7 +1,7 @@
 """Photos end to end: upload store → NLU (ImageFeaturizer, ProductRecognizer, AttachmentRouter) → rules →
 actions → database.
 
-Photos are stored through `components.attachments.default_store()`, the store the ImageFeaturizer of this
+Photos are stored through `media.attachments.default_store()`, the store the ImageFeaturizer of this
 process reads (ATTACHMENT_DIR or var/uploads), and referenced in the message metadata as a channel would.
 
 - With the shared test model, whatever its catalog: a photo alone gets an answer about a product or a question
@@ -62,7 +62,7 @@ def drawing(kind: str, size: Tuple[int, int] = (480, 360), shift: int = 0, quali
 
 def attach(data: bytes, name: str = "photo.jpg") -> Dict:
     """Stores `data` in the process-wide upload store; returns the message metadata referencing it."""
-    from components.attachments import default_store
+    from media import default_store
 
     ref = default_store().save(data, name=name)
     return {"attachments": [ref.to_metadata()]}
@@ -71,7 +71,7 @@ def attach(data: bytes, name: str = "photo.jpg") -> Dict:
 def plant_damaged_photo() -> Dict:
     """A truncated JPEG placed in the store's layout directly (the store itself refuses to save it), with its
     sidecar, as an older version or a broken disk would have left it; returns the metadata referencing it."""
-    from components.attachments import AttachmentRef, default_store
+    from media import AttachmentRef, default_store
 
     data = drawing("rings")[:400]
     digest = hashlib.sha256(data).hexdigest()
@@ -86,7 +86,7 @@ def plant_damaged_photo() -> Dict:
 
 
 def damaged_message() -> str:
-    from components.attachments import AttachmentError
+    from media import AttachmentError
 
     return AttachmentError("damaged", "test", attachment_type="image").user_message
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 import components.image_featurizer as image_featurizer
-from components.attachments import AttachmentStore
+from media import AttachmentStore
 from components.image_featurizer import (
     ATTACHMENT_PROBLEMS,
     EMBEDDING_DIMS,

@@ -20,8 +20,8 @@ import pytest
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from components.attachments import AttachmentLimits, AttachmentStore
-from components.audio import decode_audio, ffmpeg_available
+from media import AttachmentLimits, AttachmentStore
+from media import decode_audio, ffmpeg_available
 from components.speech_recognizer import (
     ATTACHMENT_PROBLEMS,
     NO_SPEECH_MESSAGE,

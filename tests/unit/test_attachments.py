@@ -1,4 +1,4 @@
-"""Tests for `components.attachments`: schema, sniffing, the content-addressed store and the URL fetcher.
+"""Tests for `media.attachments`: schema, sniffing, the content-addressed store and the URL fetcher.
 
 Every input is generated here (Pillow, the `wave` module, ffmpeg when installed). Nothing touches the network:
 DNS is faked through `socket.getaddrinfo`, sockets refuse to connect, and the HTTP session gets a fake
@@ -28,8 +28,8 @@ import requests
 from pydantic import ValidationError
 from requests.structures import CaseInsensitiveDict
 
-from components import attachments as att
-from components.attachments import (
+from media import attachments as att
+from media import (
     AttachmentError,
     AttachmentLimits,
     AttachmentRef,

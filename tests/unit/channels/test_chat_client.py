@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 from channels.rest import ChannelSettings, MultimodalRestInput
-from components.attachments import AttachmentStore
+from media import AttachmentStore
 from tests.unit.channels.test_rest_channel import FakeBot, make_jpeg, serve, sha256
 
 ROOT = Path(__file__).resolve().parents[3]

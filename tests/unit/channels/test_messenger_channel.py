@@ -31,7 +31,7 @@ from requests.structures import CaseInsensitiveDict
 from channels import UNSUPPORTED_CONTENT_REPLY
 from channels import messenger as ms
 from channels.messenger import MultimodalMessengerInput, signature_is_valid
-from components.attachments import AttachmentLimits, AttachmentStore
+from media import AttachmentLimits, AttachmentStore
 from tests.unit.channels import (
     files_under,
     guard_network,

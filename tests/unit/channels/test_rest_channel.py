@@ -29,7 +29,7 @@ from rasa.shared.exceptions import RasaException
 from channels.multipart import MultipartError, parse_multipart
 from channels.ratelimit import TokenBucketLimiter
 from channels.rest import ChannelSettings, MultimodalRestInput, looks_like_base64
-from components.attachments import AttachmentLimits, AttachmentStore
+from media import AttachmentLimits, AttachmentStore
 
 HAS_FFMPEG = shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
 PRIVATE_URLS = [

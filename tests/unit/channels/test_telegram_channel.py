@@ -34,7 +34,7 @@ from channels.telegram import (
     plan_message,
     select_photo,
 )
-from components.attachments import AttachmentError, AttachmentLimits, AttachmentStore
+from media import AttachmentError, AttachmentLimits, AttachmentStore
 from tests.unit.channels import (
     files_under,
     guard_network,

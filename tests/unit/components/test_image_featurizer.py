@@ -27,7 +27,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFile
 
 import components.image_featurizer as image_featurizer
-from components.attachments import AttachmentError, AttachmentStore
+from media import AttachmentError, AttachmentStore
 from components.image_featurizer import (
     ATTACHMENT_PROBLEMS,
     EMBEDDING_DIMS,

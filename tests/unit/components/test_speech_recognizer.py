@@ -1,4 +1,4 @@
-"""Unit tests of `components.audio` (FFmpeg decoding) and `components.speech_recognizer.SpeechRecognizer`.
+"""Unit tests of `media.audio` (FFmpeg decoding) and `components.speech_recognizer.SpeechRecognizer`.
 
 Every audio file is generated here: a 440 Hz sine (2 s, 44.1 kHz) is written as WAV with the standard library
 and converted by FFmpeg into the containers customers send. The recogniser is a fake (dependency injection),
@@ -29,8 +29,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components import speech_recognizer as sr
-from components.attachments import AttachmentError, AttachmentLimits, AttachmentRef, AttachmentStore
-from components.audio import decode_audio, ffmpeg_available, loudest_frame_dbfs, probe_audio
+from media import AttachmentError, AttachmentLimits, AttachmentRef, AttachmentStore
+from media import decode_audio, ffmpeg_available, loudest_frame_dbfs, probe_audio
 from components.speech_recognizer import (
     ATTACHMENT_PROBLEMS,
     NO_SPEECH_MESSAGE,
@@ -786,7 +786,7 @@ def test_ffmpeg_missing_is_reported_not_raised(audio_files, monkeypatch):
     message = voice_message(store.add(audio_files["order.mp3"]), text="hi")
     real_which = shutil.which
     monkeypatch.setattr(
-        "components.audio.shutil.which", lambda name: None if name.startswith("ff") else real_which(name)
+        "media.audio.shutil.which", lambda name: None if name.startswith("ff") else real_which(name)
     )
 
     make_component(store=store).process([message])

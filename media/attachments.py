@@ -46,6 +46,8 @@ from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
+from assistant.paths import PROJECT_ROOT, VAR_DIR
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -60,8 +62,7 @@ __all__ = [
 ]
 
 MiB = 1024 * 1024
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_ATTACHMENT_DIR = PROJECT_ROOT / "var" / "uploads"
+DEFAULT_ATTACHMENT_DIR = VAR_DIR / "uploads"
 
 AttachmentType = Literal["image", "audio"]
 

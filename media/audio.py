@@ -17,7 +17,7 @@ samples, as phones write them, cannot be demuxed from a pipe once they pass a fe
 start with an ISO-BMFF ``ftyp`` box are handed over as a seekable in-memory file (``memfd``, Linux) or, where
 that does not exist, a private temporary file that is removed straight after.
 
-Errors are :class:`components.attachments.AttachmentError` with ``attachment_type="audio"``:
+Errors are :class:`media.attachments.AttachmentError` with ``attachment_type="audio"``:
 ``empty`` (zero bytes), ``too_large`` (over ``max_bytes``), ``unsupported_type`` (the content is something
 other than audio, e.g. a JPEG named ``.ogg``, or FFmpeg is missing) and ``damaged`` (an audio container that
 does not decode, or a decoder that times out). A well-formed file without any samples is *not* an error here:
@@ -39,7 +39,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from components.attachments import AttachmentError
+from media.attachments import AttachmentError
 
 logger = logging.getLogger(__name__)
 
