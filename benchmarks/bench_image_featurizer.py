@@ -83,7 +83,10 @@ def run(
     from rasa.shared.nlu.training_data.message import Message
 
     from media import AttachmentStore
-    from components.image_featurizer import IMAGE_LABELS, ImageFeaturizer, crop_and_resize, decode_image
+    from assistant.keys import IMAGE_LABELS
+    from components.image_featurizer import ImageFeaturizer
+    from encoders.image import crop_and_resize
+    from media.images import decode_image
 
     data, width, height, source = photo_jpeg(image_path, megapixels)
     rss_before_load = peak_rss_mib()

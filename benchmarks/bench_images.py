@@ -129,7 +129,8 @@ def pipeline_settings(name: str) -> Dict[str, Any]:
 
 
 def preprocess(featurizer, path: Path) -> np.ndarray:
-    from components.image_featurizer import crop_and_resize, decode_image
+    from encoders.image import crop_and_resize
+    from media.images import decode_image
 
     config = image_settings()
     image = decode_image(path.read_bytes(), 40_000_000, config["resize_size"])
@@ -151,7 +152,7 @@ def encode_paths(featurizer, paths: Sequence[Path], batch: int = 16) -> Tuple[np
 
 def features(dataset: Path, out: Path, featurizer, groups: Dict[str, List[Path]]) -> Dict[str, np.ndarray]:
     """Embeddings and probabilities per group, cached by file list, weights and pre-processing."""
-    from components.image_featurizer import file_fingerprint
+    from assistant.fingerprints import file_sha256 as file_fingerprint
 
     key = hashlib.sha256()
     key.update(file_fingerprint(featurizer._loaded.weights_path).encode())
@@ -177,7 +178,7 @@ def generated_pictures(count: int = 30, seed: int = 0) -> List[np.ndarray]:
     """Pre-processed non-product pictures: flat colours, gradients, noise, text on white, checkerboards."""
     from PIL import Image, ImageDraw
 
-    from components.image_featurizer import crop_and_resize
+    from encoders.image import crop_and_resize
 
     rng = np.random.default_rng(seed)
     pictures = []
@@ -447,7 +448,7 @@ def _tuned_encoder(dataset: Path, out: Path, setting: "Setting", groups: Dict[st
 
     The tuned weights go to `<out>/image-encoder/` and are reused while photos and settings are unchanged.
     """
-    from components.image_featurizer import packaged_weights_path
+    from encoders.image import packaged_weights_path
     from components.image_tuning import (
         WEIGHTS_FILE,
         ImageTuningConfig,
@@ -499,7 +500,7 @@ def _torch_threads() -> int:
 
 def _top_labels(probabilities: np.ndarray, k: int = 5) -> List[Dict[str, Any]]:
     """The top-k ImageNet labels as the ImageFeaturizer reports them."""
-    from components.image_featurizer import imagenet_labels
+    from encoders.image import imagenet_labels
 
     labels = imagenet_labels()
     order = np.argsort(-probabilities, kind="stable")[:k]

@@ -371,7 +371,7 @@ def minilm_embeddings(texts: Sequence[str], cache_dir: Optional[Path] = None, nu
         return np.load(cached)
     import torch
 
-    from components.text_featurizer import load_model, resolve_model_path
+    from encoders.text import load_model, resolve_model_path
 
     loaded = load_model(resolve_model_path(None))
     previous = torch.get_num_threads()
@@ -467,7 +467,7 @@ def tune_minilm(texts: Sequence[str], labels: Sequence[str], out_dir: Path, tune
     With `reuse`, an encoder already in `out_dir` that was tuned from the same pairs, settings and base model
     (`text_tuning.is_up_to_date`) is used as it is, and the seconds are those its tuning took then.
     """
-    from components.text_featurizer import resolve_model_path
+    from encoders.text import resolve_model_path
     from components.text_tuning import TuningConfig, fine_tune, is_up_to_date, read_report
 
     config = TuningConfig(seed=seed) if tune_epochs is None else TuningConfig(epochs=tune_epochs, seed=seed)

@@ -101,10 +101,10 @@ def _field(default: Any, valid: str, **extra: Any) -> Any:
 
 
 def Integer(  # noqa: N802 (a field factory, named like a type)
-    default: Any, *, valid: str, ge: Optional[int] = None, le: Optional[int] = None
+    default: Any, *, valid: str, ge: Optional[int] = None, le: Optional[int] = None, optional: bool = False
 ) -> Any:
-    """A strict integer field in ``[ge, le]``; ``valid`` says so in words."""
-    return _field(default, valid, strict_type="int", bounds=(ge, le, None, None))
+    """A strict integer field in ``[ge, le]`` (``optional=True`` also accepts null); ``valid`` says so in words."""
+    return _field(default, valid, strict_type="int", bounds=(ge, le, None, None), optional=optional)
 
 
 def Number(  # noqa: N802
@@ -115,9 +115,10 @@ def Number(  # noqa: N802
     le: Optional[float] = None,
     gt: Optional[float] = None,
     lt: Optional[float] = None,
+    optional: bool = False,
 ) -> Any:
-    """A finite number field (int or float, not bool) with inclusive/exclusive bounds."""
-    return _field(default, valid, strict_type="number", bounds=(ge, le, gt, lt))
+    """A finite number field (int or float, not bool) with inclusive/exclusive bounds (``optional``: or null)."""
+    return _field(default, valid, strict_type="number", bounds=(ge, le, gt, lt), optional=optional)
 
 
 def Flag(default: bool, *, valid: str = "true or false") -> Any:  # noqa: N802
@@ -163,6 +164,8 @@ def Names(  # noqa: N802
 def _check_value(extra: Mapping[str, Any], value: Any) -> None:
     """Raise ``ValueError`` when ``value`` breaks the rule recorded in a field's ``extra``."""
     kind = extra.get("strict_type")
+    if value is None and extra.get("optional"):
+        return
     if kind == "int":
         _strict_integer(value)
         _bounded(*extra["bounds"])(value)
@@ -173,8 +176,6 @@ def _check_value(extra: Mapping[str, Any], value: Any) -> None:
         if not isinstance(value, bool):
             raise TypeError("not true or false")
     elif kind == "text":
-        if value is None and extra.get("optional"):
-            return
         if not isinstance(value, str) or not value.strip():
             raise ValueError("not text")
     elif kind == "path":

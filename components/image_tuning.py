@@ -133,7 +133,7 @@ def training_views(image: Any, image_size: int, resize_size: int) -> List[np.nda
         image_size: network input side (pixels).
         resize_size: the evaluation crop keeps `image_size / resize_size` of the shorter side.
     """
-    from components.image_featurizer import crop_and_resize
+    from encoders.image import crop_and_resize
 
     crops = {"eval": crop_and_resize(image, image_size, resize_size),
              "full": crop_and_resize(image, image_size, image_size)}
@@ -150,7 +150,7 @@ def iter_photos(
     checks customer photos get).
     """
     from media import AttachmentError
-    from components.image_featurizer import decode_image
+    from media.images import decode_image
 
     for path, label in zip(paths, labels):
         try:
@@ -166,7 +166,7 @@ def iter_photos(
 
 def is_up_to_date(out_dir: Path, data_sha256: str, config: "ImageTuningConfig", base_weights: Path) -> bool:
     """Whether `out_dir` holds weights tuned from the same photos, settings and base weights."""
-    from components.image_featurizer import file_fingerprint
+    from assistant.fingerprints import file_sha256 as file_fingerprint
 
     if not (Path(out_dir) / WEIGHTS_FILE).is_file():
         return False
@@ -235,7 +235,9 @@ def fine_tune_images(
     """
     import torch
 
-    from components.image_featurizer import build_network, file_fingerprint, read_state_dict
+    from encoders.image import build_network, read_state_dict
+
+    from assistant.fingerprints import file_sha256 as file_fingerprint
 
     config = config or ImageTuningConfig()
     config.validate()

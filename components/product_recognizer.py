@@ -298,7 +298,8 @@ def encode_catalog_images(
         `(embeddings float32 (n_ok, 1280), ok)` where `ok[i]` says whether `paths[i]` was encoded.
     """
     from media import AttachmentError, AttachmentLimits
-    from components.image_featurizer import crop_and_resize, decode_image
+    from encoders.image import crop_and_resize
+    from media.images import decode_image
 
     config = {**ImageFeaturizer.get_default_config(), **dict(encoder_config)}
     featurizer = ImageFeaturizer(config, f"{_NAME}.encoder")
@@ -338,7 +339,7 @@ def encode_texts(texts: Sequence[str], model_path: Optional[Text] = None, batch_
     """
     import torch
 
-    from components.text_featurizer import load_model, resolve_model_path
+    from encoders.text import load_model, resolve_model_path
 
     loaded = load_model(resolve_model_path(model_path))
     rows: List[np.ndarray] = []
@@ -500,7 +501,7 @@ def load_label_mapping(path: Path) -> Dict[str, List[str]]:
             return _MAPPING_CACHE[key]
         from ruamel.yaml import YAML
 
-        from components.image_featurizer import imagenet_labels
+        from encoders.image import imagenet_labels
 
         try:
             raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
@@ -1250,7 +1251,8 @@ def _pipeline_config(execution_context: ExecutionContext, component: Type) -> Di
 
 def encoder_signature(image_config: Mapping[str, Any]) -> Dict[str, Any]:
     """What makes photo embeddings comparable: the weight file's sha256 and the pre-processing sizes."""
-    from components.image_featurizer import file_fingerprint, resolve_weights_path
+    from assistant.fingerprints import file_sha256 as file_fingerprint
+    from encoders.image import resolve_weights_path
 
     config = {**ImageFeaturizer.get_default_config(), **dict(image_config)}
     try:
@@ -1262,7 +1264,7 @@ def encoder_signature(image_config: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _file_sha256(path: Path) -> str:
-    from components.image_featurizer import file_fingerprint
+    from assistant.fingerprints import file_sha256 as file_fingerprint
 
     try:
         return file_fingerprint(path)
@@ -1272,8 +1274,9 @@ def _file_sha256(path: Path) -> str:
 
 def _encoders_fingerprint(text_model_path: Optional[Text]) -> str:
     """Fingerprints of the packaged image weights and the text model directory (memoised per process)."""
-    from components.image_featurizer import file_fingerprint, packaged_weights_path
-    from components.text_featurizer import model_directory_fingerprint, resolve_model_path
+    from assistant.fingerprints import file_sha256 as file_fingerprint
+    from encoders.image import packaged_weights_path
+    from encoders.text import model_directory_fingerprint, resolve_model_path
 
     try:
         image = file_fingerprint(packaged_weights_path())

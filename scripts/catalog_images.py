@@ -186,7 +186,7 @@ def validated_bytes(path: Path, max_bytes: int, max_pixels: int) -> Tuple[bytes,
     from PIL import Image
 
     from media import AttachmentError
-    from components.image_featurizer import IMAGE_FORMATS, decode_image
+    from media.images import IMAGE_FORMATS, decode_image
 
     size = path.stat().st_size
     if size > max_bytes:

@@ -55,7 +55,7 @@ def catalog_photos(database_url: Optional[str], image_root: Optional[str]) -> Tu
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit code."""
-    from components.image_featurizer import packaged_weights_path
+    from encoders.image import packaged_weights_path
     from components.image_tuning import ImageTuningConfig, fine_tune_images, is_up_to_date, iter_photos, photo_digest
 
     defaults = ImageTuningConfig()

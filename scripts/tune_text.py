@@ -27,7 +27,7 @@ logger = logging.getLogger("tune-text")
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit code (0 also when the model was up to date)."""
-    from components.text_featurizer import resolve_model_path
+    from encoders.text import resolve_model_path
     from components.text_tuning import TuningConfig, fine_tune, is_up_to_date, read_nlu_examples
 
     defaults = TuningConfig()

@@ -16,16 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-import components.image_featurizer as image_featurizer
+import encoders.image as image_encoder
+from media.images import decode_image
 from media import AttachmentStore
-from components.image_featurizer import (
-    ATTACHMENT_PROBLEMS,
-    EMBEDDING_DIMS,
-    IMAGE,
-    IMAGE_EMBEDDINGS,
-    IMAGE_LABELS,
-    ImageFeaturizer,
-)
+from assistant.keys import ATTACHMENT_PROBLEMS
+from components.image_featurizer import ImageFeaturizer
+from encoders.image import EMBEDDING_DIMS
+from assistant.keys import IMAGE, IMAGE_EMBEDDINGS, IMAGE_LABELS
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -105,9 +102,9 @@ def generated_photo() -> bytes:
 def test_weights_load_key_for_key() -> None:
     import torch
 
-    path = image_featurizer.resolve_weights_path(None)
+    path = image_encoder.resolve_weights_path(None)
     state = torch.load(str(path), map_location="cpu", weights_only=True)
-    net = image_featurizer.build_network(224)
+    net = image_encoder.build_network(224)
     assert set(state) == set(net.state_dict())
     assert all(state[key].shape == value.shape for key, value in net.state_dict().items())
 
@@ -130,13 +127,13 @@ def test_real_weights_shapes_determinism_and_classifier_equivalence(
     # The embedding is the pooled input of the classifier, and the optimised network computes what the
     # library computes: the unmodified library model's own forward pass (pool, dropout in eval mode, fully
     # connected layer) on the same input gives the reported probabilities and, pooled, the same embedding.
-    reference = image_featurizer.build_network(224)
+    reference = image_encoder.build_network(224)
     reference.load_state_dict(
-        torch.load(str(image_featurizer.resolve_weights_path(None)), map_location="cpu", weights_only=True)
+        torch.load(str(image_encoder.resolve_weights_path(None)), map_location="cpu", weights_only=True)
     )
     reference.eval()
-    image = image_featurizer.decode_image(generated_photo(), 40_000_000, 256)
-    batch = torch.from_numpy(image_featurizer.crop_and_resize(image, 224, 256)[None])
+    image = decode_image(generated_photo(), 40_000_000, 256)
+    batch = torch.from_numpy(image_encoder.crop_and_resize(image, 224, 256)[None])
     with torch.inference_mode():
         probabilities = torch.softmax(reference(batch), dim=-1)[0].numpy()
         pooled = reference.extract_features(batch).mean(dim=(2, 3))[0].numpy()

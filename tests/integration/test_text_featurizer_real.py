@@ -10,7 +10,9 @@ from typing import Dict, List
 import numpy as np
 import pytest
 
-from components.text_featurizer import TransformerTextFeaturizer, resolve_model_path
+from components.text_featurizer import TransformerTextFeaturizer
+
+from encoders.text import resolve_model_path
 from rasa.engine.storage.resource import Resource
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer

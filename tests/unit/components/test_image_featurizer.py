@@ -26,19 +26,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFile
 
-import components.image_featurizer as image_featurizer
+import encoders.image as image_encoder
 from media import AttachmentError, AttachmentStore
-from components.image_featurizer import (
-    ATTACHMENT_PROBLEMS,
-    EMBEDDING_DIMS,
-    IMAGE,
-    IMAGE_EMBEDDINGS,
-    IMAGE_LABELS,
-    ImageFeaturizer,
-    crop_and_resize,
-    decode_image,
-    to_rgb,
-)
+from assistant.keys import ATTACHMENT_PROBLEMS
+from components.image_featurizer import ImageFeaturizer
+from encoders.image import EMBEDDING_DIMS, crop_and_resize
+from assistant.keys import IMAGE, IMAGE_EMBEDDINGS, IMAGE_LABELS
+from media.images import decode_image, to_rgb
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.resource import Resource
 from rasa.shared.exceptions import InvalidConfigException
@@ -107,7 +101,7 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     torch.manual_seed(0)
-    net = image_featurizer.build_network(TINY_SIZE)
+    net = image_encoder.build_network(TINY_SIZE)
     for module in net.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.reset_running_stats()
@@ -598,7 +592,7 @@ def test_training_data_without_images_is_a_cheap_no_op(featurizer: ImageFeaturiz
 
 def test_model_is_loaded_once_per_process(make_featurizer, monkeypatch) -> None:
     first = make_featurizer()
-    monkeypatch.setattr(image_featurizer, "build_network", lambda size: pytest.fail("loaded again"))
+    monkeypatch.setattr(image_encoder, "build_network", lambda size: pytest.fail("loaded again"))
     second = make_featurizer(top_k=3, batch_size=2)
     assert first._loaded is second._loaded
     assert not second._loaded.net.training
@@ -608,11 +602,11 @@ def test_inference_optimisation_keeps_the_outputs(tiny_weights: Path) -> None:
     import torch
 
     def fresh_network() -> torch.nn.Module:
-        net = image_featurizer.build_network(TINY_SIZE)
+        net = image_encoder.build_network(TINY_SIZE)
         net.load_state_dict(torch.load(tiny_weights, map_location="cpu", weights_only=True))
         return net.eval()
 
-    reference, optimised = fresh_network(), image_featurizer.optimise_for_inference(fresh_network())
+    reference, optimised = fresh_network(), image_encoder.optimise_for_inference(fresh_network())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in optimised.modules())
     batch = torch.from_numpy(
         np.stack([crop_and_resize(sample_image(70 + i), TINY_SIZE, TINY_RESIZE) for i in range(3)])
@@ -626,12 +620,12 @@ def test_inference_optimisation_keeps_the_outputs(tiny_weights: Path) -> None:
 
 
 def test_packaged_weights_are_the_default() -> None:
-    path = image_featurizer.resolve_weights_path(None)
+    path = image_encoder.resolve_weights_path(None)
     assert path.name == "efficientnet-lite0-57934424.pth" and path.is_file()
 
 
 def test_labels_are_the_imagenet_classes() -> None:
-    labels = image_featurizer.imagenet_labels()
+    labels = image_encoder.imagenet_labels()
     assert len(labels) == 1000
     assert (labels[0], labels[954], labels[999]) == ("tench", "banana", "toilet tissue")
 
@@ -695,9 +689,9 @@ def test_safetensors_weights_are_read_like_the_state_dict(make_featurizer, tiny_
     state = torch.load(tiny_weights, map_location="cpu", weights_only=True)
     converted = tmp_path / "weights.safetensors"
     save_file({key: value.contiguous() for key, value in state.items()}, str(converted))
-    read = image_featurizer.read_state_dict(converted)
+    read = image_encoder.read_state_dict(converted)
     assert read.keys() == state.keys() and all(torch.equal(read[k], state[k]) for k in state)
-    assert make_featurizer(weights_path=str(converted)).dims == image_featurizer.EMBEDDING_DIMS
+    assert make_featurizer(weights_path=str(converted)).dims == image_encoder.EMBEDDING_DIMS
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
     with pytest.raises(InvalidConfigException, match="state_dict"):

@@ -13,7 +13,8 @@ from typing import List, Tuple
 import numpy as np
 import pytest
 
-from components import image_featurizer
+import encoders.image as image_encoder
+from media.images import decode_image
 from components.image_tuning import (
     VIEWS,
     WEIGHTS_FILE,
@@ -60,14 +61,14 @@ def dataset() -> Tuple[List[List[np.ndarray]], List[str]]:
 
 
 def load_state(path: Path) -> dict:
-    return dict(image_featurizer.read_state_dict(path))
+    return dict(image_encoder.read_state_dict(path))
 
 
 def embed(weights: Path, inputs: List[List[np.ndarray]]) -> np.ndarray:
     """L2-normalised pooled embeddings `float32 (n, 1280)` of each photo's first view."""
     import torch
 
-    net = image_featurizer.build_network(SIZE)
+    net = image_encoder.build_network(SIZE)
     net.load_state_dict(load_state(weights), strict=True)
     with torch.inference_mode():
         pooled = net.eval().extract_features(torch.from_numpy(np.stack([v[0] for v in inputs]))).mean(dim=(2, 3))
@@ -90,7 +91,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory):
     inputs, labels = dataset()
     out = tmp_path_factory.mktemp("tuned") / "image-encoder"
     lines: List[str] = []
-    report = fine_tune_images(zip(inputs, labels), image_featurizer.packaged_weights_path(), out, FAST,
+    report = fine_tune_images(zip(inputs, labels), image_encoder.packaged_weights_path(), out, FAST,
                               lines.append, data_digest="d" * 64)
     return out, report, lines, inputs, labels
 
@@ -100,8 +101,8 @@ def test_training_views_are_the_eval_crop_the_full_side_and_their_mirrors() -> N
     views = training_views(image, SIZE, RESIZE)
     assert len(views) == len(VIEWS) == 4
     assert all(v.shape == (3, SIZE, SIZE) and v.dtype == np.float32 for v in views)
-    np.testing.assert_array_equal(views[0], image_featurizer.crop_and_resize(image, SIZE, RESIZE))
-    np.testing.assert_array_equal(views[1], image_featurizer.crop_and_resize(image, SIZE, SIZE))
+    np.testing.assert_array_equal(views[0], image_encoder.crop_and_resize(image, SIZE, RESIZE))
+    np.testing.assert_array_equal(views[1], image_encoder.crop_and_resize(image, SIZE, SIZE))
     np.testing.assert_array_equal(views[2], views[0][:, :, ::-1])
     np.testing.assert_array_equal(views[3], views[1][:, :, ::-1])
     assert not np.array_equal(views[0], views[1])
@@ -123,7 +124,7 @@ def test_only_the_tail_changes_and_the_imagenet_classifier_is_kept(tuned) -> Non
     import torch
 
     out, *_ = tuned
-    base, new = load_state(image_featurizer.packaged_weights_path()), load_state(out / WEIGHTS_FILE)
+    base, new = load_state(image_encoder.packaged_weights_path()), load_state(out / WEIGHTS_FILE)
     assert base.keys() == new.keys()
     first = FAST.first_tuned_block
     for key in base:
@@ -138,20 +139,20 @@ def test_only_the_tail_changes_and_the_imagenet_classifier_is_kept(tuned) -> Non
 
 def test_tuned_embeddings_separate_the_products_better(tuned) -> None:
     out, _, _, inputs, labels = tuned
-    before = separation(embed(image_featurizer.packaged_weights_path(), inputs), labels)
+    before = separation(embed(image_encoder.packaged_weights_path(), inputs), labels)
     after = separation(embed(out / WEIGHTS_FILE, inputs), labels)
     assert after > 1.5 * before, (before, after)
 
 
 def test_the_image_featurizer_loads_the_tuned_weights(tuned) -> None:
     out, *_ = tuned
-    loaded = image_featurizer.load_model(out / WEIGHTS_FILE, SIZE)
+    loaded = image_encoder.load_model(out / WEIGHTS_FILE, SIZE)
     assert loaded.weights_path == out / WEIGHTS_FILE
 
 
 def test_invalid_input_is_refused(tmp_path: Path) -> None:
     inputs, labels = dataset()
-    base = image_featurizer.packaged_weights_path()
+    base = image_encoder.packaged_weights_path()
     with pytest.raises(ValueError, match="2 different products"):
         fine_tune_images(zip(inputs[:2], ["A", "A"]), base, tmp_path / "out", FAST)
     with pytest.raises(ValueError, match="no views"):
@@ -175,8 +176,8 @@ def test_iter_photos_skips_what_cannot_be_used(tmp_path: Path, caplog: pytest.Lo
     paths = [good, text, other, big, tmp_path / "gone.jpg"]
     kept = list(iter_photos(paths, list("ABCDE"), FAST, max_bytes=good.stat().st_size + 5, max_pixels=10_000))
     assert [label for _, label in kept] == ["A", "C"] and all(len(views) == len(VIEWS) for views, _ in kept)
-    np.testing.assert_array_equal(kept[0][0][0], image_featurizer.crop_and_resize(
-        image_featurizer.decode_image(good.read_bytes(), 10_000, RESIZE), SIZE, RESIZE))
+    np.testing.assert_array_equal(kept[0][0][0], image_encoder.crop_and_resize(
+        decode_image(good.read_bytes(), 10_000, RESIZE), SIZE, RESIZE))
     assert sum("skipped" in r.getMessage() for r in caplog.records) == 3
     assert list(iter_photos([good], ["A"], FAST, 10**6, 100)) == []  # 96×80 photo over a 100-pixel limit
 
@@ -196,7 +197,7 @@ def test_photo_digest_follows_contents_and_labels(tmp_path: Path) -> None:
 
 def test_is_up_to_date_compares_data_settings_and_base(tuned) -> None:
     out, report, *_ = tuned
-    base = image_featurizer.packaged_weights_path()
+    base = image_encoder.packaged_weights_path()
     assert is_up_to_date(out, "d" * 64, FAST, base)
     assert not is_up_to_date(out, "e" * 64, FAST, base)
     assert not is_up_to_date(out, "d" * 64, dataclasses.replace(FAST, epochs=5), base)

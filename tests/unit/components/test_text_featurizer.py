@@ -16,12 +16,9 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 import pytest
 
-from components.text_featurizer import (
-    TransformerTextFeaturizer,
-    align_pieces_to_tokens,
-    load_model,
-    resolve_model_path,
-)
+from components.text_featurizer import TransformerTextFeaturizer, align_pieces_to_tokens
+
+from encoders.text import load_model, resolve_model_path
 from rasa.engine.graph import ExecutionContext
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.tokenizers.tokenizer import Token
@@ -468,7 +465,7 @@ def test_model_path_without_a_model_is_rejected(make_featurizer, tmp_path: Path)
 
 def test_relative_model_path_is_taken_from_the_project_root(tiny_model_dir: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import components.text_featurizer as module
+    import assistant.paths as module
 
     (tmp_path / "models").mkdir()
     shutil.copytree(tiny_model_dir, tmp_path / "models" / "text-encoder")

@@ -13,7 +13,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import pytest
 
-from components.text_featurizer import load_model, resolve_model_path
+from encoders.text import load_model, resolve_model_path
 from components.text_tuning import (
     REPORT_FILE,
     TuningConfig,
