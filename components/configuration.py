@@ -32,6 +32,7 @@ __all__ = [
     "ConfigError",
     "Flag",
     "Integer",
+    "Integers",
     "Names",
     "Number",
     "OptionalPath",
@@ -107,6 +108,13 @@ def Integer(  # noqa: N802 (a field factory, named like a type)
     return _field(default, valid, strict_type="int", bounds=(ge, le, None, None), optional=optional)
 
 
+def Integers(  # noqa: N802
+    default: Any, *, valid: str, ge: Optional[int] = None, le: Optional[int] = None, min_items: int = 0
+) -> Any:
+    """A list of strict integers, each in ``[ge, le]``, at least ``min_items`` long (e.g. units per layer)."""
+    return _field(default, valid, strict_type="ints", bounds=(ge, le, None, None), min_count=min_items)
+
+
 def Number(  # noqa: N802
     default: Any,
     *,
@@ -157,7 +165,7 @@ def Names(  # noqa: N802
         strict_type="names",
         choices=None if choices is None else tuple(choices),
         distinct=distinct,
-        min_items=min_items,
+        min_count=min_items,  # not `min_items`: pydantic would claim that name as its own constraint
     )
 
 
@@ -169,6 +177,12 @@ def _check_value(extra: Mapping[str, Any], value: Any) -> None:
     if kind == "int":
         _strict_integer(value)
         _bounded(*extra["bounds"])(value)
+    elif kind == "ints":
+        if not isinstance(value, (list, tuple)) or len(value) < extra["min_count"]:
+            raise ValueError("not a list of integers")
+        for item in value:
+            _strict_integer(item)
+            _bounded(*extra["bounds"])(item)
     elif kind == "number":
         _strict_number(value)
         _bounded(*extra["bounds"])(value)
@@ -192,7 +206,7 @@ def _check_value(extra: Mapping[str, Any], value: Any) -> None:
             raise ValueError("unknown name")
         if extra.get("distinct") and len(set(value)) != len(value):
             raise ValueError("repeated name")
-        if len(value) < extra.get("min_items", 0):
+        if len(value) < extra["min_count"]:
             raise ValueError("too few names")
 
 
