@@ -118,9 +118,7 @@ def set_repository(repository: Optional["ShopRepository"]) -> None:
 
 
 def parse_order_number(text: str) -> str:
-    """Normalise an order number with :func:`shop.repository.parse_order_number`.
-
-    Imported on call, so that importing the actions does not need the database layer.
+    """Normalise an order number with :func:`shop.validation.parse_order_number`.
 
     Args:
         text: What the customer typed, or an entity value.
@@ -131,7 +129,7 @@ def parse_order_number(text: str) -> str:
     Raises:
         InvalidOrderNumber: If ``text`` is not an order number.
     """
-    from shop.repository import parse_order_number as parse
+    from shop.validation import parse_order_number as parse
 
     return parse(text)
 

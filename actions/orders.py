@@ -22,7 +22,7 @@ from actions.common import ShopAction
 from shop.errors import ShopError
 
 if TYPE_CHECKING:
-    from shop.repository import OrderView
+    from shop.views import OrderView
 
 logger = logging.getLogger(__name__)
 

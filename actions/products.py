@@ -24,7 +24,7 @@ from actions.common import ShopAction
 from shop.errors import ShopError
 
 if TYPE_CHECKING:
-    from shop.repository import ProductView
+    from shop.views import ProductView
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from actions import common
 from actions.orders import OrderFlowAction, OrderNumberFormValidation
 
 if TYPE_CHECKING:
-    from shop.repository import RefundView
+    from shop.views import RefundView
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
 from sqlalchemy import event
@@ -18,10 +17,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-logger = logging.getLogger(__name__)
+from assistant.paths import VAR_DIR
 
-#: The project root: the folder that holds the ``shop`` package.
-PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
+logger = logging.getLogger(__name__)
 
 #: Name of the environment variable that selects the database.
 DATABASE_URL_ENV = "DATABASE_URL"
@@ -32,8 +30,8 @@ def database_url() -> str:
 
     ``DATABASE_URL`` wins when it is set and not blank. A ``postgres://`` scheme (as some hosting platforms
     write it) is rewritten to ``postgresql://``, which SQLAlchemy 1.4 requires. Otherwise the URL of the
-    SQLite file ``<project root>/var/shop.db`` is returned, and the ``var`` folder is created if it is
-    missing.
+    SQLite file ``<project root>/var/shop.db`` (:data:`assistant.paths.VAR_DIR`) is returned, and the
+    ``var`` folder is created if it is missing.
 
     Returns:
         A SQLAlchemy database URL.
@@ -43,9 +41,8 @@ def database_url() -> str:
         if url.startswith("postgres://"):
             url = "postgresql://" + url[len("postgres://") :]
         return url
-    var_dir = PROJECT_ROOT / "var"
-    var_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{var_dir / 'shop.db'}"
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{VAR_DIR / 'shop.db'}"
 
 
 def _is_in_memory_sqlite(url: str) -> bool:

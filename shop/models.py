@@ -36,7 +36,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-CENT = Decimal("0.01")
+from shop.statuses import CENT, OrderStatus, RefundStatus, TicketPriority, TicketStatus
 
 
 def utcnow() -> datetime:
@@ -104,43 +104,6 @@ class Money(TypeDecorator):
         if not isinstance(value, Decimal):
             value = Decimal(repr(float(value)))
         return value.quantize(CENT)
-
-
-class OrderStatus(str, enum.Enum):
-    """Life cycle of an order: placed → packed → shipped → delivered, or cancelled before shipping."""
-
-    PLACED = "placed"
-    PACKED = "packed"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
-
-
-#: Statuses in which the order has not left the warehouse (cancel and address change are still possible).
-OPEN_ORDER_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.PACKED})
-
-
-class RefundStatus(str, enum.Enum):
-    """Life cycle of a refund request."""
-
-    REQUESTED = "requested"
-    APPROVED = "approved"
-    PAID = "paid"
-    REJECTED = "rejected"
-
-
-class TicketStatus(str, enum.Enum):
-    """Whether a support ticket is still being handled."""
-
-    OPEN = "open"
-    CLOSED = "closed"
-
-
-class TicketPriority(str, enum.Enum):
-    """How urgently a human agent should look at a ticket."""
-
-    NORMAL = "normal"
-    HIGH = "high"
 
 
 def _enum_column_type(enum_cls: Type[enum.Enum], name: str) -> Enum:
@@ -356,11 +319,6 @@ __all__ = [
     "utcnow",
     "UTCDateTime",
     "Money",
-    "OrderStatus",
-    "OPEN_ORDER_STATUSES",
-    "RefundStatus",
-    "TicketStatus",
-    "TicketPriority",
     "Product",
     "ProductImage",
     "Customer",

@@ -25,25 +25,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from shop.db import PROJECT_ROOT, make_engine, make_session_factory, unit_of_work
-from shop.models import (
-    CENT,
-    Base,
-    Customer,
-    Order,
-    OrderItem,
-    OrderStatus,
-    OrderStatusEvent,
-    Product,
-    Refund,
-    RefundStatus,
-    utcnow,
-)
+from assistant.paths import DATA_DIR
+from shop import rules
+from shop.db import make_engine, make_session_factory, unit_of_work
+from shop.models import Base, Customer, Order, OrderItem, OrderStatusEvent, Product, Refund, utcnow
+from shop.statuses import CENT, OrderStatus, RefundStatus
 
 logger = logging.getLogger(__name__)
 
 #: The seed catalog shipped with the project.
-DEFAULT_CATALOG_PATH: Path = PROJECT_ROOT / "data" / "catalog" / "products.csv"
+DEFAULT_CATALOG_PATH: Path = DATA_DIR / "catalog" / "products.csv"
 
 CATALOG_COLUMNS = (
     "sku",
@@ -350,7 +341,7 @@ def _add_order(
     for event_status, at in timeline:
         note = spec.note if event_status is OrderStatus.CANCELLED else None
         order.events.append(OrderStatusEvent(status=event_status, at=at, note=note))
-    total = sum((products[sku].price * quantity for sku, quantity in spec.items), Decimal("0"))
+    total = rules.order_total((products[sku].price, quantity) for sku, quantity in spec.items)
     for index, refund in enumerate(spec.refunds, start=1):
         order.refunds.append(
             Refund(

@@ -26,15 +26,15 @@ if not DATABASE_URL.startswith("postgresql"):
 
 from shop.db import make_engine, make_session_factory, unit_of_work  # noqa: E402
 from shop.models import Order, OrderStatusEvent, ProductImage, Refund, SupportTicket  # noqa: E402
-from shop.repository import (  # noqa: E402
+from shop.errors import (  # noqa: E402
     InvalidAmount,
     InvalidInput,
     InvalidOrderNumber,
     OrderNotCancellable,
     OrderNotFound,
     RefundNotAllowed,
-    ShopRepository,
 )
+from shop.repository import ShopRepository  # noqa: E402
 from shop.seed import create_and_seed, seed  # noqa: E402
 
 SEED_NOW = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)

@@ -212,7 +212,7 @@ def test_confirmation_buttons_send_affirm_and_deny() -> None:
 
 
 def test_fake_parser_agrees_with_the_real_one_when_available() -> None:
-    repository = pytest.importorskip("shop.repository")
+    repository = pytest.importorskip("shop.validation")
     for text in ["10023", "#10023", "order 10023", "Order no. 10023"] + BAD_ORDER_NUMBERS:
         try:
             expected = repository.parse_order_number(text)

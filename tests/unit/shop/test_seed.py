@@ -1,27 +1,21 @@
-"""Unit tests of the seed catalog and `shop.seed`, and of the engine, session and model plumbing."""
+"""Unit tests of the seed catalog and `shop.seed`: catalog checks, idempotent seeding, the demo orders."""
 
 from __future__ import annotations
 
 import logging
 import subprocess
 import sys
-import threading
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, inspect, select
-from sqlalchemy.exc import IntegrityError, StatementError
-from sqlalchemy.pool import StaticPool
 
-from shop import db as shop_db
-from shop.db import database_url, make_engine, make_session_factory, unit_of_work
+from shop.db import make_engine, make_session_factory, unit_of_work
 from shop.models import (
     Customer,
     Order,
     OrderItem,
-    OrderStatus,
     OrderStatusEvent,
     Product,
     ProductImage,
@@ -30,10 +24,10 @@ from shop.models import (
 )
 from shop.repository import ShopRepository
 from shop.seed import DEFAULT_CATALOG_PATH, DEMO_ORDERS, create_and_seed, load_catalog, main, seed
+from shop.statuses import OrderStatus
+from tests.unit.conftest import SEED_NOW
 
-from .conftest import SEED_NOW
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ALL_MODELS = (Product, ProductImage, Customer, Order, OrderItem, OrderStatusEvent, Refund, SupportTicket)
 
 #: Kinds the catalog must offer, as (coarse category, words that must appear in one product's name or kind).
@@ -338,125 +332,3 @@ def test_seed_runs_as_module(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert "inserted" in result.stderr
-
-
-# ------------------------------------------------------------------------------------------------ db plumbing
-
-
-def test_database_url_prefers_environment(monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", "  postgresql+psycopg2://u@h:5432/db  ")
-    assert database_url() == "postgresql+psycopg2://u@h:5432/db"
-    monkeypatch.setenv("DATABASE_URL", "postgres://u@h/db")
-    assert database_url() == "postgresql://u@h/db"
-
-
-def test_database_url_defaults_to_sqlite_file_under_project_root(monkeypatch, tmp_path):
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setattr(shop_db, "PROJECT_ROOT", tmp_path)
-    url = database_url()
-    assert url == f"sqlite:///{tmp_path / 'var' / 'shop.db'}"
-    assert (tmp_path / "var").is_dir()
-    monkeypatch.setenv("DATABASE_URL", "   ")
-    assert database_url() == url
-
-
-def test_project_root_is_found_from_the_package():
-    assert shop_db.PROJECT_ROOT == PROJECT_ROOT
-    assert (shop_db.PROJECT_ROOT / "shop" / "db.py").is_file()
-
-
-def test_make_engine_sqlite_settings(tmp_path):
-    memory = make_engine("sqlite://")
-    assert isinstance(memory.pool, StaticPool) and memory.dialect.name == "sqlite"
-    with memory.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    memory.dispose()
-    filed = make_engine(f"sqlite:///{tmp_path / 'f.db'}")
-    assert not isinstance(filed.pool, StaticPool)
-    with filed.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    filed.dispose()
-
-
-def test_sqlite_file_database_works_from_other_threads(tmp_path):
-    url = f"sqlite:///{tmp_path / 'threads.db'}"
-    engine = make_engine(url)
-    create_and_seed(engine, now=SEED_NOW)
-    repo = ShopRepository(make_session_factory(engine))
-    results, errors = [], []
-
-    def worker() -> None:
-        try:
-            results.append(repo.get_order("10023").status)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == [] and results == ["shipped"] * 4
-    engine.dispose()
-
-
-def test_foreign_keys_are_enforced(shop_session_factory):
-    with pytest.raises(IntegrityError):
-        with unit_of_work(shop_session_factory) as session:
-            session.add(OrderItem(order_id=1, product_id=999_999, quantity=1, unit_price=Decimal("1.00")))
-
-
-def test_unit_of_work_commits_rolls_back_and_closes(shop_session_factory):
-    events = []
-
-    class Spy:
-        def __init__(self) -> None:
-            self.inner = shop_session_factory()
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def commit(self):
-            events.append("commit")
-            self.inner.commit()
-
-        def rollback(self):
-            events.append("rollback")
-            self.inner.rollback()
-
-        def close(self):
-            events.append("close")
-            self.inner.close()
-
-    with unit_of_work(Spy) as session:
-        session.add(Customer(name="Test Person", email="test.person@example.com"))
-    assert events == ["commit", "close"]
-
-    events.clear()
-    with pytest.raises(RuntimeError):
-        with unit_of_work(Spy) as session:
-            session.add(Customer(name="Other Person", email="other.person@example.com"))
-            session.flush()
-            raise RuntimeError("boom")
-    assert events == ["rollback", "close"]
-    with unit_of_work(shop_session_factory) as session:
-        emails = set(session.execute(select(Customer.email)).scalars())
-    assert "test.person@example.com" in emails and "other.person@example.com" not in emails
-
-
-def test_timestamps_are_aware_utc_and_naive_ones_are_refused(shop_session_factory):
-    with unit_of_work(shop_session_factory) as session:
-        created = session.execute(select(Product.created_at).limit(1)).scalar_one()
-    assert created.tzinfo is not None and created.utcoffset().total_seconds() == 0
-    with pytest.raises(StatementError):
-        with unit_of_work(shop_session_factory) as session:
-            session.add(Customer(name="N", email="naive@example.com", created_at=datetime(2025, 1, 1)))
-
-
-def test_money_round_trips_exactly(shop_session_factory):
-    with unit_of_work(shop_session_factory) as session:
-        product = session.execute(select(Product).where(Product.sku == "FRU-BANANA")).scalar_one()
-        product.price = Decimal("12345678.91")
-    with unit_of_work(shop_session_factory) as session:
-        price = session.execute(select(Product.price).where(Product.sku == "FRU-BANANA")).scalar_one()
-    assert price == Decimal("12345678.91") and isinstance(price, Decimal)
