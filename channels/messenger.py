@@ -49,10 +49,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import os
-import re
 from functools import partial
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, Tuple
 
@@ -65,8 +63,21 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels import UNSUPPORTED_CONTENT_REPLY
-from media import AttachmentError, AttachmentRef, AttachmentStore, default_store
+from assistant.keys import ATTACHMENT_TYPES
+from channels.common import (
+    NOT_A_JSON_OBJECT,
+    UNSUPPORTED_CONTENT_REPLY,
+    URL_SAFE_TOKEN_RE,
+    UsesAttachmentStore,
+    health,
+    json_object,
+    log_rejection,
+    problem_replies,
+    secrets_match,
+    settings_from,
+    with_attachments,
+)
+from media import AttachmentError, AttachmentRef, AttachmentStore
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +85,7 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 #: Seconds one Graph API call (reply, typing indicator) may take before it is given up.
 GRAPH_TIMEOUT_S = 10.0
 #: Attachment types downloaded and passed on; every other type gets the polite reply.
-SUPPORTED_TYPES = ("image", "audio")
+SUPPORTED_TYPES = ATTACHMENT_TYPES
 
 #: Credential key -> environment variable read when the key is missing or empty.
 ENV_VARS = {
@@ -82,8 +93,6 @@ ENV_VARS = {
     "secret": "MESSENGER_APP_SECRET",
     "page-access-token": "MESSENGER_PAGE_ACCESS_TOKEN",
 }
-
-_CHALLENGE_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class _GraphSession(requests.Session):
@@ -112,7 +121,7 @@ def signature_is_valid(app_secret: Optional[str], body: bytes, header: Optional[
     if not separator or method.lower() != "sha256" or not given:
         return False
     expected = hmac.new(app_secret.encode("utf-8"), body or b"", hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode("ascii"), given.strip().lower().encode("utf-8"))
+    return secrets_match(given.strip().lower(), expected)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -182,11 +191,10 @@ class MultimodalMessenger(Messenger):
                 await self._handle_user_message(text, sender_id, metadata)
             return
         refs, replies = await self._store_attachments(attachments if isinstance(attachments, list) else [])
-        for reply in dict.fromkeys(replies):  # each distinct reply once, in order
-            await self._send_text(sender_id, reply)
+        for reply in problem_replies(((None, reply) for reply in replies), name_files=False):
+            await self._send_text(sender_id, reply)  # each distinct reply once, in order
         if refs:
-            message_metadata = {**(metadata or {}), "attachments": [ref.to_metadata() for ref in refs]}
-            await self._handle_user_message(text, sender_id, message_metadata)
+            await self._handle_user_message(text, sender_id, with_attachments(metadata, refs))
 
     async def _handle_postback(
         self, postback: Mapping[str, Any], metadata: Optional[Dict[Text, Any]]
@@ -202,7 +210,7 @@ class MultimodalMessenger(Messenger):
         replies: List[str] = []
         if len(attachments) > limits.max_attachments:
             error = AttachmentError("too_many", f"{len(attachments)} attachments", limits=limits)
-            replies.append(self._logged(error).user_message)
+            replies.append(log_rejection(error).user_message)
             attachments = attachments[: limits.max_attachments]
         loop = asyncio.get_running_loop()
         for attachment in attachments:
@@ -216,7 +224,7 @@ class MultimodalMessenger(Messenger):
             if url is None:
                 detail = f"{kind} attachment without a URL"
                 error = AttachmentError("invalid_reference", detail, attachment_type=kind, limits=limits)
-                replies.append(self._logged(error).user_message)
+                replies.append(log_rejection(error).user_message)
                 continue
             try:
                 refs.append(await loop.run_in_executor(None, partial(self.store.fetch_url, url)))
@@ -238,13 +246,6 @@ class MultimodalMessenger(Messenger):
             return None, None
         url = payload.get("url")
         return attachment["type"], url if isinstance(url, str) and url else None
-
-    @staticmethod
-    def _logged(error: AttachmentError) -> AttachmentError:
-        if not error.logged:
-            logger.warning("Attachment rejected (%s)", error)
-            error.logged = True
-        return error
 
     async def _send_text(self, recipient_id: Text, text: Text) -> None:
         try:
@@ -277,7 +278,7 @@ class MultimodalMessenger(Messenger):
 # --------------------------------------------------------------------------------------------------------
 # Input channel
 # --------------------------------------------------------------------------------------------------------
-class MultimodalMessengerInput(FacebookInput):
+class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
     """Messenger webhook channel that passes photos and voice clips to Rasa as stored attachments.
 
     Routes (under ``/webhooks/facebook``): ``GET /`` health, ``GET /webhook`` Meta's verification
@@ -287,7 +288,7 @@ class MultimodalMessengerInput(FacebookInput):
         fb_verify: Verify token of the webhook subscription.
         fb_secret: App secret; the signature key. Required.
         fb_access_token: Page access token for replies.
-        store: Attachment store; the process-wide :func:`media.attachments.default_store` by default.
+        store: Attachment store; the process-wide :func:`media.default_store` by default.
         graph_session: requests session for the Graph API (tests inject one); a session with a
             :data:`GRAPH_TIMEOUT_S` default timeout otherwise.
 
@@ -320,23 +321,10 @@ class MultimodalMessengerInput(FacebookInput):
         from the environment, which keeps secrets out of the file and avoids Rasa's failure on an unset
         ``${VAR}``.
         """
-        credentials = credentials or {}
-        settings = {}
-        for key, variable in ENV_VARS.items():
-            value = credentials.get(key)
-            if value is None or not str(value).strip():
-                value = os.environ.get(variable)
-            settings[key] = str(value).strip() if value is not None and str(value).strip() else None
+        settings = settings_from(credentials, ENV_VARS, os.environ)
         return cls(
             settings["verify"], settings["secret"], settings["page-access-token"]  # type: ignore[arg-type]
         )
-
-    @property
-    def store(self) -> AttachmentStore:
-        """Where downloaded photos and voice clips go."""
-        if self._store is None:
-            self._store = default_store()
-        return self._store
 
     def client(self) -> MessengerClient:
         """A Graph API client for replies (with ``appsecret_proof`` and a bounded timeout)."""
@@ -357,20 +345,18 @@ class MultimodalMessengerInput(FacebookInput):
         """Sanic routes: ``GET /``, ``GET /webhook`` (verification), ``POST /webhook`` (events)."""
         fb_webhook = Blueprint("fb_webhook", __name__)
 
-        @fb_webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        fb_webhook.add_route(health, "/", methods=["GET"], name="health")
 
         @fb_webhook.route("/webhook", methods=["GET"])
         async def token_verification(request: Request) -> HTTPResponse:
             mode = request.args.get("hub.mode")
             token = request.args.get("hub.verify_token") or ""
             challenge = request.args.get("hub.challenge") or ""
-            token_ok = hmac.compare_digest(token.encode("utf-8"), self.fb_verify.encode("utf-8"))
+            token_ok = secrets_match(token, self.fb_verify)
             if mode != "subscribe" or not token_ok:
                 logger.warning("Messenger webhook verification refused: wrong hub.mode or hub.verify_token")
                 return response.text("forbidden", status=403)
-            if not _CHALLENGE_RE.fullmatch(challenge):
+            if not URL_SAFE_TOKEN_RE.fullmatch(challenge):
                 logger.warning("Messenger webhook verification refused: unexpected hub.challenge")
                 return response.text("hub.challenge missing or malformed", status=400)
             return response.text(challenge)
@@ -382,12 +368,10 @@ class MultimodalMessengerInput(FacebookInput):
                 logger.warning("Messenger delivery refused: missing or wrong %s", SIGNATURE_HEADER)
                 return response.text("forbidden", status=403)
             try:
-                payload = json.loads(request.body)
-            except ValueError:
-                logger.warning("Messenger delivery refused: the body is not JSON")
-                return response.text("the body must be a JSON object", status=400)
-            if not isinstance(payload, dict):
-                return response.text("the body must be a JSON object", status=400)
+                payload = json_object(request.body)
+            except ValueError as error:
+                logger.warning("Messenger delivery refused: the body is %s", error)
+                return response.text(NOT_A_JSON_OBJECT, status=400)
             if payload.get("object") != "page":
                 logger.debug("Messenger delivery for object %r ignored", str(payload.get("object"))[:40])
                 return response.text("EVENT_RECEIVED")

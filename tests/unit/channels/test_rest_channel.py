@@ -26,7 +26,8 @@ import pytest
 from aiohttp import ClientResponse as Response
 from rasa.shared.exceptions import RasaException
 
-from channels.multipart import MultipartError, parse_multipart
+from channels.rest.forms import FormError as MultipartError
+from channels.rest.forms import parse_form as parse_multipart
 from channels.ratelimit import TokenBucketLimiter
 from channels.rest import ChannelSettings, MultimodalRestInput, looks_like_base64
 from media import AttachmentLimits, AttachmentStore

@@ -1,0 +1,171 @@
+"""What the REST, Telegram and Messenger channels share: replies, settings, secrets, metadata and the store.
+
+Each function here replaces a piece of logic that two or three channels used to spell out on their own; the
+channel modules import it from here instead of repeating it.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from sanic import response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from assistant.keys import ATTACHMENT_PROBLEMS, ATTACHMENTS
+from media import AttachmentError, AttachmentRef, AttachmentStore, default_store, sanitise_name
+
+logger = logging.getLogger(__name__)
+
+#: Reply to a message whose content no channel can use (stickers, PDFs and other documents, locations, ...).
+UNSUPPORTED_CONTENT_REPLY = (
+    "Sorry, I can't open that kind of message. I can read text, photos and voice notes — "
+    "could you type your question, or send a photo or a voice note instead?"
+)
+#: Bytes per chunk when an upload or a download is streamed into the attachment store (64 KiB).
+STREAM_CHUNK_BYTES = 64 * 1024
+#: 1-256 characters of ``A-Z a-z 0-9 _ -``: Telegram's webhook secret token and Meta's ``hub.challenge``.
+URL_SAFE_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+#: Answer of the webhooks to a body that is not a JSON object (HTTP 400).
+NOT_A_JSON_OBJECT = "the body must be a JSON object"
+#: Characters of a file's display name kept when a problem reply names the file.
+PROBLEM_NAME_CHARS = 60
+
+
+# --------------------------------------------------------------------------------------------------------
+# Settings and secrets
+# --------------------------------------------------------------------------------------------------------
+def settings_from(
+    credentials: Optional[Mapping[str, Any]], env_vars: Mapping[str, str], environ: Mapping[str, str]
+) -> Dict[str, Optional[str]]:
+    """A channel's settings: each credentials.yml key, or its environment variable when the key is missing.
+
+    Args:
+        credentials: The channel's credentials.yml section (may be ``None``).
+        env_vars: Credential key -> environment variable read when the key is missing, ``null`` or blank.
+        environ: Where the variables are looked up (``os.environ``).
+
+    Returns:
+        Credential key -> the value as stripped text, or ``None`` when neither source has a non-blank value.
+    """
+    credentials = credentials or {}
+    settings: Dict[str, Optional[str]] = {}
+    for key, variable in env_vars.items():
+        value = credentials.get(key)
+        if value is None or not str(value).strip():
+            value = environ.get(variable)
+        text = str(value).strip() if value is not None else ""
+        settings[key] = text or None
+    return settings
+
+
+def secrets_match(given: Optional[str], expected: str) -> bool:
+    """Whether a secret sent by a client equals the configured one, compared in constant time (UTF-8 bytes).
+
+    Args:
+        given: What the request carried (header, query parameter); ``None`` when it carried nothing.
+        expected: The configured secret.
+    """
+    return hmac.compare_digest((given or "").encode("utf-8"), expected.encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Requests and replies
+# --------------------------------------------------------------------------------------------------------
+async def health(_request: Request) -> HTTPResponse:
+    """``GET /`` of every channel: ``{"status": "ok"}``."""
+    return response.json({"status": "ok"})
+
+
+def json_object(body: Optional[bytes]) -> Dict[str, Any]:
+    """A webhook body decoded as a JSON object.
+
+    Raises:
+        ValueError: naming what the body is instead: ``"not JSON"`` (bad JSON or UTF-8, or nested too deeply
+            for the decoder) or ``"a JSON list"`` and the like.
+    """
+    try:
+        value = json.loads(body or b"")
+    except (ValueError, RecursionError):
+        raise ValueError("not JSON") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"a JSON {type(value).__name__}")
+    return value
+
+
+def problem_replies(problems: Iterable[Tuple[Optional[str], str]], name_files: bool) -> List[str]:
+    """The replies for refused attachments: one per distinct text, in order.
+
+    Args:
+        problems: ``(file name as the client sent it or None, friendly message)`` per refused attachment.
+        name_files: Whether to start each reply with the file's display name (``About “x.jpg”: ...``), for a
+            message that carried several files. Names are sanitised (:func:`media.sanitise_name`) and cut
+            to :data:`PROBLEM_NAME_CHARS` characters.
+    """
+    replies: Dict[str, None] = {}
+    for name, text in problems:
+        shown = sanitise_name((name or "").strip()) if name_files and (name or "").strip() else None
+        if shown:
+            text = f"About “{shown[:PROBLEM_NAME_CHARS]}”: {text}"
+        replies.setdefault(text)
+    return list(replies)
+
+
+def log_rejection(error: AttachmentError, redact: Callable[[str], str] = str) -> AttachmentError:
+    """Log a refused attachment once (``error.logged`` remembers it) and return the error.
+
+    Args:
+        error: The store's or the channel's error.
+        redact: Applied to the logged text (Telegram removes its bot token).
+    """
+    if not error.logged:
+        logger.warning("Attachment rejected (%s)", redact(str(error)))
+        error.logged = True
+    return error
+
+
+def with_attachments(
+    metadata: Optional[Mapping[str, Any]],
+    refs: Sequence[AttachmentRef],
+    problems: Sequence[AttachmentError] = (),
+) -> Optional[Dict[str, Any]]:
+    """Message metadata with the stored attachments and the refused ones added (the channels' contract).
+
+    Args:
+        metadata: What the channel already passes on (Rasa's ``get_metadata``, a client's own keys).
+        refs: Stored attachments, in message order: ``metadata["attachments"]``.
+        problems: Refused attachments: ``metadata["attachment_problems"]`` as ``{"type", "code", "message"}``.
+
+    Returns:
+        A new dict, or ``None`` when it would be empty (Rasa's default for "no metadata").
+    """
+    result = dict(metadata or {})
+    if refs:
+        result[ATTACHMENTS] = [ref.to_metadata() for ref in refs]
+    if problems:
+        result[ATTACHMENT_PROBLEMS] = [error.to_problem() for error in problems]
+    return result or None
+
+
+# --------------------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------------------
+class UsesAttachmentStore:
+    """Mixin for an input channel that stores photos and voice notes.
+
+    Attributes:
+        _store: The store given to the channel's constructor, or ``None`` for the process-wide default.
+    """
+
+    _store: Optional[AttachmentStore] = None
+
+    @property
+    def store(self) -> AttachmentStore:
+        """Where the channel's photos and voice notes go: :func:`media.default_store` unless one was given
+        (``ATTACHMENT_DIR``; created on first use, not when the channel is built)."""
+        if self._store is None:
+            self._store = default_store()
+        return self._store

@@ -1,0 +1,210 @@
+"""``MultimodalRestInput``: the REST channel's routes and what one ``POST /webhook`` does, step by step.
+
+auth (:mod:`channels.rest.auth`) → body under the cap (:mod:`channels.rest.body`) → parse
+(:mod:`channels.rest.parsing`) → upload rate limit (:mod:`channels.rest.limits`) → store the uploads (the
+attachment store, in a worker thread) → hand one ``UserMessage`` to Rasa → the replies, after one reply per
+refused attachment. Files and the web page are served by :mod:`channels.rest.web`.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Sequence, Text, Tuple
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.exceptions import RasaException
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from channels.common import STREAM_CHUNK_BYTES, UsesAttachmentStore, health, problem_replies, with_attachments
+from channels.rest.auth import check_bearer
+from channels.rest.auth import expected_token as token_from
+from channels.rest.body import read_body, stop_reading
+from channels.rest.errors import ChannelError
+from channels.rest.limits import UploadRateLimit
+from channels.rest.parsing import RequestParser, Upload
+from channels.rest.settings import ChannelSettings
+from channels.rest.web import add_web_routes, serve_file
+from media import AttachmentError, AttachmentRef, AttachmentStore
+
+logger = logging.getLogger(__name__)
+
+#: URL prefix (``/webhooks/multimodal``) and ``input_channel`` of the messages.
+CHANNEL_NAME = "multimodal"
+
+
+def _chunks(data: memoryview, size: int = STREAM_CHUNK_BYTES) -> Iterator[memoryview]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+class MultimodalRestInput(UsesAttachmentStore, InputChannel):
+    """REST channel for text, photos and voice notes; also serves the web chat page and widget.
+
+    Args:
+        settings: Channel settings (see :class:`~channels.rest.settings.ChannelSettings`); checked again here.
+        store: Upload store; defaults to :func:`media.default_store` (``ATTACHMENT_DIR``).
+        environ: Where the bearer token is looked up (default ``os.environ``, read per request).
+
+    Raises:
+        RasaException: for bad settings, or a burst smaller than the store's ``max_attachments`` while its
+            rate limit is on (a full message could never be sent).
+    """
+
+    @classmethod
+    def name(cls) -> Text:
+        """URL prefix and ``input_channel`` of the messages: ``multimodal``."""
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "MultimodalRestInput":
+        """Builds the channel from its credentials.yml section (may be empty)."""
+        return cls(ChannelSettings.from_credentials(credentials))
+
+    def __init__(
+        self,
+        settings: Optional[ChannelSettings] = None,
+        store: Optional[AttachmentStore] = None,
+        environ: Optional[Dict[str, str]] = None,
+    ) -> None:
+        self.settings = (settings or ChannelSettings()).checked()
+        self._store = store
+        self._environ = environ
+        limits = self.store.limits
+        for rate_key, burst_key in (
+            ("upload_rate_per_minute", "upload_burst"),
+            ("address_rate_per_minute", "address_burst"),
+        ):
+            burst = getattr(self.settings, burst_key)
+            if getattr(self.settings, rate_key) > 0 and burst < limits.max_attachments:
+                raise RasaException(
+                    f"{type(self).__name__}: '{burst_key}' is {burst}; it must be at least max_attachments "
+                    f"({limits.max_attachments}) or a full message could never be sent"
+                )
+        self.parser = RequestParser(self.settings, limits.max_attachments)
+        self.rate_limit = UploadRateLimit(self.settings)
+
+    def expected_token(self) -> Optional[str]:
+        """The bearer token POSTs need, or ``None`` when auth is off (variable unset or empty)."""
+        return token_from(self.settings.token_env, os.environ if self._environ is None else self._environ)
+
+    # ---- storing -------------------------------------------------------------------------------------
+    def _store_one(self, upload: Upload) -> AttachmentRef:
+        store = self.store
+        if upload.kind == "id":
+            return store.ref_for(upload.payload)
+        if upload.kind == "base64":
+            return store.save_base64(upload.payload, name=upload.name, declared_mime=upload.declared_mime)
+        data: memoryview = upload.payload
+        return store.save_stream(
+            _chunks(data), name=upload.name, declared_mime=upload.declared_mime, expected_size=len(data)
+        )
+
+    async def store_uploads(
+        self, uploads: Sequence[Upload]
+    ) -> Tuple[List[AttachmentRef], List[Tuple[Upload, AttachmentError]]]:
+        """Stores every upload (in a worker thread: the store hashes, writes and runs ffprobe).
+
+        Returns:
+            The stored references in request order, and the refused uploads with their errors.
+        """
+        loop = asyncio.get_running_loop()
+        refs: List[AttachmentRef] = []
+        problems: List[Tuple[Upload, AttachmentError]] = []
+        for upload in uploads:
+            try:
+                ref = await loop.run_in_executor(None, functools.partial(self._store_one, upload))
+            except AttachmentError as error:
+                problems.append((upload, error))
+                continue
+            if upload.declared_type and upload.declared_type != ref.type:
+                logger.info(
+                    "Attachment declared as %.20s is %s by its content; the content wins",
+                    upload.declared_type,
+                    ref.type,
+                )
+            refs.append(ref)
+        return refs, problems
+
+    # ---- the webhook ---------------------------------------------------------------------------------
+    async def handle_post(
+        self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> HTTPResponse:
+        """The whole POST: auth, size, parse, rate limit, store, hand to Rasa, collect the replies."""
+        body_read = False
+        try:
+            check_bearer(request.headers.get("authorization"), self.expected_token())
+            body = await read_body(request, self.settings.max_body_bytes, self.store.limits)
+            body_read = True
+            incoming = self.parser.parse(request.headers.get("content-type", ""), body)
+            if incoming.uploads:
+                self.rate_limit.check(request, incoming.sender, len(incoming.uploads))
+        except ChannelError as error:
+            logger.warning(
+                "Multimodal request refused (%s %s): %s",
+                error.status,
+                error.code,
+                error.detail or error.message,
+            )
+            if not body_read:
+                stop_reading(request)
+            return error.to_response()
+
+        refs, problems = await self.store_uploads(incoming.uploads)
+        del body  # the request's bytes are not needed any more
+        texts = problem_replies(
+            [(upload.name, error.user_message) for upload, error in problems], len(incoming.uploads) > 1
+        )
+        replies = [{"recipient_id": incoming.sender, "text": text} for text in texts]
+        has_text = bool((incoming.text or "").strip())
+        if problems and not has_text and not refs:
+            return response.json(replies)
+
+        collector = CollectingOutputChannel()
+        message = UserMessage(
+            incoming.text or "",  # photo/voice-only: Rasa's NLU components need a string, never None
+            collector,
+            incoming.sender,
+            input_channel=self.name(),
+            metadata=with_attachments(incoming.metadata, refs, [error for _, error in problems]),
+        )
+        try:
+            await on_new_message(message)
+        except asyncio.CancelledError:
+            logger.error("Multimodal message from %.40s timed out in the bot", incoming.sender)
+            if not collector.messages:
+                return self._internal_error()
+        except Exception:
+            logger.exception("Multimodal message from %.40s failed in the bot", incoming.sender)
+            if not collector.messages:
+                return self._internal_error()
+        return response.json(replies + collector.messages)
+
+    @staticmethod
+    def _internal_error() -> HTTPResponse:
+        return ChannelError(
+            500, "internal_error", "Sorry, something went wrong on my side — please try again in a moment."
+        ).to_response()
+
+    # ---- blueprint -----------------------------------------------------------------------------------
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """The channel's routes: health, the webhook, files by id and (unless turned off) the web chat."""
+        module = inspect.getmodule(self)
+        bp = Blueprint(f"multimodal_webhook_{type(self).__name__}", module.__name__ if module else None)
+
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.handle_post(request, on_new_message)
+
+        async def get_file(request: Request, file_id: str) -> HTTPResponse:
+            return await serve_file(self.store, file_id)
+
+        bp.add_route(health, "/", methods=["GET"], name="health")
+        bp.add_route(receive, "/webhook", methods=["POST"], name="receive", stream=True)
+        bp.add_route(get_file, "/files/<file_id:str>", methods=["GET"], name="file")
+        if self.settings.web_chat:
+            add_web_routes(bp, self.settings.frame_ancestors)
+        return bp

@@ -1,0 +1,99 @@
+"""What credentials.yml may set for the REST channel, checked by the project's config mechanism.
+
+``ChannelSettings`` is a pydantic model (a :class:`components.configuration.ComponentConfig`); a bad key or
+value stops Rasa at start with ``MultimodalRestInput: `<key>` must be <valid values>, got <value>.`` or
+``MultimodalRestInput: unknown config key(s) 'x'; valid keys are ...``. Secrets are never written there:
+``token_env`` names the environment variable that holds the bearer token.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Optional
+
+from pydantic import Field, validator
+
+from components.configuration import ComponentConfig, Flag, Integer, Number, Text, validate_config
+
+#: The class name credentials.yml uses; it starts every settings error.
+CHANNEL_CLASS = "MultimodalRestInput"
+MiB = 1024 * 1024
+
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CSP_BREAKERS_RE = re.compile(r"[;,\r\n\x00]")
+
+
+class ChannelSettings(ComponentConfig):
+    """The REST channel's settings (every key optional; immutable once checked).
+
+    Attributes:
+        token_env: Name of the environment variable holding the bearer token for ``POST .../webhook``. When
+            the variable is unset or empty, no token is needed. ``None`` or ``""`` turns auth off entirely.
+        max_body_bytes: Largest request body in bytes (default 32 MiB: one 20 MiB voice note as base64 fits).
+        max_text_chars: Longest message text in characters (default 20,000).
+        max_metadata_bytes: Largest client ``metadata`` object, as compact JSON, in bytes (default 16 KiB).
+        max_metadata_depth: Deepest nesting of client ``metadata`` in levels (default 10).
+        upload_rate_per_minute: Attachments per minute granted to each sender id (token bucket refill rate,
+            default 20). ``0`` turns the limit off.
+        upload_burst: The sender's bucket size in attachments (default 20); at least the store's
+            ``max_attachments`` (checked by the channel, which knows the store).
+        address_rate_per_minute: Attachments per minute granted to each client address, whatever sender ids
+            it uses (default 120; sender ids are chosen by the client). Behind a reverse proxy every client
+            has the proxy's address unless Sanic is told to trust forwarded headers (``PROXIES_COUNT``): raise
+            this or set it to ``0`` there.
+        address_burst: The address's bucket size in attachments (default 60); at least ``max_attachments``.
+        web_chat: Whether the chat page and widget are served (default true).
+        frame_ancestors: CSP ``frame-ancestors`` sources allowed to embed the chat page in an iframe
+            (default ``*``: any site may embed the widget; e.g. ``'self' https://shop.example``).
+    """
+
+    token_env: Optional[str] = Field(
+        "CHAT_API_TOKEN",
+        valid="an environment variable name such as CHAT_API_TOKEN (not the token), or empty for no auth",
+    )
+    max_body_bytes: int = Integer(32 * MiB, ge=1024, valid="an integer >= 1024 (bytes per request)")
+    max_text_chars: int = Integer(20_000, ge=1, valid="an integer >= 1 (characters)")
+    max_metadata_bytes: int = Integer(16 * 1024, ge=2, valid="an integer >= 2 (bytes of compact JSON)")
+    max_metadata_depth: int = Integer(10, ge=1, valid="an integer >= 1 (levels)")
+    upload_rate_per_minute: float = Number(
+        20.0, ge=0, valid="a number >= 0 (attachments per minute; 0 = no limit)"
+    )
+    upload_burst: int = Integer(20, ge=1, valid="an integer >= 1 (attachments)")
+    address_rate_per_minute: float = Number(
+        120.0, ge=0, valid="a number >= 0 (attachments per minute; 0 = no limit)"
+    )
+    address_burst: int = Integer(60, ge=1, valid="an integer >= 1 (attachments)")
+    web_chat: bool = Flag(True)
+    frame_ancestors: str = Text(
+        "*", valid="CSP sources separated by spaces, e.g. 'self' https://shop.example"
+    )
+
+    @validator("token_env")
+    def _environment_variable_name(cls, value: Optional[str]) -> Optional[str]:
+        if value not in (None, "") and not _ENV_NAME_RE.fullmatch(value):
+            raise ValueError("not an environment variable name")
+        return value
+
+    @validator("frame_ancestors")
+    def _csp_sources(cls, value: str) -> str:
+        if not value.strip() or _CSP_BREAKERS_RE.search(value):
+            raise ValueError("not a list of CSP sources")
+        return value
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Mapping[str, Any]]) -> "ChannelSettings":
+        """Builds and checks settings from the channel's credentials.yml section (``None`` = all defaults).
+
+        Raises:
+            rasa.shared.exceptions.InvalidConfigException: (a ``RasaException``) naming the key and its valid
+                values, for an unknown key or a bad value.
+        """
+        return validate_config(CHANNEL_CLASS, cls, dict(credentials or {}))
+
+    def checked(self) -> "ChannelSettings":
+        """These settings after the strict checks of :meth:`from_credentials` (for settings built in code,
+        where pydantic alone would let ``True`` pass as an integer or a negative rate through).
+
+        Raises:
+            rasa.shared.exceptions.InvalidConfigException: as :meth:`from_credentials`.
+        """
+        return self.from_credentials(self.dict())
