@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import http.server
 import importlib.util
-import json
 import socket
 import sys
 import threading
@@ -17,7 +16,8 @@ import pytest
 
 from channels.rest import ChannelSettings, MultimodalRestInput
 from media import AttachmentStore
-from tests.unit.channels.test_rest_channel import FakeBot, make_jpeg, serve, sha256
+from tests.unit.channels import make_jpeg
+from tests.unit.channels.rest import serve, sha256
 
 ROOT = Path(__file__).resolve().parents[3]
 

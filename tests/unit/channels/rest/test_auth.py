@@ -1,0 +1,44 @@
+"""`channels.rest.auth`: the bearer token, when its environment variable is set."""
+from __future__ import annotations
+
+import pytest
+
+from channels.rest import MultimodalRestInput
+from media import AttachmentStore
+from tests.unit.channels.rest import error_of, make_channel, serve
+
+
+# --------------------------------------------------------------------------------------------------------
+# Auth
+# --------------------------------------------------------------------------------------------------------
+async def test_auth_token_when_the_variable_is_set(store: AttachmentStore) -> None:
+    channel = make_channel(store, environ={"CHAT_API_TOKEN": "s3cret-token"})
+    async with serve(channel) as served:
+        resp = await served.post_json({"sender": "a", "message": "hi"})
+        assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Bearer")
+        assert (await error_of(resp))["code"] == "unauthorized"
+        resp = await served.post_json({"sender": "a", "message": "hi"}, {"Authorization": "Bearer wrong"})
+        assert resp.status == 401
+        message = {"sender": "a", "message": "hi"}
+        resp = await served.post_json(message, {"Authorization": "Basic s3cret-token"})
+        assert resp.status == 401
+        resp = await served.post_json(message, {"Authorization": "Bearer s3cret-token"})
+        assert resp.status == 200
+        assert len(served.bot.messages) == 1
+        assert (await served.http.get(served.base + "chat")).status == 200
+
+
+async def test_no_auth_when_the_variable_is_unset_or_empty(store: AttachmentStore) -> None:
+    for environ in ({}, {"CHAT_API_TOKEN": ""}):
+        async with serve(make_channel(store, environ=environ)) as served:
+            assert (await served.post_json({"sender": "a", "message": "hi"})).status == 200
+
+
+def test_token_variable_name_comes_from_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    channel = MultimodalRestInput.from_credentials({"token_env": "MY_CHAT_TOKEN"})
+    monkeypatch.setenv("MY_CHAT_TOKEN", "abc")
+    assert channel.expected_token() == "abc"
+    monkeypatch.delenv("MY_CHAT_TOKEN")
+    assert channel.expected_token() is None
+    assert MultimodalRestInput.from_credentials(None).settings.token_env == "CHAT_API_TOKEN"
+

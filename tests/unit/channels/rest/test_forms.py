@@ -1,0 +1,90 @@
+"""`channels.rest.forms` (multipart framing by python-multipart) and multipart/URL-encoded messages."""
+from __future__ import annotations
+
+import pytest
+
+from channels.rest.forms import FormError, parse_form
+from media import AttachmentStore
+from tests.unit.channels import HAS_FFMPEG, make_audio, make_jpeg
+from tests.unit.channels.rest import Served, error_of, sha256, stored_files
+
+
+# --------------------------------------------------------------------------------------------------------
+# Multipart
+# --------------------------------------------------------------------------------------------------------
+async def test_multipart_photo_and_voice_note(served: Served, store: AttachmentStore) -> None:
+    photo = make_jpeg(shade=21)
+    files = [("photo.jpg", photo, "image/jpeg")]
+    if HAS_FFMPEG:
+        files.append(("voice.webm", make_audio("ogg"), "audio/webm"))  # the declared type is wrong; content wins
+    fields = {"sender": "carol", "message": "what is this?", "metadata": '{"locale": "en"}'}
+    resp = await served.post_form(fields, files)
+    assert resp.status == 200
+    message = served.bot.last
+    assert message.text == "what is this?" and message.sender_id == "carol"
+    assert message.metadata["locale"] == "en"
+    refs = message.metadata["attachments"]
+    assert refs[0] == {"type": "image", "id": sha256(photo), "mime_type": "image/jpeg", "size": len(photo),
+                       "name": "photo.jpg"}
+    if HAS_FFMPEG:
+        assert (refs[1]["type"], refs[1]["mime_type"]) == ("audio", "audio/ogg")
+    assert {p.name for p in stored_files(store)} >= {sha256(photo), f"{sha256(photo)}.json"}
+
+
+async def test_multipart_without_sender_or_with_bad_framing(served: Served) -> None:
+    resp = await served.post_form({"message": "hi"}, [])
+    assert resp.status == 400 and (await error_of(resp))["code"] == "missing_sender"
+    for body in (b"garbage without boundaries", b"--xyz\r\nno-colon-header\r\n\r\nvalue\r\n--xyz--\r\n",
+                 b"--xyz\r\nContent-Disposition: form-data; name=\"sender\"\r\n\r\nnever closed"):
+        resp = await served.http.post(
+            served.base + "webhook", data=body, headers={"Content-Type": "multipart/form-data; boundary=xyz"}
+        )
+        assert resp.status == 400 and (await error_of(resp))["code"] == "invalid_form"
+    resp = await served.http.post(
+        served.base + "webhook", data=b"x", headers={"Content-Type": "multipart/form-data"}
+    )
+    assert resp.status == 400
+
+
+async def test_multipart_and_urlencoded_forms_without_files(served: Served) -> None:
+    body = (
+        b'--xyz\r\nContent-Disposition: form-data; name="sender"\r\n\r\ndora\r\n'
+        b'--xyz\r\nContent-Disposition: form-data; name="message"\r\n\r\nhello there\r\n--xyz--\r\n'
+    )
+    resp = await served.http.post(
+        served.base + "webhook", data=body, headers={"Content-Type": "multipart/form-data; boundary=xyz"}
+    )
+    assert resp.status == 200
+    assert (served.bot.last.sender_id, served.bot.last.text) == ("dora", "hello there")
+    resp = await served.http.post(served.base + "webhook", data={"sender": "ed", "message": "hi & bye"})
+    assert resp.status == 200
+    assert (served.bot.last.sender_id, served.bot.last.text) == ("ed", "hi & bye")
+
+
+async def test_multipart_bad_metadata(served: Served) -> None:
+    for metadata in ("not json", '"a string"', "[1, 2]"):
+        resp = await served.post_form({"sender": "a", "message": "x", "metadata": metadata}, [])
+        assert resp.status == 400 and (await error_of(resp))["code"] == "invalid_metadata"
+
+
+# --------------------------------------------------------------------------------------------------------
+# The parser
+# --------------------------------------------------------------------------------------------------------
+def test_multipart_parser() -> None:
+    body = (
+        b"preamble\r\n--b1\r\nContent-Disposition: form-data; name=\"sender\"\r\n\r\nann\r\n"
+        b"--b1\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.jpg\"\r\n"
+        b"Content-Type: image/jpeg; q=1\r\n\r\n\x00\x01\r\n--b\r\n--b1--\r\nepilogue"
+    )
+    sender, photo = parse_form(body, "multipart/form-data; boundary=b1", max_parts=5)
+    assert (sender.name, sender.filename, sender.text()) == ("sender", None, "ann")
+    assert (photo.name, photo.filename, photo.content_type) == ("files", "a.jpg", "image/jpeg")
+    assert bytes(photo.data) == b"\x00\x01\r\n--b"
+    with pytest.raises(FormError):
+        parse_form(body, "multipart/form-data; boundary=b1", max_parts=1)
+    with pytest.raises(FormError):
+        parse_form(body, "multipart/form-data", max_parts=5)
+    header_bomb = b"--b1\r\nX: " + b"a" * 20_000 + b"\r\n\r\nv\r\n--b1--"
+    with pytest.raises(FormError):
+        parse_form(header_bomb, "multipart/form-data; boundary=b1", max_parts=5)
+
