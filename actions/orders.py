@@ -19,7 +19,11 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from actions.common import ShopAction
+from actions.formatting import format_date, format_money
+from actions.tracker_utils import free_text_answer, reset_slots
 from shop.errors import ShopError
+from shop.statuses import OrderStatus
+from shop.validation import ADDRESS_MAX_CHARS
 
 if TYPE_CHECKING:
     from shop.views import OrderView
@@ -28,11 +32,11 @@ logger = logging.getLogger(__name__)
 
 #: Reply used by :class:`ActionTrackOrder` for each order status.
 STATUS_RESPONSES = {
-    "placed": "utter_order_status_placed",
-    "packed": "utter_order_status_packed",
-    "shipped": "utter_order_status_shipped",
-    "delivered": "utter_order_status_delivered",
-    "cancelled": "utter_order_status_cancelled",
+    OrderStatus.PLACED.value: "utter_order_status_placed",
+    OrderStatus.PACKED.value: "utter_order_status_packed",
+    OrderStatus.SHIPPED.value: "utter_order_status_shipped",
+    OrderStatus.DELIVERED.value: "utter_order_status_delivered",
+    OrderStatus.CANCELLED.value: "utter_order_status_cancelled",
 }
 
 #: Slots an order flow leaves behind; cleared when the flow ends so the next flow asks again.
@@ -54,9 +58,9 @@ def order_details(order: "OrderView") -> Dict[Text, Any]:
         "order_number": order.order_number,
         "status": order.status,
         "items": f"{lines} item" if lines == 1 else f"{lines} items",
-        "total": common.format_money(order.total, order.currency),
+        "total": format_money(order.total, order.currency),
         "tracking_number": order.tracking_number or "not available yet",
-        "estimated_delivery": common.format_date(order.estimated_delivery),
+        "estimated_delivery": format_date(order.estimated_delivery),
     }
 
 
@@ -84,7 +88,7 @@ class OrderNumberFormValidation(FormValidationAction, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """Take the reply text as the order number while the form asks for it (see ``free_text_answer``)."""
-        text = common.free_text_answer(tracker, "order_number")
+        text = free_text_answer(tracker, "order_number")
         return {} if text is None else {"order_number": text}
 
     def validate_order_number(
@@ -163,7 +167,7 @@ class ValidateChangeAddressForm(OrderNumberFormValidation):
     #: Intents an address reply is often mistaken for; their text is still taken as the address.
     ADDRESS_INTENTS = ("change_shipping_address", "set_up_shipping_address")
     MIN_ADDRESS_CHARS = 8
-    MAX_ADDRESS_CHARS = 300
+    MAX_ADDRESS_CHARS = ADDRESS_MAX_CHARS
 
     def name(self) -> Text:
         """Return the action name."""
@@ -189,7 +193,7 @@ class ValidateChangeAddressForm(OrderNumberFormValidation):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """Take the reply text as the address while the form asks for it."""
-        text = common.free_text_answer(tracker, "shipping_address", extra_intents=self.ADDRESS_INTENTS)
+        text = free_text_answer(tracker, "shipping_address", extra_intents=self.ADDRESS_INTENTS)
         return {} if text is None else {"shipping_address": text}
 
     def validate_shipping_address(
@@ -217,7 +221,7 @@ class OrderFlowAction(ShopAction, ABC):
     @staticmethod
     def end_of_flow() -> List[EventType]:
         """Clear the order flow's slots, so that the next request asks for the order number again."""
-        return common.reset_slots(*ORDER_FLOW_SLOTS)
+        return reset_slots(*ORDER_FLOW_SLOTS)
 
     def events_on_error(self, tracker: Tracker) -> List[EventType]:
         """End the flow after an error too."""
@@ -289,7 +293,7 @@ class ActionCancelOrder(OrderFlowAction):
         repository = common.get_repository()
         order = repository.get_order(number)
         details = order_details(order)
-        if order.status == "cancelled":
+        if order.status == OrderStatus.CANCELLED.value:
             dispatcher.utter_message(response="utter_already_cancelled", **details)
         elif not order.can_cancel:
             dispatcher.utter_message(response="utter_cannot_cancel", **details)

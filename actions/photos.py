@@ -13,7 +13,6 @@ read what it put in the parse result and fetch current prices and stock from the
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Dict, List, Optional, Text
 
@@ -24,13 +23,21 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from actions.common import ShopAction
+from actions.formatting import format_unit_price, product_button, shorten
+from actions.tracker_utils import latest_entities, parse_value
+from assistant.keys import (
+    ATTACHMENT_PROBLEM,
+    INTENT_SIMILAR_PRODUCTS,
+    PRODUCT_ENTITY,
+    PRODUCT_RECOGNITION,
+    RECOGNISED,
+    UNCERTAIN,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Name the ProductRecognizer puts in the ``extractor`` field of its entities.
+#: Name the ProductRecognizer puts in the ``extractor`` field of its entities (its class name).
 RECOGNIZER = "ProductRecognizer"
-RECOGNISED = "recognised"
-UNCERTAIN = "uncertain"
 #: Candidates offered when the photo is not clear enough, at most.
 MAX_PHOTO_CANDIDATES = 3
 #: Longest attachment problem message echoed to the customer, in characters.
@@ -39,21 +46,15 @@ MAX_PROBLEM_CHARS = 300
 
 def photo_recognition(tracker: Tracker) -> Optional[Dict[Text, Any]]:
     """The ``product_recognition`` of the latest message, or None when it had no photo."""
-    value = (tracker.latest_message or {}).get("product_recognition")
-    return value if isinstance(value, dict) else None
+    return parse_value(tracker, PRODUCT_RECOGNITION, dict)
 
 
 def recognised_sku(tracker: Tracker) -> Optional[Text]:
     """The sku of the product the ProductRecognizer found in the latest message's photo, if any."""
-    for entity in (tracker.latest_message or {}).get("entities") or []:
-        if (
-            isinstance(entity, dict)
-            and entity.get("entity") == "product"
-            and entity.get("extractor") == RECOGNIZER
-            and isinstance(entity.get("sku"), str)
-            and entity["sku"].strip()
-        ):
-            return entity["sku"].strip()
+    for entity in latest_entities(tracker, PRODUCT_ENTITY):
+        sku = entity.get("sku")
+        if entity.get("extractor") == RECOGNIZER and isinstance(sku, str) and sku.strip():
+            return sku.strip()
     return None
 
 
@@ -71,11 +72,6 @@ def candidate_names(recognition: Optional[Dict[Text, Any]]) -> List[Text]:
         if len(names) == MAX_PHOTO_CANDIDATES:
             break
     return names
-
-
-def payload_button(title: Text, intent: Text, product_name: Text) -> Dict[Text, Text]:
-    """A button that sends ``/<intent>{"product": "<name>"}``."""
-    return {"title": title, "payload": f"/{intent}{json.dumps({'product': product_name})}"}
 
 
 class ActionAnswerProductPhoto(ShopAction):
@@ -99,11 +95,11 @@ class ActionAnswerProductPhoto(ShopAction):
             dispatcher.utter_message(
                 response="utter_photo_product",
                 product_name=product.name,
-                price=common.format_unit_price(product.price, product.currency, product.unit),
+                price=format_unit_price(product.price, product.currency, product.unit),
                 buttons=[
-                    payload_button("Price", "product_price", product.name),
-                    payload_button("In stock?", "product_availability", product.name),
-                    payload_button("Similar products", "similar_products", product.name),
+                    product_button(product.name, "product_price", title="Price"),
+                    product_button(product.name, "product_availability", title="In stock?"),
+                    product_button(product.name, INTENT_SIMILAR_PRODUCTS, title="Similar products"),
                 ],
             )
             return [SlotSet("product", product.name), SlotSet("product_sku", product.sku)]
@@ -113,7 +109,7 @@ class ActionAnswerProductPhoto(ShopAction):
         if names:
             dispatcher.utter_message(
                 response="utter_photo_confirm",
-                buttons=[payload_button(name, "product_info", name) for name in names],
+                buttons=[product_button(name, "product_info") for name in names],
             )
         else:
             dispatcher.utter_message(response="utter_photo_unknown")
@@ -131,10 +127,10 @@ class ActionAttachmentProblem(ShopAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Send the problem's friendly message, or a general one when the parse result has none."""
-        problem = (tracker.latest_message or {}).get("attachment_problem")
-        message = problem.get("message") if isinstance(problem, dict) else None
+        problem = parse_value(tracker, ATTACHMENT_PROBLEM, dict)
+        message = problem.get("message") if problem is not None else None
         if isinstance(message, str) and message.strip():
-            dispatcher.utter_message(text=common.shorten(message, MAX_PROBLEM_CHARS))
+            dispatcher.utter_message(text=shorten(message, MAX_PROBLEM_CHARS))
         else:
             dispatcher.utter_message(response="utter_attachment_problem")
         return []

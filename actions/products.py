@@ -8,7 +8,6 @@ the next question offers the closest products as buttons.
 
 from __future__ import annotations
 
-import json
 import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Text
@@ -21,6 +20,16 @@ from rasa_sdk.types import DomainDict
 
 from actions import common, photos
 from actions.common import ShopAction
+from actions.formatting import format_unit_price, join_alternatives, product_button, shorten
+from actions.tracker_utils import (
+    free_text_answer,
+    has_entity,
+    latest_entities,
+    latest_intent,
+    parse_value,
+    reset_slots,
+)
+from assistant.keys import PRODUCT_ENTITY, SIMILAR_PRODUCTS, SIMILAR_TO
 from shop.errors import ShopError
 
 if TYPE_CHECKING:
@@ -47,11 +56,6 @@ MAX_SUGGESTIONS = 3
 MAX_SEARCH_RESULTS = 5
 #: Similar products listed at most.
 MAX_SIMILAR = 4
-
-
-def product_button(name: Text, intent: Text = "inform") -> Dict[Text, Text]:
-    """Return a button that sends ``/<intent>{"product": "<name>"}``, which fills the ``product`` slot."""
-    return {"title": name, "payload": f"/{intent}{json.dumps({'product': name})}"}
 
 
 def current_question(tracker: Tracker) -> Text:
@@ -96,11 +100,11 @@ class ValidateProductForm(FormValidationAction):
         That is the intent that starts the form, or a complete question ("how much are apples?") while the
         form asks for the product. A bare reply ("bananas", whatever intent it gets) keeps the question.
         """
-        question = QUESTION_BY_INTENT.get(common.latest_intent(tracker) or "")
+        question = QUESTION_BY_INTENT.get(latest_intent(tracker) or "")
         if question is None:
             return []
         asking = tracker.get_slot("requested_slot") == "product"
-        if asking and not common.has_entity(tracker, "product"):
+        if asking and not has_entity(tracker, PRODUCT_ENTITY):
             return []
         if tracker.get_slot("product_question") == question:
             return []
@@ -110,7 +114,7 @@ class ValidateProductForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """Take a bare reply ("bananas") as the product while the form asks for it."""
-        text = common.free_text_answer(tracker, "product", extra_intents=QUESTION_BY_INTENT)
+        text = free_text_answer(tracker, "product", extra_intents=QUESTION_BY_INTENT)
         return {} if text is None else {"product": text}
 
     def validate_product(
@@ -130,7 +134,7 @@ class ValidateProductForm(FormValidationAction):
         if question == "search":
             # Search words come from this request; a product remembered from earlier is not what to search
             # for.
-            fresh = tracker.get_slot("requested_slot") == "product" or common.has_entity(tracker, "product")
+            fresh = tracker.get_slot("requested_slot") == "product" or has_entity(tracker, PRODUCT_ENTITY)
             return {**cleared, "product": query if fresh else None}
         photo_sku = photos.recognised_sku(tracker)
         if photo_sku:
@@ -150,11 +154,11 @@ class ValidateProductForm(FormValidationAction):
             return {**cleared, "product": None}
         if match.product is None:
             names = [product.name for product in match.suggestions[:MAX_SUGGESTIONS]]
-            logger.info("No product matches %r (%d suggestions)", common.shorten(query), len(names))
+            logger.info("No product matches %r (%d suggestions)", shorten(query), len(names))
             return {
                 "product": None,
                 "product_sku": None,
-                "product_miss": common.shorten(query),
+                "product_miss": shorten(query),
                 "product_suggestions": names or None,
             }
         return {**cleared, "product": match.product.name, "product_sku": match.product.sku}
@@ -178,13 +182,13 @@ class ActionAskProduct(ShopAction):
                 dispatcher.utter_message(
                     response="utter_product_not_found",
                     query=miss,
-                    suggestions=common.join_alternatives(names),
+                    suggestions=join_alternatives(names),
                     buttons=[product_button(name) for name in names],
                 )
             else:
                 dispatcher.utter_message(response="utter_product_not_found_no_suggestions", query=miss)
-            return common.reset_slots("product_miss", "product_suggestions")
-        if common.latest_intent(tracker) in QUESTION_BY_INTENT and self._ask_about_photo(dispatcher, tracker):
+            return reset_slots("product_miss", "product_suggestions")
+        if latest_intent(tracker) in QUESTION_BY_INTENT and self._ask_about_photo(dispatcher, tracker):
             return []
         dispatcher.utter_message(response=f"utter_ask_product_{current_question(tracker)}")
         return []
@@ -215,7 +219,7 @@ class ActionAnswerProductQuestion(ShopAction):
 
     def events_on_error(self, tracker: Tracker) -> List[EventType]:
         """Forget the per-question details after an error."""
-        return common.reset_slots("quantity", "product_miss", "product_suggestions")
+        return reset_slots("quantity", "product_miss", "product_suggestions")
 
     def perform(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -227,10 +231,10 @@ class ActionAnswerProductQuestion(ShopAction):
         product = self._product(tracker)
         if product is None:
             dispatcher.utter_message(response="utter_product_unknown")
-            return common.reset_slots("product", "product_sku", "quantity")
+            return reset_slots("product", "product_sku", "quantity")
         details = {
             "product_name": product.name,
-            "price": common.format_unit_price(product.price, product.currency, product.unit),
+            "price": format_unit_price(product.price, product.currency, product.unit),
             "unit": product.unit,
             "stock": product.stock,
         }
@@ -283,13 +287,13 @@ class ActionAnswerProductQuestion(ShopAction):
             if alternatives:
                 dispatcher.utter_message(
                     response="utter_product_alternatives",
-                    alternatives=common.join_alternatives(alternatives),
+                    alternatives=join_alternatives(alternatives),
                     buttons=[product_button(name, "product_availability") for name in alternatives],
                 )
         elif wanted is not None and wanted > product.stock:
             dispatcher.utter_message(
                 response="utter_product_not_enough",
-                quantity=common.shorten(tracker.get_slot("quantity"), 30),
+                quantity=shorten(tracker.get_slot("quantity"), 30),
                 **details,
             )
         elif product.stock <= LOW_STOCK:
@@ -305,16 +309,16 @@ class ActionAnswerProductQuestion(ShopAction):
             results = repository.search_products(category=query, limit=MAX_SEARCH_RESULTS)
         events = self.events_on_error(tracker)
         if not results:
-            dispatcher.utter_message(response="utter_search_no_results", query=common.shorten(query))
-            return events + common.reset_slots("product", "product_sku")
+            dispatcher.utter_message(response="utter_search_no_results", query=shorten(query))
+            return events + reset_slots("product", "product_sku")
         lines = [
-            f"• {product.name}: {common.format_unit_price(product.price, product.currency, product.unit)}"
+            f"• {product.name}: {format_unit_price(product.price, product.currency, product.unit)}"
             + ("" if product.in_stock else " (sold out)")
             for product in results
         ]
         dispatcher.utter_message(
             response="utter_search_results",
-            query=common.shorten(query),
+            query=shorten(query),
             result_lines="\n".join(lines),
             buttons=[product_button(product.name, "product_info") for product in results],
         )
@@ -345,11 +349,10 @@ class ActionSimilarProducts(ShopAction):
     ) -> List[EventType]:
         """List up to four similar products (in stock first, with price) or ask which product is meant."""
         repository = common.get_repository()
-        message = tracker.latest_message or {}
-        reference = message.get("similar_to") if isinstance(message.get("similar_to"), dict) else None
-        ranked = message.get("similar_products") if isinstance(message.get("similar_products"), list) else []
+        reference = parse_value(tracker, SIMILAR_TO, dict)
+        ranked = parse_value(tracker, SIMILAR_PRODUCTS, list) or []
         product = self._reference_product(tracker, reference)
-        label = product.name if product is not None else common.shorten((reference or {}).get("query"), 40)
+        label = product.name if product is not None else shorten((reference or {}).get("query"), 40)
         similar = self._ranked_products(ranked, product)
         if not similar and product is not None:
             similar = self._same_category(product)
@@ -362,7 +365,7 @@ class ActionSimilarProducts(ShopAction):
             return events
         similar = sorted(similar, key=lambda item: not item.in_stock)[:MAX_SIMILAR]  # stable: keeps the rank
         lines = [
-            f"• {item.name}: {common.format_unit_price(item.price, item.currency, item.unit)}"
+            f"• {item.name}: {format_unit_price(item.price, item.currency, item.unit)}"
             + ("" if item.in_stock else " (sold out)")
             for item in similar
         ]
@@ -385,10 +388,7 @@ class ActionSimilarProducts(ShopAction):
             found = repository.get_product(sku) if isinstance(sku, str) and sku else None
             # A reference given only as words ("almond milk") has no catalog product, and that is fine.
             return found
-        entities = [
-            e for e in (tracker.latest_message or {}).get("entities") or []
-            if isinstance(e, dict) and e.get("entity") == "product" and isinstance(e.get("value"), str)
-        ]
+        entities = [e for e in latest_entities(tracker, PRODUCT_ENTITY) if isinstance(e.get("value"), str)]
         for entity in entities:
             if isinstance(entity.get("sku"), str):
                 found = repository.get_product(entity["sku"])

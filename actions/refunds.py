@@ -15,7 +15,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import common
+from actions.formatting import format_date, format_money
 from actions.orders import OrderFlowAction, OrderNumberFormValidation
+from actions.tracker_utils import reset_slots
+from shop.statuses import RefundStatus
+from shop.validation import MAX_REASON_CHARS
 
 if TYPE_CHECKING:
     from shop.views import RefundView
@@ -24,14 +28,11 @@ logger = logging.getLogger(__name__)
 
 #: How each refund status reads for the customer.
 REFUND_STATUS_TEXT = {
-    "requested": "being checked",
-    "approved": "approved, the money is on its way",
-    "paid": "paid back",
-    "rejected": "not approved",
+    RefundStatus.REQUESTED.value: "being checked",
+    RefundStatus.APPROVED.value: "approved, the money is on its way",
+    RefundStatus.PAID.value: "paid back",
+    RefundStatus.REJECTED.value: "not approved",
 }
-
-#: The longest reason passed on (the repository cuts at the same length).
-MAX_REASON_CHARS = 1000
 
 
 def refund_line(refund: "RefundView") -> Text:
@@ -39,8 +40,8 @@ def refund_line(refund: "RefundView") -> Text:
     checked"``."""
     status = REFUND_STATUS_TEXT.get(refund.status, refund.status)
     return (
-        f"• {refund.refund_number}: {common.format_money(refund.amount, refund.currency)}, "
-        f"asked for on {common.format_date(refund.created_at)}, {status}"
+        f"• {refund.refund_number}: {format_money(refund.amount, refund.currency)}, "
+        f"asked for on {format_date(refund.created_at)}, {status}"
     )
 
 
@@ -66,7 +67,7 @@ class RefundFlowAction(OrderFlowAction):
     @staticmethod
     def end_of_flow() -> List[EventType]:
         """Clear the order flow's slots, the reason and the amount."""
-        return OrderFlowAction.end_of_flow() + common.reset_slots("refund_reason", "amount")
+        return OrderFlowAction.end_of_flow() + reset_slots("refund_reason", "amount")
 
 
 class ActionRequestRefund(RefundFlowAction):
@@ -90,7 +91,7 @@ class ActionRequestRefund(RefundFlowAction):
             response="utter_refund_requested",
             order_number=refund.order_number,
             refund_number=refund.refund_number,
-            amount=common.format_money(refund.amount, refund.currency),
+            amount=format_money(refund.amount, refund.currency),
         )
         return self.end_of_flow()
 

@@ -1,9 +1,9 @@
 """Support actions: complaints and hand-over to a person (support tickets), offering a person to an unhappy
 customer, stopping a flow, the fallback.
 
-A ticket carries the conversation so far (see :func:`actions.common.conversation_transcript`) and the
-sentiment of each user message (:func:`actions.common.sentiment_trail`), so the colleague who takes over does
-not have to ask again.
+A ticket carries the conversation so far (see :func:`actions.transcript.conversation_transcript`) and the
+sentiment of each user message (:func:`actions.transcript.sentiment_trail`), so the colleague who takes over
+does not have to ask again.
 """
 
 from __future__ import annotations
@@ -19,14 +19,19 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from actions.common import ShopAction
+from actions.formatting import shorten
 from actions.orders import ORDER_FLOW_SLOTS
+from actions.tracker_utils import last_bot_action, latest_intent, latest_text, reset_slots
+from actions.transcript import conversation_transcript, sentiment_trail
+from assistant.keys import NEGATIVE
 from shop.errors import InvalidOrderNumber
+from shop.statuses import TicketPriority
 
 logger = logging.getLogger(__name__)
 
 #: A hand-over is urgent when one of the customer's last this many messages was negative.
 RECENT_SENTIMENT_WINDOW = 3
-NEGATIVE_SENTIMENTS = frozenset({"negative", "angry", "frustrated"})
+NEGATIVE_SENTIMENTS = frozenset({NEGATIVE, "angry", "frustrated"})
 MAX_SUBJECT_CHARS = 120
 #: Action predicted by components.sentiment_policy.SentimentHandoffPolicy for an unhappy customer.
 OFFER_HUMAN_ACTION = "action_offer_human"
@@ -47,7 +52,7 @@ class TicketAction(ShopAction, ABC):
     def priority(self, trail: List[Text]) -> Text:
         """Return ``"normal"`` or ``"high"``; high when the customer sounded negative lately."""
         recent = {label.lower() for label in trail[-RECENT_SENTIMENT_WINDOW:]}
-        return "high" if recent & NEGATIVE_SENTIMENTS else "normal"
+        return TicketPriority.HIGH.value if recent & NEGATIVE_SENTIMENTS else TicketPriority.NORMAL.value
 
     @staticmethod
     def related_order(tracker: Tracker) -> Optional[Text]:
@@ -66,11 +71,11 @@ class TicketAction(ShopAction, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Create the ticket and give the customer its number."""
-        trail = common.sentiment_trail(tracker)
+        trail = sentiment_trail(tracker)
         ticket = common.get_repository().create_ticket(
             sender_id=tracker.sender_id,
             subject=self.subject(tracker),
-            transcript=common.conversation_transcript(tracker),
+            transcript=conversation_transcript(tracker),
             sentiment_trail=trail,
             order_number=self.related_order(tracker),
             priority=self.priority(trail),
@@ -91,12 +96,12 @@ class ActionFileComplaint(TicketAction):
 
     def subject(self, tracker: Tracker) -> Text:
         """``"Complaint: <the customer's words>"``."""
-        text = common.shorten(common.latest_text(tracker), MAX_SUBJECT_CHARS)
+        text = shorten(latest_text(tracker), MAX_SUBJECT_CHARS)
         return f"Complaint: {text}" if text else "Complaint"
 
     def priority(self, trail: List[Text]) -> Text:
         """Complaints are always urgent."""
-        return "high"
+        return TicketPriority.HIGH.value
 
 
 class ActionHandOverToHuman(TicketAction):
@@ -149,20 +154,6 @@ class ActionOfferHuman(ShopAction):
         return self._end_form(tracker)
 
 
-def last_bot_action(tracker: Tracker) -> Optional[Text]:
-    """The last action other than ``action_listen`` before the latest user message, or None."""
-    seen_user = False
-    for event in reversed(tracker.events or []):
-        kind = event.get("event")
-        if kind == "user":
-            if seen_user:
-                return None
-            seen_user = True
-        elif kind == "action" and seen_user and event.get("name") != "action_listen":
-            return event.get("name")
-    return None
-
-
 class ActionStopFlow(ShopAction):
     """Ends a stopped form ("no", "never mind", "bye"): says so and forgets the flow's slots."""
 
@@ -176,9 +167,9 @@ class ActionStopFlow(ShopAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """Say goodbye or confirm the stop, and clear the slots."""
-        response = "utter_goodbye" if common.latest_intent(tracker) == "goodbye" else "utter_flow_stopped"
+        response = "utter_goodbye" if latest_intent(tracker) == "goodbye" else "utter_flow_stopped"
         dispatcher.utter_message(response=response)
-        return common.reset_slots(*self.FLOW_SLOTS)
+        return reset_slots(*self.FLOW_SLOTS)
 
 
 class ActionDefaultFallback(ShopAction):

@@ -1,0 +1,137 @@
+"""Reading the conversation: the latest message's intent, text, entities and parse-result values, whether a
+form's question was answered, the last bot action, and the events that clear slots.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, List, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+
+#: Intents whose text a form may take as the answer to its question (a bare "10023", "bananas", "👍").
+FREE_TEXT_INTENTS = frozenset({"inform", "nlu_fallback"})
+
+#: Intents that are questions or requests of their own. A form never takes their text as a slot value, so it
+#: rejects and the rules answer them (FAQ answers, then back to the form; "no"/"bye" stop the form).
+INTERRUPTING_INTENTS = frozenset(
+    {
+        "affirm",
+        "deny",
+        "goodbye",
+        "greet",
+        "thank_you",
+        "bot_challenge",
+        "out_of_scope",
+        "complaint",
+        "contact_human_agent",
+        "contact_customer_service",
+        "check_payment_methods",
+        "delivery_options",
+        "delivery_period",
+        "check_refund_policy",
+        "check_cancellation_fee",
+        "check_invoice",
+        "get_invoice",
+        "create_account",
+        "delete_account",
+        "edit_account",
+        "switch_account",
+        "recover_password",
+        "registration_problems",
+        "newsletter_subscription",
+        "set_up_shipping_address",
+        "place_order",
+        "payment_issue",
+        "review",
+    }
+)
+
+
+def latest_intent(tracker: Tracker) -> Optional[Text]:
+    """Return the intent of the latest user message, ``nlu_fallback`` included, or None."""
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    return intent.get("name")
+
+
+def latest_text(tracker: Tracker) -> Text:
+    """Return the text of the latest user message, stripped (empty for image- or audio-only messages)."""
+    text = (tracker.latest_message or {}).get("text")
+    return text.strip() if isinstance(text, str) else ""
+
+
+def latest_entities(tracker: Tracker, entity: Text) -> List[dict]:
+    """Return the entities of type ``entity`` of the latest user message (malformed entries left out)."""
+    entities = (tracker.latest_message or {}).get("entities") or []
+    return [item for item in entities if isinstance(item, dict) and item.get("entity") == entity]
+
+
+def has_entity(tracker: Tracker, entity: Text) -> bool:
+    """Return True if the latest user message carries an entity of this type."""
+    return bool(latest_entities(tracker, entity))
+
+
+def parse_value(tracker: Tracker, key: Text, kind: type) -> Optional[Any]:
+    """Return what an NLU component put under ``key`` in the latest parse result, when it has the right type.
+
+    Args:
+        tracker: The conversation.
+        key: A parse-result key from :mod:`assistant.keys`, e.g. ``PRODUCT_RECOGNITION``.
+        kind: The type the value must have (``dict``, ``list``); anything else reads as missing.
+
+    Returns:
+        The value, or None when it is missing or malformed.
+    """
+    value = (tracker.latest_message or {}).get(key)
+    return value if isinstance(value, kind) else None
+
+
+def free_text_answer(tracker: Tracker, slot: Text, extra_intents: Iterable[Text] = ()) -> Optional[Text]:
+    """Return the latest message text as the answer to a form's question, or None.
+
+    Used by ``extract_<slot>`` methods of form validation actions. The text counts as the answer only while
+    the form asks for ``slot``, when no entity of the same name was found (the entity mapping fills the slot
+    then), and when the message is not a question or request of its own (:data:`INTERRUPTING_INTENTS`). A
+    message without any intent (no NLU model loaded) can only be an answer.
+
+    Args:
+        tracker: Tracker as passed to the validation action.
+        slot: The slot being asked for.
+        extra_intents: Further intents whose text is accepted (even interrupting ones);
+            :data:`FREE_TEXT_INTENTS` always are.
+
+    Returns:
+        The stripped message text, or None.
+    """
+    if tracker.get_slot("requested_slot") != slot or has_entity(tracker, slot):
+        return None
+    text = latest_text(tracker)
+    intent = latest_intent(tracker)
+    if not text:
+        return None
+    if intent is None or intent in FREE_TEXT_INTENTS or intent in set(extra_intents):
+        return text
+    if intent in INTERRUPTING_INTENTS:
+        return None
+    # Other intents (e.g. "10023" read as track_order without an entity): take text that has a digit and let
+    # the slot's validator decide.
+    return text if any(ch.isdigit() for ch in text) else None
+
+
+def last_bot_action(tracker: Tracker) -> Optional[Text]:
+    """The last action other than ``action_listen`` before the latest user message, or None."""
+    seen_user = False
+    for event in reversed(tracker.events or []):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif kind == "action" and seen_user and event.get("name") != "action_listen":
+            return event.get("name")
+    return None
+
+
+def reset_slots(*names: Text) -> List[EventType]:
+    """Return ``SlotSet(name, None)`` for each slot name."""
+    return [SlotSet(name, None) for name in names]
