@@ -43,6 +43,10 @@ def settings_from(
 ) -> Dict[str, Optional[str]]:
     """A channel's settings: each credentials.yml key, or its environment variable when the key is missing.
 
+    An empty entry in credentials.yml (``channels.telegram.MultimodalTelegramInput:``) is fine: everything
+    then comes from the environment, which keeps secrets out of the file and avoids Rasa's failure on an
+    unset ``${VAR}``.
+
     Args:
         credentials: The channel's credentials.yml section (may be ``None``).
         env_vars: Credential key -> environment variable read when the key is missing, ``null`` or blank.

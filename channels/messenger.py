@@ -315,11 +315,11 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        """Build the channel from ``credentials.yml`` keys, falling back to ``MESSENGER_*`` variables.
+        """Build the channel from ``credentials.yml`` keys, else ``MESSENGER_*`` variables (an empty entry is
+        fine: see :func:`channels.common.settings_from`).
 
-        An empty entry (``channels.messenger.MultimodalMessengerInput:``) is fine: everything then comes
-        from the environment, which keeps secrets out of the file and avoids Rasa's failure on an unset
-        ``${VAR}``.
+        Raises:
+            RasaException: as the constructor, when a setting is missing.
         """
         settings = settings_from(credentials, ENV_VARS, os.environ)
         return cls(

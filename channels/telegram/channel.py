@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence, Text
 from urllib.parse import urlsplit
 
@@ -45,6 +46,15 @@ logger = logging.getLogger(__name__)
 SECRET_TOKEN_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: Update types requested from Telegram with setWebhook; everything else is not even sent.
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """Where the outcome of one update goes: the bot client (replies), Rasa's handler and its metadata."""
+
+    bot: MultimodalTelegramOutput
+    on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    metadata: Optional[Dict[Text, Any]]
 
 
 class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
@@ -103,11 +113,11 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        """Build the channel from ``credentials.yml`` keys, falling back to ``TELEGRAM_*`` variables.
+        """Build the channel from ``credentials.yml`` keys, else ``TELEGRAM_*`` variables (an empty entry is
+        fine: see :func:`channels.common.settings_from`).
 
-        An empty entry (``channels.telegram.MultimodalTelegramInput:``) is fine: everything then comes
-        from the environment, which keeps secrets out of the file and avoids Rasa's failure on an unset
-        ``${VAR}``.
+        Raises:
+            RasaException: when no bot token is set, and as the constructor.
         """
         settings = settings_from(credentials, ENV_VARS, os.environ)
         if settings["access_token"] is None:
@@ -234,34 +244,29 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
             on_new_message: Rasa's message handler.
             metadata: Channel metadata to pass on (Rasa's ``get_metadata``); attachments are added to it.
         """
+        turn = _Turn(bot, on_new_message, metadata)
         try:
             if isinstance(update.get("callback_query"), Mapping):
-                await self._handle_callback(update["callback_query"], bot, on_new_message, metadata)
+                await self._handle_callback(update["callback_query"], turn)
             elif isinstance(update.get("message"), Mapping):
-                await self._handle_message(update["message"], bot, on_new_message, metadata)
+                await self._handle_message(update["message"], turn)
             elif isinstance(update.get("edited_message"), Mapping):
                 edited = update["edited_message"]
                 if as_str(edited.get("text")) is None:
                     logger.debug("Telegram edit of a caption or media ignored")
                     return
-                await self._handle_message(edited, bot, on_new_message, metadata)
+                await self._handle_message(edited, turn)
             else:
                 kinds = sorted(key for key in update if key != "update_id")[:5]
                 logger.debug("Telegram update of kind %s ignored", kinds)
         except Exception:  # one bad update must not stop the channel, nor make Telegram resend it
             logger.exception("Telegram update %s could not be handled", as_int(update.get("update_id")))
 
-    async def _handle_callback(
-        self,
-        query: Mapping[str, Any],
-        bot: MultimodalTelegramOutput,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        metadata: Optional[Dict[Text, Any]],
-    ) -> None:
+    async def _handle_callback(self, query: Mapping[str, Any], turn: _Turn) -> None:
         query_id = as_str(query.get("id"))
         if query_id is not None:
             try:  # stops the button's loading indicator; cosmetic, so failures are only logged
-                await bot.request("answerCallbackQuery", {"callback_query_id": query_id})
+                await turn.bot.request("answerCallbackQuery", {"callback_query_id": query_id})
             except BOT_API_ERRORS as error:
                 logger.info("Telegram answerCallbackQuery failed: %s", type(error).__name__)
         to_chat = chat_id(query.get("message"))
@@ -271,15 +276,9 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         if to_chat is None or data is None:
             logger.debug("Telegram callback query without chat or data ignored")
             return
-        await self._forward(on_new_message, data, bot, to_chat, [], metadata)
+        await self._forward(turn, to_chat, data, [])
 
-    async def _handle_message(
-        self,
-        message: Mapping[str, Any],
-        bot: MultimodalTelegramOutput,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        metadata: Optional[Dict[Text, Any]],
-    ) -> None:
+    async def _handle_message(self, message: Mapping[str, Any], turn: _Turn) -> None:
         to_chat = chat_id(message)
         if to_chat is None:
             logger.debug("Telegram message without a chat id ignored")
@@ -288,41 +287,33 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         plan = plan_message(message, limits.image_max_bytes, limits.image_max_pixels)
         if plan.unsupported is not None:
             logger.info("Telegram %s cannot be read by the assistant: polite reply sent", plan.unsupported)
-            await self._reply(bot, to_chat, UNSUPPORTED_CONTENT_REPLY)
+            await self._reply(turn.bot, to_chat, UNSUPPORTED_CONTENT_REPLY)
             return
         if plan.error is not None:
-            await self._refuse(bot, to_chat, plan.error)
+            await self._refuse(turn.bot, to_chat, plan.error)
             return
         refs: List[AttachmentRef] = []
         if plan.file is not None:
             try:
-                refs.append(await self.fetch_file(bot, plan.file))
+                refs.append(await self.fetch_file(turn.bot, plan.file))
             except AttachmentError as error:
-                await self._refuse(bot, to_chat, error)
+                await self._refuse(turn.bot, to_chat, error)
                 return
         if not plan.text and not refs:
             logger.debug("Telegram service message ignored")
             return
-        await self._forward(on_new_message, plan.text, bot, to_chat, refs, metadata)
+        await self._forward(turn, to_chat, plan.text, refs)
 
-    async def _forward(
-        self,
-        on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        text: str,
-        bot: MultimodalTelegramOutput,
-        to_chat: int,
-        refs: Sequence[AttachmentRef],
-        metadata: Optional[Dict[Text, Any]],
-    ) -> None:
+    async def _forward(self, turn: _Turn, to_chat: int, text: str, refs: Sequence[AttachmentRef]) -> None:
         user_message = UserMessage(
             text,
-            bot,
+            turn.bot,
             str(to_chat),
             input_channel=self.name(),
-            metadata=with_attachments(metadata, refs),
+            metadata=with_attachments(turn.metadata, refs),
         )
         try:
-            await on_new_message(user_message)
+            await turn.on_new_message(user_message)
         except Exception:
             logger.exception("Rasa failed on a Telegram message")
 

@@ -5,10 +5,10 @@ session, and streamed into :meth:`media.AttachmentStore.save_stream`. The declar
 with the limit before anything is requested, so an oversized voice note costs neither a ``getFile`` call nor a
 download.
 
-The Bot API server is trusted configuration (``TELEGRAM_API_URL``), not user input, which is why this module
-downloads from it directly instead of through :meth:`media.AttachmentStore.fetch_url` (whose address checks are
-meant for URLs that customers or platforms hand over). The file path comes from ``getFile`` and is checked
-to be a relative path of plain segments before it is put into the URL.
+The Bot API server is trusted configuration (``TELEGRAM_API_URL``), not user input, which is why this
+module downloads from it directly instead of through :meth:`media.AttachmentStore.fetch_url` (whose address
+checks are meant for URLs that customers or platforms hand over). The file path comes from ``getFile`` and is
+checked to be a relative path of plain segments before it is put into the URL.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Helpers shared by the channel tests: generated media, a loopback-only network guard, a Sanic runner.
+"""Helpers shared by the channel tests: generated media, a loopback-only network guard, a Sanic runner, a
+recorder standing in for Rasa, and the replay of the team's shared payload files.
 
 Photos are JPEGs drawn with Pillow and voice notes are tones encoded by ffmpeg into a pipe (tests that need
 audio skip when ffmpeg is missing), so no test depends on files outside the repository.
@@ -7,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import shutil
 import socket
 import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional
 from urllib.parse import urljoin
 
 import pytest
@@ -152,3 +154,42 @@ async def serve_channel(channel: Any, on_new_message: Callable[[Any], Awaitable[
     await server.after_start()
     port = server.server.sockets[0].getsockname()[1]
     return RunningApp(url=f"http://127.0.0.1:{port}{prefix}", server=server)
+
+
+class Recorder:
+    """Rasa's `on_new_message`: records messages, optionally runs an action (a bot reply, a crash)."""
+
+    def __init__(self) -> None:
+        self.messages: List[Any] = []
+        self.action: Optional[Callable[[Any], Any]] = None
+
+    async def __call__(self, message: Any) -> None:
+        self.messages.append(message)
+        if self.action is not None:
+            await self.action(message)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The team's shared payload files (../shared/cases/payloads; the tests skip when the folder is absent)
+# --------------------------------------------------------------------------------------------------------
+def shared_payload(shared_dir: Path, name: str) -> Dict[str, Any]:
+    """The shared payload file ``name``, decoded; skips the test when it is not there."""
+    path = shared_dir / "cases" / "payloads" / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not in the shared folder")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def check_every_shared_payload_is_expected(shared_dir: Path, prefix: str, expected: Iterable[str]) -> None:
+    """Every shared payload file named ``<prefix>*.json`` has an expectation in ``expected``."""
+    names = {p.name for p in (shared_dir / "cases" / "payloads").glob(f"{prefix}*.json")}
+    known = set(expected)
+    assert names <= known, f"payloads without an expectation here: {sorted(names - known)}"
+
+
+def check_payloads_match_the_shared_ones(shared_dir: Path, payloads: Dict[str, Any]) -> None:
+    """The payloads written in a test module equal the shared files of the same name, where those exist."""
+    for name, body in payloads.items():
+        path = shared_dir / "cases" / "payloads" / name
+        if path.is_file():
+            assert json.loads(path.read_text(encoding="utf-8")) == body, name

@@ -14,12 +14,13 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
+from assistant.paths import PROJECT_ROOT
 from channels.rest import ChannelSettings, MultimodalRestInput
 from media import AttachmentStore
 from tests.unit.channels import make_jpeg
 from tests.unit.channels.rest import serve, sha256
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = PROJECT_ROOT
 
 
 def _load_client():

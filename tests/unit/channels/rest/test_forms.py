@@ -16,7 +16,8 @@ async def test_multipart_photo_and_voice_note(served: Served, store: AttachmentS
     photo = make_jpeg(shade=21)
     files = [("photo.jpg", photo, "image/jpeg")]
     if HAS_FFMPEG:
-        files.append(("voice.webm", make_audio("ogg"), "audio/webm"))  # the declared type is wrong; content wins
+        voice = make_audio("ogg")
+        files.append(("voice.webm", voice, "audio/webm"))  # the declared type is wrong; the content wins
     fields = {"sender": "carol", "message": "what is this?", "metadata": '{"locale": "en"}'}
     resp = await served.post_form(fields, files)
     assert resp.status == 200

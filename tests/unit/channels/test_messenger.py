@@ -28,11 +28,15 @@ from rasa.core.channels.channel import UserMessage
 from rasa.shared.exceptions import RasaException
 from requests.structures import CaseInsensitiveDict
 
+from assistant.paths import PROJECT_ROOT
 from channels import UNSUPPORTED_CONTENT_REPLY
 from channels import messenger as ms
 from channels.messenger import MultimodalMessengerInput, signature_is_valid
 from media import AttachmentLimits, AttachmentStore
 from tests.unit.channels import (
+    Recorder,
+    check_every_shared_payload_is_expected,
+    check_payloads_match_the_shared_ones,
     files_under,
     guard_network,
     isolate_files,
@@ -40,6 +44,7 @@ from tests.unit.channels import (
     make_jpeg,
     requires_ffmpeg,
     serve_channel,
+    shared_payload,
 )
 
 PAGE_TOKEN = "EAAG-test-page-token-0123456789"
@@ -210,19 +215,6 @@ def store(tmp_path: Path, cdn: MemoryTransport) -> AttachmentStore:
 @pytest.fixture
 def send_api() -> SendApi:
     return SendApi()
-
-
-class Recorder:
-    """Rasa's `on_new_message`: records messages, optionally runs an action (a bot reply, a crash)."""
-
-    def __init__(self) -> None:
-        self.messages: List[UserMessage] = []
-        self.action: Optional[Callable[[UserMessage], Any]] = None
-
-    async def __call__(self, message: UserMessage) -> None:
-        self.messages.append(message)
-        if self.action is not None:
-            await self.action(message)
 
 
 def sign(body: bytes, secret: str = APP_SECRET) -> str:
@@ -658,7 +650,7 @@ def test_rasa_builds_the_channel_from_an_empty_credentials_entry(monkeypatch: py
 
 
 def test_the_repository_credentials_file_names_this_channel():
-    text = (Path(__file__).resolve().parents[3] / "credentials.yml").read_text(encoding="utf-8")
+    text = (PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")
     assert "channels.messenger.MultimodalMessengerInput:" in text
 
 
@@ -676,21 +668,15 @@ def test_each_setting_is_required(monkeypatch: pytest.MonkeyPatch, missing: str)
 # ------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 async def test_shared_payload_files(shared_dir: Path, harness: Harness, name: str):
-    path = shared_dir / "cases" / "payloads" / name
-    if not path.is_file():
-        pytest.skip(f"{name} is not in the shared folder")
+    body = shared_payload(shared_dir, name)
     if EXPECTED[name].needs_ffmpeg:
         make_audio("mp4")
-    await check_expected(harness, name, json.loads(path.read_text(encoding="utf-8")))
+    await check_expected(harness, name, body)
 
 
 def test_every_shared_messenger_payload_has_an_expectation(shared_dir: Path):
-    names = {p.name for p in (shared_dir / "cases" / "payloads").glob("messenger_*.json")}
-    assert names <= set(EXPECTED), f"payloads without an expectation here: {sorted(names - set(EXPECTED))}"
+    check_every_shared_payload_is_expected(shared_dir, "messenger_", EXPECTED)
 
 
 def test_payloads_written_here_match_the_shared_ones(shared_dir: Path):
-    for name, body in PAYLOADS.items():
-        path = shared_dir / "cases" / "payloads" / name
-        if path.is_file():
-            assert json.loads(path.read_text(encoding="utf-8")) == body, name
+    check_payloads_match_the_shared_ones(shared_dir, PAYLOADS)
