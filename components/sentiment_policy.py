@@ -35,7 +35,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Tuple
 
-from rasa.core.constants import POLICY_PRIORITY, RULE_POLICY_PRIORITY
+from rasa.core.constants import POLICY_FEATURIZER, POLICY_MAX_HISTORY, POLICY_PRIORITY, RULE_POLICY_PRIORITY
 from rasa.core.policies.policy import Policy, PolicyPrediction, SupportedData
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -53,12 +53,30 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
+from assistant.keys import NEGATIVE, SENTIMENT
+from components.configuration import ComponentConfig, Integer, Names, Number, Text as NonBlank, validate_config
+
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "sentiment_handoff_policy.json"
 #: Rasa's own commands: never answered with an offer.
 COMMAND_INTENTS = frozenset({USER_INTENT_RESTART, USER_INTENT_BACK, USER_INTENT_SESSION_START})
 _NAME = "SentimentHandoffPolicy"
+#: Keys that Rasa's `Policy` base class reads (its tracker featurizer); passed over by the check.
+_BASE_KEYS = (POLICY_MAX_HISTORY, POLICY_FEATURIZER)
+
+
+class SentimentPolicyConfig(ComponentConfig):
+    """The SentimentHandoffPolicy's config keys (see `SentimentHandoffPolicy.get_default_config`)."""
+
+    priority: int = Integer(RULE_POLICY_PRIORITY + 1, valid="an integer")
+    offer_action: str = NonBlank("action_offer_human", valid="a non-empty string")
+    negative_label: str = NonBlank(NEGATIVE, valid="a non-empty string")
+    negative_turns: int = Integer(2, ge=1, valid="an integer >= 1")
+    min_confidence: float = Number(0.5, ge=0, le=1, valid="a probability from 0 to 1")
+    trigger_intents: Any = Names(["complaint"], valid="a list of names")
+    ignore_intents: Any = Names(["contact_human_agent"], valid="a list of names")
+    reset_actions: Any = Names(["action_hand_over_to_human"], valid="a list of names")
 
 
 def sentiment_of(parse_data: Optional[Dict[Text, Any]]) -> Tuple[Optional[Text], float]:
@@ -67,7 +85,7 @@ def sentiment_of(parse_data: Optional[Dict[Text, Any]]) -> Tuple[Optional[Text],
     Understands `{"label": ..., "confidence": ...}` (MultimodalFusionClassifier), `{"name": ...}` and a plain
     string (confidence 1.0 then).
     """
-    value = (parse_data or {}).get("sentiment")
+    value = (parse_data or {}).get(SENTIMENT)
     if isinstance(value, str) and value.strip():
         return value.strip().lower(), 1.0
     if isinstance(value, dict):
@@ -100,7 +118,7 @@ class SentimentHandoffPolicy(Policy):
             # Action that apologises and offers a person (action name in the domain).
             "offer_action": "action_offer_human",
             # Sentiment label that counts as unhappy (str, compared in lower case).
-            "negative_label": "negative",
+            "negative_label": NEGATIVE,
             # Negative user messages in a row that trigger the offer (count ≥ 1).
             "negative_turns": 2,
             # Lowest sentiment confidence for a message to count as negative (probability 0..1).
@@ -115,32 +133,13 @@ class SentimentHandoffPolicy(Policy):
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
-        """Checks every key of the policy's config.
+        """Checks every key of the policy's config (`SentimentPolicyConfig`); unknown keys are refused, except
+        those Rasa's `Policy` base reads (`max_history`, `featurizer`).
 
         Raises:
             InvalidConfigException: naming the key and its valid values.
         """
-
-        def fail(key: str, expected: str) -> None:
-            raise InvalidConfigException(f"{_NAME}: `{key}` must be {expected}, got {config.get(key)!r}.")
-
-        priority = config.get(POLICY_PRIORITY)
-        if not isinstance(priority, int) or isinstance(priority, bool):
-            fail(POLICY_PRIORITY, "an integer")
-        for key in ("offer_action", "negative_label"):
-            if not isinstance(config.get(key), str) or not config[key].strip():
-                fail(key, "a non-empty string")
-        turns = config.get("negative_turns")
-        if not isinstance(turns, int) or isinstance(turns, bool) or turns < 1:
-            fail("negative_turns", "an integer >= 1")
-        confidence = config.get("min_confidence")
-        is_number = isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
-        if not is_number or not 0 <= confidence <= 1:
-            fail("min_confidence", "a probability from 0 to 1")
-        for key in ("trigger_intents", "ignore_intents", "reset_actions"):
-            value = config.get(key)
-            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
-                fail(key, "a list of names")
+        validate_config(_NAME, SentimentPolicyConfig, config, ignore=_BASE_KEYS)
 
     def __init__(
         self,

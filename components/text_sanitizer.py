@@ -26,15 +26,22 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from assistant.keys import TEXT_TRUNCATED
+from components.configuration import ComponentConfig, Integer, validate_config
+
 logger = logging.getLogger(__name__)
 
 _WHITESPACE = re.compile(r"\s+")
-TEXT_TRUNCATED = "text_truncated"
+
+
+class SanitizerConfig(ComponentConfig):
+    """The TextSanitizer's config keys (see `TextSanitizer.get_default_config`)."""
+
+    max_chars: int = Integer(1000, ge=16, le=100_000, valid="a whole number of characters from 16 to 100000")
 
 
 def sanitize_text(text: Optional[str], max_chars: int) -> tuple[str, bool]:
@@ -80,21 +87,19 @@ class TextSanitizer(GraphComponent):
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         """Creates the component; see `validate_config` for the accepted keys."""
-        self.validate_config(config)
-        self._max_chars = int(config["max_chars"])
+        self._max_chars = self.validate_config(config).max_chars
 
     @staticmethod
-    def validate_config(config: Dict[Text, Any]) -> None:
-        """Checks the configuration.
+    def validate_config(config: Dict[Text, Any]) -> SanitizerConfig:
+        """Checks the configuration (`SanitizerConfig`; missing keys take their defaults, unknown keys are refused).
+
+        Returns:
+            The checked configuration.
 
         Raises:
-            InvalidConfigException: `max_chars` is not a whole number between 16 and 100000.
+            InvalidConfigException: `max_chars` is not a whole number between 16 and 100000, or a key is unknown.
         """
-        value = config.get("max_chars")
-        if not isinstance(value, int) or isinstance(value, bool) or not 16 <= value <= 100_000:
-            raise InvalidConfigException(
-                f"TextSanitizer: 'max_chars' must be a whole number of characters from 16 to 100000, got {value!r}."
-            )
+        return validate_config("TextSanitizer", SanitizerConfig, config)
 
     @classmethod
     def create(

@@ -24,7 +24,9 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
-from components.sentiment_policy import SentimentHandoffPolicy, sentiment_of
+from assistant.keys import NEGATIVE, SENTIMENT
+from components.configuration import defaults_of
+from components.sentiment_policy import SentimentHandoffPolicy, SentimentPolicyConfig, sentiment_of
 
 OFFER = "action_offer_human"
 DOMAIN = Domain.from_yaml(
@@ -211,7 +213,7 @@ def test_configurable_streak_and_triggers(make_policy):
     ],
 )
 def test_sentiment_formats(value, expected):
-    assert sentiment_of({"sentiment": value}) == expected
+    assert sentiment_of({SENTIMENT: value}) == expected
 
 
 # ------------------------------------------------------------------------------------------------ ensemble
@@ -263,6 +265,26 @@ def test_registered_as_policy_with_a_priority_above_rules():
 def test_bad_config_names_the_key(make_policy, key, value):
     with pytest.raises(InvalidConfigException, match=f"`{key}`"):
         make_policy(**{key: value})
+
+
+def test_default_config_is_the_config_model():
+    assert SentimentHandoffPolicy.get_default_config() == defaults_of(SentimentPolicyConfig)
+    assert SentimentHandoffPolicy.get_default_config()["negative_label"] == NEGATIVE
+    for key, field in SentimentPolicyConfig.__fields__.items():
+        assert field.field_info.extra.get("valid"), f"`{key}` has no valid-values text"
+
+
+def test_unknown_config_keys_are_refused_but_the_policy_base_keys_pass(make_policy):
+    with pytest.raises(InvalidConfigException, match="unknown config key.*'negative_turn'.*valid keys are"):
+        make_policy(negative_turn=3)
+    policy = make_policy(max_history=3)  # read by Rasa's Policy base for its tracker featurizer
+    assert policy.featurizer.max_history == 3
+
+
+def test_bad_config_message_names_the_valid_values(make_policy):
+    with pytest.raises(InvalidConfigException) as error:
+        make_policy(min_confidence=1.5)
+    assert str(error.value) == "SentimentHandoffPolicy: `min_confidence` must be a probability from 0 to 1, got 1.5."
 
 
 def test_train_refuses_a_domain_without_the_offer_action(make_policy):

@@ -5,7 +5,9 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.text_sanitizer import TEXT_TRUNCATED, TextSanitizer, sanitize_text
+from assistant.keys import TEXT_TRUNCATED
+from components.configuration import defaults_of
+from components.text_sanitizer import SanitizerConfig, TextSanitizer, sanitize_text
 
 
 @pytest.mark.parametrize(
@@ -78,3 +80,18 @@ def test_training_examples_without_text_stay_without_text():
 def test_invalid_config_names_the_key(value):
     with pytest.raises(InvalidConfigException, match="max_chars"):
         TextSanitizer({"max_chars": value})
+
+
+def test_invalid_config_says_what_is_valid():
+    with pytest.raises(InvalidConfigException) as error:
+        TextSanitizer({"max_chars": 5})
+    assert str(error.value) == (
+        "TextSanitizer: `max_chars` must be a whole number of characters from 16 to 100000, got 5."
+    )
+
+
+def test_default_config_is_the_config_model_and_unknown_keys_are_refused():
+    assert TextSanitizer.get_default_config() == defaults_of(SanitizerConfig)
+    assert TextSanitizer({})._max_chars == 1000
+    with pytest.raises(InvalidConfigException, match="unknown config key.*'max_char'.*valid keys are max_chars"):
+        TextSanitizer({"max_char": 100})
