@@ -1,6 +1,7 @@
 """Static checks of the NLU training data that `rasa data validate` does not make."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import List
 
@@ -9,8 +10,11 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.loading import load_data
 
-ROOT = Path(__file__).resolve().parents[2]
-NLU_FILES = [ROOT / "data" / "nlu.yml", ROOT / "data" / "sentiment.yml"]
+from assistant.keys import SENTIMENT_LABELS
+from assistant.paths import DATA_DIR
+from components.fusion.features import sentiment_label_of
+
+NLU_FILES = [DATA_DIR / "nlu.yml", DATA_DIR / "sentiment.yml"]
 
 
 def _examples_with_entities(path: Path) -> List:
@@ -35,3 +39,15 @@ def test_entity_annotations_match_token_boundaries(path: Path) -> None:
             if entity["start"] not in starts or entity["end"] not in ends:
                 misaligned.append(f"{message.get(TEXT)!r}: {entity['entity']} {entity['start']}-{entity['end']}")
     assert not misaligned, "entities not on token boundaries:\n" + "\n".join(misaligned)
+
+
+def test_sentiment_labels_are_those_the_classifier_predicts() -> None:
+    """Every `metadata: {sentiment: ...}` in the NLU data is a label of the fusion classifier's sentiment head
+    (any other label would be dropped from training with a warning), and each label has examples."""
+    labels = Counter(
+        label
+        for path in NLU_FILES
+        for label in map(sentiment_label_of, load_data(str(path)).training_examples)
+        if label is not None
+    )
+    assert set(labels) == set(SENTIMENT_LABELS), labels
