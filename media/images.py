@@ -1,67 +1,149 @@
-"""Photo decoding: an upload's bytes → an upright 8-bit RGB Pillow image, refusing anything unsafe or broken.
+"""Photos: which formats are accepted, how they are identified, checked and decoded — one place for all of it.
 
-Used wherever a customer or catalog photo is decoded (the ImageFeaturizer, `make catalog-images`, the image
-tuning and benchmarks), so every one of them applies the same pixel limit, the same EXIF orientation and the
-same colour conversion. Errors are :class:`media.attachments.AttachmentError` with ``attachment_type="image"``.
+Pillow (https://python-pillow.org) does every step; nothing parses an image by hand.
+
+* :func:`identify_image` names the format from the header alone (no pixel is decoded): what
+  :func:`media.sniff.sniff` uses to tell a photo from a voice note.
+* :func:`open_image` opens an upload lazily and refuses what is not an accepted format or is over the pixel
+  limit, before any pixel is decoded; :func:`load_image` then decodes the first frame and turns every decoder
+  failure into ``damaged``. Both the store's check and the photo decoder go through these two.
+* :func:`inspect_image` is the store's check on an upload: a JPEG is decoded at 1/8 scale (libjpeg's DCT
+  scaling), which reads every block — a truncated or corrupt file still fails — for 1/64 of the memory.
+* :func:`decode_image` is the photo decoder of the ImageFeaturizer, ``make catalog-images``, the image tuning
+  and the benchmarks: the same checks, then EXIF orientation and conversion to 8-bit RGB.
+
+Errors are :class:`media.errors.AttachmentError` with ``attachment_type="image"`` (``unsupported_type`` for
+content that is no accepted image at all).
 """
 from __future__ import annotations
 
 import io
 import logging
 import warnings
-from typing import TYPE_CHECKING, Optional
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Dict, Optional
 
 import numpy as np
 
-from media.attachments import AttachmentError, AttachmentLimits
+from assistant.keys import IMAGE_ATTACHMENT
+from media.errors import AttachmentError
+from media.limits import AttachmentLimits
 
 if TYPE_CHECKING:  # hints only
     from PIL import Image as PILImage
 
 logger = logging.getLogger(__name__)
 
-#: Pillow plugins that may open a photo: the ones the attachment store accepts. Everything else is
-#: `unsupported_type`. The JPEG plugin reports multi-picture JPEGs from phone cameras as format "MPO".
+__all__ = [
+    "BACKGROUND_RGB",
+    "IMAGE_FORMATS",
+    "IMAGE_MIME",
+    "JPEG_FORMATS",
+    "ImageInfo",
+    "decode_image",
+    "identify_image",
+    "image_error",
+    "inspect_image",
+    "load_image",
+    "open_image",
+    "to_rgb",
+]
+
+#: Pillow plugins that may open a photo. Everything else is `unsupported_type`.
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+#: The JPEG plugin reports multi-picture JPEGs from phone cameras as format "MPO"; they are JPEG files.
 JPEG_FORMATS = ("JPEG", "MPO")
+#: The MIME type of each format Pillow reports for an accepted photo.
+IMAGE_MIME: Dict[str, str] = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
 #: White, for compositing transparent images (what a viewer shows behind a transparent product cut-out).
 BACKGROUND_RGB = (255, 255, 255)
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 _EXIF_ORIENTATION = 0x0112  # EXIF tag 274
+_SMALLEST_DRAFT = 1  # pixels: a JPEG draft this small is decoded at libjpeg's smallest scale, 1/8
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the store records of an accepted photo.
+
+    Attributes:
+        format: Pillow's format name, e.g. ``"JPEG"``, ``"MPO"``, ``"PNG"``.
+        mime_type: The MIME type of that format, e.g. ``"image/jpeg"``.
+        width: Width in pixels, from the header.
+        height: Height in pixels, from the header.
+    """
+
+    format: str
+    mime_type: str
+    width: int
+    height: int
 
 
 def image_error(code: str, detail: str, limits: Optional[AttachmentLimits] = None) -> AttachmentError:
     """An `AttachmentError` about a photo (`attachment_type="image"`), quoting `limits` in its message."""
-    return AttachmentError(code, detail, attachment_type="image", limits=limits)
+    return AttachmentError(code, detail, attachment_type=IMAGE_ATTACHMENT, limits=limits)
 
 
-def decode_image(
-    data: bytes, max_pixels: int, draft_size: Optional[int] = None, limits: Optional[AttachmentLimits] = None
-) -> "PILImage.Image":
-    """Decodes an uploaded photo into an upright 8-bit RGB image, refusing anything unsafe or broken.
+def _format_by_signature(data: bytes) -> Optional[str]:
+    """The accepted Pillow format whose own signature check accepts ``data``'s first bytes, if any."""
+    from PIL import Image
 
-    Steps: refuse empty input; open lazily (header only) as JPEG/PNG/WebP/GIF; refuse more than `max_pixels`
-    pixels (width × height from the header) before any pixel is decoded; decode the first frame only (an
-    animation stays on the frame Pillow opens it at); apply the EXIF orientation; convert to RGB (alpha is
-    composited on white; CMYK, palette, grayscale, 1-bit and 16-bit grayscale are converted; 16-bit values are
-    scaled 0..65535 → 0..255).
+    Image.init()
+    prefix = data[:64]
+    for fmt in IMAGE_FORMATS:
+        entry = Image.OPEN.get(fmt)
+        if entry is None:
+            continue
+        accept = entry[1]
+        try:
+            if accept is not None and accept(prefix) is True:
+                return fmt
+        except Exception:  # a plugin's signature check must never take the caller down
+            continue
+    return None
+
+
+def identify_image(data: bytes) -> Optional[str]:
+    """Pillow's format name when ``data`` is (or starts like) an accepted photo, else ``None``.
+
+    Only the header is read. A file whose header Pillow cannot parse but whose first bytes carry an accepted
+    format's signature is still named (it is a broken photo, not something else).
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+                return image.format if image.format in IMAGE_MIME else None
+    except Exception:  # UnidentifiedImageError, DecompressionBombError, or a plugin choking on the header
+        return _format_by_signature(data)
+
+
+def open_image(data: bytes, max_pixels: int, limits: Optional[AttachmentLimits] = None) -> "PILImage.Image":
+    """Open a photo lazily (header only) and check it before any pixel is decoded.
 
     Args:
-        data: the file content.
-        max_pixels: largest accepted width × height, in pixels.
-        draft_size: when set, a JPEG is decoded at the smallest 1/1, 1/2, 1/4 or 1/8 scale whose sides are
-            still at least this many pixels (libjpeg's DCT scaling; much faster for phone photos).
-        limits: limits quoted in the friendly messages of the errors (defaults: `AttachmentLimits()`).
+        data: The file content.
+        max_pixels: Largest accepted width × height, in pixels.
+        limits: Limits quoted in the friendly messages of the errors (defaults: `AttachmentLimits()`).
 
     Returns:
-        A loaded `PIL.Image.Image` in mode "RGB".
+        The opened, not yet loaded, `PIL.Image.Image` (JPEG, MPO, PNG, WebP or GIF).
 
     Raises:
-        AttachmentError: `attachment_type="image"` and code `empty` (zero bytes), `unsupported_type` (not a
-            JPEG, PNG, WebP or GIF, whatever the name says), `too_large` (over `max_pixels`, also when
-            Pillow's own decompression-bomb check fires) or `damaged` (truncated or corrupt data).
+        AttachmentError: ``empty`` (zero bytes), ``unsupported_type`` (not a JPEG, PNG, WebP or GIF, whatever
+            the name says), ``too_large`` (over ``max_pixels``, also when Pillow's own decompression-bomb
+            check fires) or ``damaged`` (an accepted format's signature with a header Pillow cannot read, or a
+            header that declares no pixels).
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -69,37 +151,115 @@ def decode_image(
         raise image_error("empty", "zero bytes", limits)
     try:
         with warnings.catch_warnings():
-            # Pillow warns between MAX_IMAGE_PIXELS and twice that; the explicit check below reports it
-            # instead.
+            # Pillow warns between MAX_IMAGE_PIXELS and twice that; the explicit check below reports it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
     except UnidentifiedImageError:
-        raise image_error(
-            "unsupported_type", "content is not a JPEG, PNG, WebP or GIF image", limits
-        ) from None
+        fmt = _format_by_signature(data)
+        if fmt is None:
+            raise image_error(
+                "unsupported_type", "content is not a JPEG, PNG, WebP or GIF image", limits
+            ) from None
+        raise image_error("damaged", f"{fmt} signature but Pillow cannot read the header", limits) from None
     except Image.DecompressionBombError as error:
         raise image_error("too_large", f"Pillow refused the header: {error}", limits) from None
     except Exception as error:  # a plugin choking on a malformed header
         raise image_error("damaged", f"unreadable header: {type(error).__name__}: {error}", limits) from None
-
-    # Nothing has been decoded yet: `Image.open` read the header only.
     width, height = image.size
     if width <= 0 or height <= 0:
+        image.close()
         raise image_error("damaged", f"header declares {width}x{height} pixels", limits)
     if width * height > max_pixels:
+        image.close()
         raise image_error(
             "too_large", f"{width}x{height} = {width * height} pixels > {max_pixels} pixels", limits
         )
+    return image
+
+
+def load_image(
+    image: "PILImage.Image", draft_size: Optional[int] = None, limits: Optional[AttachmentLimits] = None
+) -> "PILImage.Image":
+    """Decode the first frame of an image from :func:`open_image` (an animation stays on frame 0).
+
+    Args:
+        image: The opened image; loaded in place.
+        draft_size: When set, a JPEG is decoded at the smallest 1/1, 1/2, 1/4 or 1/8 scale whose sides are
+            still at least this many pixels (libjpeg's DCT scaling; much faster for phone photos).
+        limits: Limits quoted in the friendly messages of the errors.
+
+    Returns:
+        ``image``, loaded.
+
+    Raises:
+        AttachmentError: ``too_large`` (Pillow's decompression-bomb check, or out of memory) or ``damaged``
+            (truncated or corrupt data).
+    """
+    from PIL import Image
+
+    width, height = image.size
     try:
         if draft_size and image.format in JPEG_FORMATS:
             image.draft(None, (draft_size, draft_size))
-        image.load()  # the first frame: an animated GIF/WebP/PNG or an MPO is opened positioned on frame 0
+        image.load()
     except Image.DecompressionBombError as error:
         raise image_error("too_large", f"Pillow refused to decode: {error}", limits) from None
     except MemoryError:
         raise image_error("too_large", f"out of memory decoding {width}x{height} pixels", limits) from None
     except Exception as error:  # OSError (truncated), SyntaxError, ValueError, EOFError, struct.error, ...
         raise image_error("damaged", f"does not decode: {type(error).__name__}: {error}", limits) from None
+    return image
+
+
+def inspect_image(data: bytes, limits: AttachmentLimits) -> ImageInfo:
+    """The store's check of an uploaded photo: identify, check the pixel limit, decode cheaply for damage.
+
+    A JPEG is decoded at 1/8 scale: every block is still read, so the check is the same, for 1/64 of the
+    memory. Other formats are decoded in full (their first frame).
+
+    Args:
+        data: The file content.
+        limits: Its ``image_max_pixels`` is the pixel limit; the friendly messages quote it.
+
+    Returns:
+        Format, MIME type and size in pixels.
+
+    Raises:
+        AttachmentError: as :func:`open_image` and :func:`load_image`.
+    """
+    with open_image(data, limits.image_max_pixels, limits) as image:
+        fmt = image.format or ""
+        width, height = image.size  # from the header: a JPEG draft shrinks `image.size`
+        load_image(image, _SMALLEST_DRAFT, limits)
+    return ImageInfo(fmt, IMAGE_MIME[fmt], width, height)
+
+
+def decode_image(
+    data: bytes, max_pixels: int, draft_size: Optional[int] = None, limits: Optional[AttachmentLimits] = None
+) -> "PILImage.Image":
+    """Decodes an uploaded photo into an upright 8-bit RGB image, refusing anything unsafe or broken.
+
+    Steps: :func:`open_image` (refuse empty input, anything but JPEG/PNG/WebP/GIF, and more than
+    ``max_pixels`` pixels before any pixel is decoded); :func:`load_image` (the first frame only); apply the
+    EXIF orientation; convert to RGB (alpha is composited on white; CMYK, palette, grayscale, 1-bit and 16-bit
+    grayscale are converted; 16-bit values are scaled 0..65535 → 0..255).
+
+    Args:
+        data: the file content.
+        max_pixels: largest accepted width × height, in pixels.
+        draft_size: when set, a JPEG is decoded at the smallest 1/1, 1/2, 1/4 or 1/8 scale whose sides are
+            still at least this many pixels.
+        limits: limits quoted in the friendly messages of the errors (defaults: `AttachmentLimits()`).
+
+    Returns:
+        A loaded `PIL.Image.Image` in mode "RGB".
+
+    Raises:
+        AttachmentError: `attachment_type="image"` and code `empty`, `unsupported_type` (also for a colour
+            mode that cannot become RGB), `too_large` or `damaged`, as :func:`open_image` and
+            :func:`load_image`.
+    """
+    image = load_image(open_image(data, max_pixels, limits), draft_size, limits)
     image = _upright(image)
     try:
         return to_rgb(image)
