@@ -1,16 +1,16 @@
 """`channels.rest.auth`: the bearer token, when its environment variable is set."""
 from __future__ import annotations
 
+from typing import Optional
+
 import pytest
 
-from channels.rest import MultimodalRestInput
+from channels.rest import ChannelError, MultimodalRestInput
+from channels.rest.auth import check_bearer, expected_token
 from media import AttachmentStore
 from tests.unit.channels.rest import error_of, make_channel, serve
 
 
-# --------------------------------------------------------------------------------------------------------
-# Auth
-# --------------------------------------------------------------------------------------------------------
 async def test_auth_token_when_the_variable_is_set(store: AttachmentStore) -> None:
     channel = make_channel(store, environ={"CHAT_API_TOKEN": "s3cret-token"})
     async with serve(channel) as served:
@@ -42,3 +42,27 @@ def test_token_variable_name_comes_from_credentials(monkeypatch: pytest.MonkeyPa
     assert channel.expected_token() is None
     assert MultimodalRestInput.from_credentials(None).settings.token_env == "CHAT_API_TOKEN"
 
+
+
+@pytest.mark.parametrize(
+    "header, accepted",
+    [("Bearer t0ken", True), ("bearer t0ken", True), ("BEARER  t0ken ", True), ("Bearer t0ken2", False),
+     ("Bearer", False), ("Basic t0ken", False), ("t0ken", False), ("", False), (None, False)],
+)
+def test_bearer_header(header: Optional[str], accepted: bool) -> None:
+    if accepted:
+        check_bearer(header, "t0ken")
+    else:
+        with pytest.raises(ChannelError) as caught:
+            check_bearer(header, "t0ken")
+        assert (caught.value.status, caught.value.code) == (401, "unauthorized")
+        assert caught.value.headers["WWW-Authenticate"].startswith("Bearer")
+    check_bearer(header, None)  # no token configured: anything goes
+
+
+def test_expected_token() -> None:
+    assert expected_token("CHAT_API_TOKEN", {"CHAT_API_TOKEN": "abc"}) == "abc"
+    assert expected_token("CHAT_API_TOKEN", {"CHAT_API_TOKEN": ""}) is None
+    assert expected_token("CHAT_API_TOKEN", {}) is None
+    assert expected_token(None, {"CHAT_API_TOKEN": "abc"}) is None
+    assert expected_token("", {"": "abc"}) is None

@@ -1,6 +1,9 @@
 """`channels.rest.forms` (multipart framing by python-multipart) and multipart/URL-encoded messages."""
 from __future__ import annotations
 
+import random
+from typing import List, Optional, Tuple
+
 import pytest
 
 from channels.rest.forms import FormError, parse_form
@@ -89,3 +92,67 @@ def test_multipart_parser() -> None:
     with pytest.raises(FormError):
         parse_form(header_bomb, "multipart/form-data; boundary=b1", max_parts=5)
 
+
+
+def _form_body(boundary: bytes, parts: List[Tuple[str, Optional[str], Optional[str], bytes]]) -> bytes:
+    """A multipart/form-data body as browsers write it: ``(name, filename, content_type, data)`` per part."""
+    body = b""
+    for name, filename, content_type, data in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        headers = f"Content-Disposition: {disposition}\r\n"
+        if content_type is not None:
+            headers += f"Content-Type: {content_type}\r\n"
+        body += b"--" + boundary + b"\r\n" + headers.encode("utf-8") + b"\r\n" + data + b"\r\n"
+    return body + b"--" + boundary + b"--\r\n"
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_forms_come_back_part_for_part(seed: int) -> None:
+    """Property: whatever the part contents (CR, LF, dashes, near-boundaries), parsing gives them back."""
+    rng = random.Random(seed)
+    middle = "".join(rng.choice("abcXYZ019-_") for _ in range(rng.randint(1, 40)))
+    boundary = f"----form{middle}Q".encode()  # "Q" is in no piece: the data never holds the whole boundary
+    alphabet = [b"\r", b"\n", b"-", b"--", b"\r\n--", b"\r\n" + boundary[:-1], b"\x00", b"x", "é".encode()]
+    parts = []
+    for index in range(rng.randint(0, 12)):
+        data = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300)))
+        if rng.random() < 0.5:
+            parts.append((f"field{index}", None, None, data))
+        else:
+            parts.append(("files", f"photo {index} ü.jpg", rng.choice(["image/jpeg", "audio/ogg"]), data))
+    body = _form_body(boundary, parts)
+    parsed = parse_form(body, f"multipart/form-data; boundary={boundary.decode()}", max_parts=len(parts) + 1)
+    assert [(p.name, p.filename, p.content_type, bytes(p.data)) for p in parsed] == parts
+    assert all(p.data.obj is body for p in parsed)  # views into the body, not copies
+
+
+def test_form_limits_and_faults() -> None:
+    content_type = "multipart/form-data; boundary=b1"
+    three = _form_body(b"b1", [("a", None, None, b"1"), ("b", None, None, b"2"), ("c", None, None, b"3")])
+    assert len(parse_form(three, content_type, max_parts=3)) == 3
+    with pytest.raises(FormError, match="more than 2 form parts"):
+        parse_form(three, content_type, max_parts=2)
+    disposition = b"Content-Disposition: form-data; name=a\r\n"
+    many_headers = b"--b1\r\n" + b"X-A: b\r\n" * 2000 + disposition + b"\r\nv\r\n--b1--"
+    with pytest.raises(FormError):
+        parse_form(many_headers, content_type, max_parts=5)
+    nameless = b'--b1\r\nContent-Disposition: form-data; filename="a.jpg"\r\n\r\nv\r\n--b1--'
+    with pytest.raises(FormError, match="name"):
+        parse_form(nameless, content_type, max_parts=5)
+    with pytest.raises(FormError, match="boundary"):
+        parse_form(three, "multipart/form-data; boundary=" + "b" * 201, max_parts=5)
+    with pytest.raises(FormError, match="boundary"):
+        parse_form(three, "multipart/form-data; boundary=bö", max_parts=5)
+    assert parse_form(b"--b1--\r\n", content_type, max_parts=5) == []
+
+
+def test_rfc2231_file_names_and_raw_utf8_file_names() -> None:
+    body = (
+        b"--b1\r\nContent-Disposition: form-data; name=files; "
+        b"filename*=UTF-8''%D0%B1%D0%B0%D0%BD.jpg\r\n\r\nv\r\n"
+        b'--b1\r\nContent-Disposition: form-data; name=files; filename="\xd0\xb1.jpg"\r\n\r\nw\r\n--b1--'
+    )
+    first, second = parse_form(body, "multipart/form-data; boundary=b1", max_parts=5)
+    assert (first.filename, second.filename) == ("бан.jpg", "б.jpg")

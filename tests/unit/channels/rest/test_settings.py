@@ -1,12 +1,12 @@
-"""`channels.rest.settings`: credentials.yml keys checked at start, naming the key."""
+"""`channels.rest.settings`: credentials.yml keys checked at start, naming the key and its valid values."""
 from __future__ import annotations
 
 from typing import Any, Dict
 
 import pytest
-from rasa.shared.exceptions import RasaException
+from rasa.shared.exceptions import InvalidConfigException, RasaException
 
-from channels.rest import MultimodalRestInput
+from channels.rest import ChannelSettings, MultimodalRestInput
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,36 @@ def test_bad_credentials_fail_early_naming_the_key(credentials: Dict[str, Any]) 
         MultimodalRestInput.from_credentials(credentials)
     assert next(iter(credentials)) in str(caught.value)
 
+
+
+def test_defaults_and_the_message_format() -> None:
+    settings = ChannelSettings.from_credentials(None)
+    assert settings == ChannelSettings()
+    assert (settings.token_env, settings.max_body_bytes, settings.upload_rate_per_minute) == (
+        "CHAT_API_TOKEN", 32 * 1024 * 1024, 20.0
+    )
+    with pytest.raises(InvalidConfigException) as caught:
+        ChannelSettings.from_credentials({"max_text_chars": 0})
+    assert str(caught.value) == (
+        "MultimodalRestInput: `max_text_chars` must be an integer >= 1 (characters), got 0."
+    )
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{"token_env": None}, {"token_env": ""}, {"upload_rate_per_minute": 0}, {"address_rate_per_minute": 2.5},
+     {"frame_ancestors": "'self' https://shop.example"}, {"web_chat": False}],
+)
+def test_good_credentials(credentials: Dict[str, Any]) -> None:
+    settings = MultimodalRestInput.from_credentials(credentials).settings
+    key, value = next(iter(credentials.items()))
+    assert getattr(settings, key) == value
+
+
+@pytest.mark.parametrize(
+    "values", [{"max_body_bytes": True}, {"upload_burst": 0}, {"address_rate_per_minute": -0.5}]
+)
+def test_settings_built_in_code_are_checked_as_strictly(values: Dict[str, Any]) -> None:
+    with pytest.raises(RasaException) as caught:
+        MultimodalRestInput(ChannelSettings(**values))
+    assert next(iter(values)) in str(caught.value)
