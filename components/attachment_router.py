@@ -25,14 +25,16 @@ from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-logger = logging.getLogger(__name__)
+from assistant.keys import (
+    ATTACHMENT_PROBLEM,
+    ATTACHMENT_PROBLEMS,
+    IMAGE_LABELS,
+    INTENT_ATTACHMENT_PROBLEM,
+    INTENT_EMPTY_MESSAGE,
+    INTENT_SEND_IMAGE,
+)
 
-INTENT_SEND_IMAGE = "send_image"
-INTENT_ATTACHMENT_PROBLEM = "attachment_problem"
-INTENT_EMPTY_MESSAGE = "empty_message"
-ATTACHMENT_PROBLEMS = "attachment_problems"
-ATTACHMENT_PROBLEM = "attachment_problem"
-IMAGE_LABELS = "image_labels"
+logger = logging.getLogger(__name__)
 
 
 def route_intent(message: Message) -> Optional[str]:
