@@ -9,7 +9,7 @@ import hmac
 import json
 import logging
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from sanic import response
 from sanic.request import Request
@@ -98,6 +98,23 @@ def json_object(body: Optional[bytes]) -> Dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"a JSON {type(value).__name__}")
     return value
+
+
+def webhook_payload(body: Optional[bytes], what: str) -> Union[Dict[str, Any], HTTPResponse]:
+    """A webhook delivery's JSON object, or the 400 answer (logged) when the body is anything else.
+
+    Args:
+        body: The raw request body.
+        what: Names the request in the log line, e.g. ``"Telegram update"``.
+
+    Returns:
+        The decoded object, or ``400 the body must be a JSON object`` to return as it is.
+    """
+    try:
+        return json_object(body)
+    except ValueError as error:
+        logger.warning("%s refused: the body is %s", what, error)
+        return response.text(NOT_A_JSON_OBJECT, status=400)
 
 
 def problem_replies(problems: Iterable[Tuple[Optional[str], str]], name_files: bool) -> List[str]:

@@ -65,16 +65,15 @@ from sanic.response import HTTPResponse
 
 from assistant.keys import ATTACHMENT_TYPES
 from channels.common import (
-    NOT_A_JSON_OBJECT,
     UNSUPPORTED_CONTENT_REPLY,
     URL_SAFE_TOKEN_RE,
     UsesAttachmentStore,
     health,
-    json_object,
     log_rejection,
     problem_replies,
     secrets_match,
     settings_from,
+    webhook_payload,
     with_attachments,
 )
 from media import AttachmentError, AttachmentRef, AttachmentStore
@@ -367,11 +366,9 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
             if not self.validate_hub_signature(self.fb_secret, request.body, signature):
                 logger.warning("Messenger delivery refused: missing or wrong %s", SIGNATURE_HEADER)
                 return response.text("forbidden", status=403)
-            try:
-                payload = json_object(request.body)
-            except ValueError as error:
-                logger.warning("Messenger delivery refused: the body is %s", error)
-                return response.text(NOT_A_JSON_OBJECT, status=400)
+            payload = webhook_payload(request.body, "Messenger delivery")
+            if isinstance(payload, HTTPResponse):
+                return payload
             if payload.get("object") != "page":
                 logger.debug("Messenger delivery for object %r ignored", str(payload.get("object"))[:40])
                 return response.text("EVENT_RECEIVED")

@@ -25,15 +25,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.common import (
-    NOT_A_JSON_OBJECT,
     UNSUPPORTED_CONTENT_REPLY,
     URL_SAFE_TOKEN_RE,
     UsesAttachmentStore,
     health,
-    json_object,
     log_rejection,
     secrets_match,
     settings_from,
+    webhook_payload,
     with_attachments,
 )
 from channels.telegram.client import BOT_API_ERRORS, ENV_VARS, MultimodalTelegramOutput, api_server
@@ -162,11 +161,9 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
             if not self.secret_matches(request.headers.get(SECRET_TOKEN_HEADER)):
                 logger.warning("Telegram update refused: missing or wrong %s header", SECRET_TOKEN_HEADER)
                 return response.text("forbidden", status=403)
-            try:
-                update = json_object(request.body)
-            except ValueError as error:
-                logger.warning("Telegram update refused: the body is %s", error)
-                return response.text(NOT_A_JSON_OBJECT, status=400)
+            update = webhook_payload(request.body, "Telegram update")
+            if isinstance(update, HTTPResponse):
+                return update
             verified = await self._token_belongs_to_verified_bot(bot)
             if verified is None:  # getMe failed: let Telegram deliver the update again later
                 return response.text("Bot API unreachable", status=503)

@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from sanic.response import HTTPResponse
 
 from assistant.keys import ATTACHMENT_PROBLEMS, ATTACHMENTS
 from channels import common
@@ -15,6 +16,7 @@ from channels.common import (
     problem_replies,
     secrets_match,
     settings_from,
+    webhook_payload,
     with_attachments,
 )
 from media import AttachmentError, AttachmentStore
@@ -114,3 +116,12 @@ def test_the_store_is_the_given_one_or_the_default_on_first_use(
     channel = Channel()
     assert calls == []  # nothing is created while the channel is built
     assert channel.store is default and channel.store is default and calls == [1]
+
+
+def test_webhook_payload_is_the_object_or_the_400_answer(caplog: pytest.LogCaptureFixture) -> None:
+    assert webhook_payload(b'{"a": 1}', "Test delivery") == {"a": 1}
+    with caplog.at_level(logging.WARNING, logger="channels.common"):
+        answer = webhook_payload(b"[1]", "Test delivery")
+    assert isinstance(answer, HTTPResponse) and answer.status == 400
+    assert answer.body == b"the body must be a JSON object"
+    assert "Test delivery refused: the body is a JSON list" in caplog.text

@@ -149,10 +149,9 @@ def test_form_limits_and_faults() -> None:
 
 
 def test_rfc2231_file_names_and_raw_utf8_file_names() -> None:
-    body = (
-        b"--b1\r\nContent-Disposition: form-data; name=files; "
-        b"filename*=UTF-8''%D0%B1%D0%B0%D0%BD.jpg\r\n\r\nv\r\n"
-        b'--b1\r\nContent-Disposition: form-data; name=files; filename="\xd0\xb1.jpg"\r\n\r\nw\r\n--b1--'
-    )
+    disposition = b"--b1\r\nContent-Disposition: form-data; name=files; "
+    encoded = b"filename*=UTF-8''%D0%B1%D0%B0%D0%BD.jpg\r\n\r\nv\r\n"
+    raw = b'filename="\xd0\xb1.jpg"\r\n\r\nw\r\n--b1--'
+    body = disposition + encoded + disposition + raw
     first, second = parse_form(body, "multipart/form-data; boundary=b1", max_parts=5)
     assert (first.filename, second.filename) == ("бан.jpg", "б.jpg")
