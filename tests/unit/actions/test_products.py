@@ -242,18 +242,15 @@ def test_a_photo_sent_while_the_form_asks_leaves_the_question_to_the_form(repo) 
 # ------------------------------------------------------------------------------------------------ answers
 
 
-def test_price_of_bananas(repo) -> None:
-    tracker = make_tracker(
-        slots={"product_question": "price", "product": "Banana", "product_sku": "FRU-BANANA"}
-    )
+@pytest.mark.parametrize(
+    "product",
+    [{"product": "Banana", "product_sku": "FRU-BANANA"}, {"product": "bananas"}],
+    ids=["by-sku", "by-name-only"],
+)
+def test_price_of_bananas(repo, product: Dict[str, str]) -> None:
+    tracker = make_tracker(slots={"product_question": "price", **product})
     dispatcher, _ = run(ActionAnswerProductQuestion(), tracker)
     assert responses(dispatcher) == ["utter_product_price"]
-    assert rendered(dispatcher) == ["The price of Banana is €1.79 per kg."]
-
-
-def test_price_of_a_product_known_by_name_only(repo) -> None:
-    tracker = make_tracker(slots={"product_question": "price", "product": "bananas"})
-    dispatcher, _ = run(ActionAnswerProductQuestion(), tracker)
     assert rendered(dispatcher) == ["The price of Banana is €1.79 per kg."]
 
 
