@@ -1,7 +1,9 @@
-"""Fixtures for the unit tests of the database layer (`shop/`): a seeded in-memory SQLite database per test.
+"""Fixtures shared by the unit tests of `shop/` and `actions/`: a seeded in-memory SQLite database per test.
 
 The seeded database is built once per session and copied into each test's own in-memory database with SQLite's
-backup API, so every test starts from the same state without paying for seeding again.
+backup API, so every test starts from the same state without paying for seeding again. `shop_repo` is the real
+`ShopRepository` on that copy; the action tests install it with `actions.common.set_repository` (see
+tests/unit/actions/conftest.py).
 """
 
 from __future__ import annotations
