@@ -6,7 +6,8 @@ Conventions:
     * Timestamps are timezone-aware UTC (:class:`UTCDateTime`); PostgreSQL stores ``timestamptz``, SQLite
       stores naive UTC text that is read back as aware UTC.
     * Status columns are strings checked by a named CHECK constraint (no native database enum types), so the
-      schema is identical on SQLite and PostgreSQL.
+      schema is identical on SQLite and PostgreSQL. The statuses themselves are the enums of
+      :mod:`shop.statuses`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, List, Optional, Tuple
+from decimal import Decimal
+from typing import Any, List, Optional, Tuple, Union
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -393,7 +394,9 @@ class ShopRepository:
 
     # ---------------------------------------------------------------------------------------------- refunds
 
-    def request_refund(self, order_number: str, reason: str, amount: Optional[Any] = None) -> RefundView:
+    def request_refund(
+        self, order_number: str, reason: str, amount: Union[Decimal, int, float, str, None] = None
+    ) -> RefundView:
         """Request a refund for a delivered or cancelled order.
 
         The amount follows :func:`shop.rules.refund_amount`: refund requests that are not rejected count

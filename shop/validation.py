@@ -14,7 +14,7 @@ import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 from shop.errors import InvalidAmount, InvalidInput, InvalidOrderNumber
 from shop.statuses import CENT, MAX_AMOUNT, TicketPriority
@@ -473,7 +473,7 @@ def category_filter(category: Any) -> Optional[str]:
     return category.strip().lower()
 
 
-__all__: Sequence[str] = [
+__all__ = [
     "ORDER_NUMBER_DIGITS",
     "MAX_ORDER_NUMBER_TEXT",
     "ADDRESS_MIN_CHARS",
