@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from datetime import timezone
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from shop.db import unit_of_work
-from shop.models import OrderStatusEvent, Product, ProductImage, Refund, SupportTicket
 from shop.errors import (
     AddressChangeNotAllowed,
     InvalidAmount,
@@ -20,10 +17,10 @@ from shop.errors import (
     OrderNotCancellable,
     OrderNotFound,
     RefundNotAllowed,
-    ShopError,
 )
+from shop.models import OrderStatusEvent, Product, ProductImage, Refund, SupportTicket
 from shop.repository import ShopRepository
-from shop.validation import MAX_TRANSCRIPT_BYTES, MAX_TRANSCRIPT_TURNS, parse_order_number
+from shop.validation import MAX_TRANSCRIPT_BYTES, MAX_TRANSCRIPT_TURNS
 from shop.views import OrderItemView, OrderView, ProductMatch, ProductView, RefundView, TicketView
 
 SHA_A = "a" * 64
