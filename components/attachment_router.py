@@ -7,8 +7,10 @@ classify, sets one of these intents with confidence 1.0:
 | intent | when |
 |---|---|
 | `send_image` | no text, at least one image was decoded |
-| `attachment_problem` | no text, every attachment was rejected (damaged, too large, no speech, ...); the first problem is put in the parse result under `attachment_problem` |
+| `attachment_problem` | no text, every attachment was rejected (damaged, too large, no speech, ...) |
 | `empty_message` | no text and no attachment at all |
+
+For `attachment_problem`, the first problem is put in the parse result under `attachment_problem`.
 
 Messages with text keep the intent the classifier predicted.
 """
@@ -22,7 +24,13 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
 
 from assistant.keys import (
