@@ -100,7 +100,7 @@ class FusionClassifierConfig(ComponentConfig):
     cosine_scale: float = Number(20.0, gt=0, valid="a positive number")
     dropout: float = Number(0.5, ge=0, lt=1, valid=_PROBABILITY)
     modality_dropout: float = Number(0.1, ge=0, lt=1, valid=_PROBABILITY)
-    input_normalization: str = Choice("l2", *NORMALIZATIONS, valid=f"one of {', '.join(map(repr, NORMALIZATIONS))}")
+    input_normalization: str = Choice("l2", *NORMALIZATIONS, valid=_one_of(NORMALIZATIONS))
     intent_loss_weight: float = Number(1.0, ge=0, valid="a non-negative number")
     sentiment_loss_weight: float = Number(0.5, ge=0, valid="a non-negative number")
     sentiment_key: str = NonBlank(SENTIMENT, valid="a non-empty string")
@@ -111,7 +111,9 @@ class FusionClassifierConfig(ComponentConfig):
     epochs: int = Integer(100, ge=1, valid="an integer >= 1")
     validation_split: float = Number(0.1, ge=0, lt=1, valid=_FRACTION)
     early_stopping_patience: int = Integer(10, ge=1, valid="an integer >= 1")
-    early_stopping_metric: str = Choice("accuracy", *EARLY_STOPPING_METRICS, valid=_one_of(EARLY_STOPPING_METRICS))
+    early_stopping_metric: str = Choice(
+        "accuracy", *EARLY_STOPPING_METRICS, valid=_one_of(EARLY_STOPPING_METRICS)
+    )
     label_smoothing: float = Number(0.0, ge=0, lt=1, valid=_FRACTION)
     refit_on_all_data: bool = Flag(False)
     ranking_length: int = Integer(10, ge=0, valid="an integer >= 0")
@@ -121,9 +123,13 @@ class FusionClassifierConfig(ComponentConfig):
     def check(self) -> None:
         """Rules across keys: something to learn; every branch reaches a head; labels in lower case."""
         if self.intent_loss_weight == 0 and self.sentiment_loss_weight == 0:
-            raise ConfigError("intent_loss_weight", "positive when `sentiment_loss_weight` is 0 (nothing to learn)")
+            raise ConfigError(
+                "intent_loss_weight", "positive when `sentiment_loss_weight` is 0 (nothing to learn)"
+            )
         if not self.wide_path and set(self.trunk_branches) != set(BRANCHES):
-            raise ConfigError("trunk_branches", "every branch when `wide_path` is false (a branch would reach no head)")
+            raise ConfigError(
+                "trunk_branches", "every branch when `wide_path` is false (a branch would reach no head)"
+            )
         if not all(label == label.strip().lower() for label in self.sentiment_labels):
             raise ConfigError("sentiment_labels", _LABELS)
 
@@ -143,8 +149,9 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
     indicator weights were never trained; a captioned photo is then classified from its caption, and a photo
     alone gets no intent (AttachmentRouter names it). `modality_dropout` hides present modalities at random
     while training multimodal data, so that each modality is also learned without the other. The wide path
-    (`wide_path`, see `components.fusion.network`) reads every branch's input directly, with zeros where a branch is
-    absent; the indicators carry "absent" there, and its weights for a never-seen modality stay zero.
+    (`wide_path`, see `components.fusion.network`) reads every branch's input directly, with zeros where a
+    branch is absent; the indicators carry "absent" there, and its weights for a never-seen modality stay
+    zero.
 
     Training: Adam (the wide path with its own step size and no L2 penalty), mini-batches of `batch_size`,
     cross-entropy per head (optionally label-smoothed), a validation split stratified by (intent, sentiment
@@ -256,7 +263,7 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
-        """Checks every key of the config (`FusionClassifierConfig`); unknown keys are refused (usually typos).
+        """Checks every key of the config (`FusionClassifierConfig`); unknown keys (typos) are refused.
 
         Raises:
             InvalidConfigException: naming the key and its valid values.
@@ -341,7 +348,8 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             architecture = Architecture.from_json(config)
 
             def build() -> FusionNetwork:
-                return FusionNetwork(dims, len(examples.intents), len(examples.sentiment_labels), architecture)
+                n_intents, n_sentiments = len(examples.intents), len(examples.sentiment_labels)
+                return FusionNetwork(dims, n_intents, n_sentiments, architecture)
 
             network, report = train_network(build, examples, TrainingSettings.from_config(config))
         report.update(examples.counts())
@@ -388,7 +396,8 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
         intent_probs = sentiment_probs = None
         if len(rows):
             with torch_threads(int(self.component_config["num_threads"])):
-                logits = predict_logits(self._network, data.rows(rows), int(self.component_config["batch_size"]))
+                batch_size = int(self.component_config["batch_size"])
+                logits = predict_logits(self._network, data.rows(rows), batch_size)
             intent_probs = None if logits[0] is None else logits[0].softmax(dim=1).numpy()
             sentiment_probs = logits[1].softmax(dim=1).numpy()
         position = {row: i for i, row in enumerate(rows)}

@@ -8,12 +8,12 @@ component sees the same clean form:
 2. control characters (category Cc, except tab/newline) and format characters (category Cf: zero-width spaces,
    joiners, bidi marks) removed,
 3. runs of white space collapsed to one space, ends stripped,
-4. cut at `max_chars` characters (at a word boundary when one is near); `text_truncated` is then set in the parse
-   result so actions can say that only the start was read.
+4. cut at `max_chars` characters (at a word boundary when one is near); `text_truncated` is then set in the
+   parse result so actions can say that only the start was read.
 
 A message whose text is blank after cleaning (white space, only zero-width characters, a photo or voice note
-without caption or speech) leaves this component with the empty string, which every Rasa component accepts; the
-AttachmentRouter later gives it its intent.
+without caption or speech) leaves this component with the empty string, which every Rasa component accepts;
+the AttachmentRouter later gives it its intent.
 """
 from __future__ import annotations
 
@@ -91,13 +91,13 @@ class TextSanitizer(GraphComponent):
 
     @staticmethod
     def validate_config(config: Dict[Text, Any]) -> SanitizerConfig:
-        """Checks the configuration (`SanitizerConfig`; missing keys take their defaults, unknown keys are refused).
+        """Checks the configuration (`SanitizerConfig`): missing keys take defaults, unknown ones are refused.
 
         Returns:
             The checked configuration.
 
         Raises:
-            InvalidConfigException: `max_chars` is not a whole number between 16 and 100000, or a key is unknown.
+            InvalidConfigException: `max_chars` is not a whole number from 16 to 100000, or a key is unknown.
         """
         return validate_config("TextSanitizer", SanitizerConfig, config)
 

@@ -8,7 +8,7 @@
   modality dropout and the batched forward pass;
 - `persistence`: safetensors + JSON in the component's resource, the format version and the stored key layout.
 
-The constants below fix the column order of the `Batch` arrays, which the network and the stored models rely on.
+The constants below fix the column order of the `Batch` arrays, which the network and stored models rely on.
 Nothing here imports torch: the network and training modules import it when they are imported themselves.
 """
 from __future__ import annotations

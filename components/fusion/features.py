@@ -2,7 +2,7 @@
 
 Per message the classifier reads sentence-level features only (sequence features are not used):
 
-- branch `text_dense`: the dense TEXT sentence features (TransformerTextFeaturizer, MiniLM), `float32 (1, 384)`;
+- branch `text_dense`: dense TEXT sentence features (TransformerTextFeaturizer, MiniLM), `float32 (1, 384)`;
 - branch `text_sparse`: the sparse TEXT sentence features of every sparse featurizer, concatenated by Rasa
   (CountVectorsFeaturizer word + char n-grams, RegexFeaturizer), `scipy.sparse (1, vocabulary)`;
 - branch `image`: the dense sentence features of the image attribute (ImageFeaturizer), `float32 (1, 1280)`;
@@ -90,7 +90,7 @@ def has_text(message: Message) -> bool:
 
 
 def sentence_row(features: Any) -> Any:
-    """The single sentence row of a Rasa `Features` object: dense `float32 (d,)` or sparse `csr (1, d)`; or None."""
+    """The sentence row of a Rasa `Features` object: dense `float32 (d,)`, sparse `csr (1, d)`, or None."""
     if features is None:
         return None
     values = features.features
@@ -106,7 +106,7 @@ def l2_rows_dense(matrix: np.ndarray) -> np.ndarray:
 
 
 def l2_rows_sparse(matrix: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
-    """Counts compressed to `sign(x) * log(1 + |x|)`, then each row divided by its L2 norm; `(n, d)` sparse."""
+    """Counts compressed to `sign(x) * log(1 + |x|)`, then rows divided by their L2 norm; sparse `(n, d)`."""
     matrix = matrix.copy()
     matrix.data = np.log1p(np.abs(matrix.data)) * np.sign(matrix.data)  # compress counts, keep sign
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
@@ -150,7 +150,8 @@ class FeatureReader:
     @classmethod
     def from_config(cls, config: Mapping[Text, Any]) -> "FeatureReader":
         """The reader for a (validated) component config."""
-        return cls(list(config["featurizers"]) or None, config["image_attribute"], config["input_normalization"])
+        featurizers = list(config["featurizers"]) or None
+        return cls(featurizers, config["image_attribute"], config["input_normalization"])
 
     def input_dims(self, messages: Sequence[Message]) -> Dict[Text, int]:
         """Input width per branch, from the first message that has the branch (0: none has it)."""
@@ -298,7 +299,8 @@ class TrainingSet:
             "intent_examples": int((self.intent_targets >= 0).sum()),
             "sentiment_examples": int((self.sentiment_targets >= 0).sum()),
             "sentiment_counts": {
-                label: int((self.sentiment_targets == i).sum()) for i, label in enumerate(self.sentiment_labels)
+                label: int((self.sentiment_targets == i).sum())
+                for i, label in enumerate(self.sentiment_labels)
             },
         }
 
@@ -308,8 +310,9 @@ def training_set(
 ) -> Tuple[Optional[TrainingSet], Dict[Text, int]]:
     """The NLU examples with an intent and/or a known sentiment label, read into inputs and targets.
 
-    Messages Rasa builds from stories and the domain (action names and texts) are left out; an example's intent
-    counts only when it has text. Sentiment labels outside `sentiment_labels` are dropped with a warning.
+    Messages Rasa builds from stories and the domain (action names and texts) are left out; an example's
+    intent counts only when it has text. Sentiment labels outside `sentiment_labels` are dropped with a
+    warning.
     Labelled examples without any feature are skipped.
 
     Returns:

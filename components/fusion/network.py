@@ -125,7 +125,9 @@ class Trunk(nn.Sequential):
     prediction by an amount nothing was trained for.
     """
 
-    def __init__(self, in_width: int, sizes: Sequence[int], dropout: float, indicator_inputs: int = 0) -> None:
+    def __init__(
+        self, in_width: int, sizes: Sequence[int], dropout: float, indicator_inputs: int = 0
+    ) -> None:
         layers: List[nn.Module] = []
         width = in_width
         for size in sizes:
@@ -140,14 +142,14 @@ class Trunk(nn.Sequential):
 
 
 class BranchProjections(nn.Module):
-    """Per branch: a projection to `embedding_dimension` units and a LayerNorm, or a learned "absent" embedding.
+    """Per branch: a projection to `embedding_dimension` units + LayerNorm, or a learned "absent" embedding.
 
     Each branch of `branches` with `dims[branch] > 0` gets a Linear projection followed by a LayerNorm (so the
     scale of a featurizer's output does not matter); the sparse branch multiplies the sparse batch with its
     weight (`torch.sparse.mm`), never densifying the vocabulary. Where a row lacks the branch, the branch's
     learned absent embedding (`float32 (embedding_dimension,)`, N(0, 0.02²) at first) stands in. A learned
-    embedding rather than zeros + mask: zeros are a real input (a blank text gets all-zero MiniLM features), and
-    the absent embedding gives "nothing there" its own trained point.
+    embedding rather than zeros + mask: zeros are a real input (a blank text gets all-zero MiniLM features),
+    and the absent embedding gives "nothing there" its own trained point.
 
     Output: `float32 (n, width)`, the branches' embeddings side by side in `BRANCHES` order,
     `width = embedding_dimension * len(self.branches)`.
@@ -158,7 +160,11 @@ class BranchProjections(nn.Module):
         self.branches = [name for name in BRANCHES if dims.get(name, 0) > 0 and name in branches]
         self.width = embedding_dimension * len(self.branches)
         self.dense = nn.ModuleDict(
-            {name: nn.Linear(dims[name], embedding_dimension) for name in self.branches if name != TEXT_SPARSE}
+            {
+                name: nn.Linear(dims[name], embedding_dimension)
+                for name in self.branches
+                if name != TEXT_SPARSE
+            }
         )
         if TEXT_SPARSE in self.branches:
             self.sparse_weight = nn.Parameter(torch.empty(dims[TEXT_SPARSE], embedding_dimension))
@@ -197,7 +203,11 @@ class WidePath(nn.Module):
         super().__init__()
         self.branches = [name for name in BRANCHES if dims.get(name, 0) > 0]
         self.dense = nn.ModuleDict(
-            {name: nn.Linear(dims[name], n_outputs, bias=False) for name in self.branches if name != TEXT_SPARSE}
+            {
+                name: nn.Linear(dims[name], n_outputs, bias=False)
+                for name in self.branches
+                if name != TEXT_SPARSE
+            }
         )
         if TEXT_SPARSE in self.branches:
             self.sparse = nn.Parameter(torch.zeros(dims[TEXT_SPARSE], n_outputs))
@@ -244,10 +254,14 @@ class FusionNetwork(nn.Module):
         self.wide: Optional[WidePath] = (
             WidePath(dims, n_intents + n_sentiments) if architecture.wide_path else None
         )
-        self.projections = BranchProjections(dims, architecture.trunk_branches, architecture.embedding_dimension)
+        self.projections = BranchProjections(
+            dims, architecture.trunk_branches, architecture.embedding_dimension
+        )
         self.input_dropout = nn.Dropout(architecture.dropout)
         fused_width = self.projections.width + len(MODALITIES)
-        self.trunk = Trunk(fused_width, architecture.hidden_layer_sizes, architecture.dropout, len(MODALITIES))
+        self.trunk = Trunk(
+            fused_width, architecture.hidden_layer_sizes, architecture.dropout, len(MODALITIES)
+        )
         self.intent_head: Optional[nn.Module] = None
         if n_intents > 0:
             self.intent_head = intent_head(

@@ -7,11 +7,11 @@ Files (written with `model_storage.write_to(resource)`):
   `sentiment_trained`, `dims` (input width per branch), `seen` (modalities training had), `architecture`
   (`Architecture.to_json`), `config` (the component config) and `training` (the training report).
 
-The tensor names in the file are those of format version 1, from before the network's parts became modules of
-their own (`wide_dense.image.weight`, `sparse_weight`, `norms.text_dense.weight`, ...): `STORED_NAMES` maps them
-to the module names, so models trained before still load and new files keep the same layout. Models stored
-before the wide path existed lack `wide_path` and `trunk_branches` in `architecture`; `Architecture.from_json`
-gives them the values they were trained with.
+The tensor names in the file are those of format version 1, from before the network's parts became modules
+of their own (`wide_dense.image.weight`, `sparse_weight`, `norms.text_dense.weight`, ...): `STORED_NAMES` maps
+them to the module names, so models trained before still load and new files keep the same layout. Models
+stored before the wide path existed lack `wide_path` and `trunk_branches` in `architecture`;
+`Architecture.from_json` gives them the values they were trained with.
 """
 from __future__ import annotations
 

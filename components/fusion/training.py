@@ -101,10 +101,12 @@ def combined_loss(
     sentiment_targets: torch.Tensor,
     label_smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """`intent_loss_weight * CE(intent) + sentiment_loss_weight * CE(sentiment)`, each CE masked (see above)."""
+    """`intent_loss_weight * CE(intent) + sentiment_loss_weight * CE(sentiment)`, both masked (see above)."""
     return settings.intent_loss_weight * masked_cross_entropy(
         intent_logits, intent_targets, label_smoothing
-    ) + settings.sentiment_loss_weight * masked_cross_entropy(sentiment_logits, sentiment_targets, label_smoothing)
+    ) + settings.sentiment_loss_weight * masked_cross_entropy(
+        sentiment_logits, sentiment_targets, label_smoothing
+    )
 
 
 def drop_modalities(present: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
@@ -203,7 +205,9 @@ def evaluate(
     return loss, _accuracy(intent_logits, t_i), _accuracy(sentiment_logits, t_s)
 
 
-def validation_score(settings: TrainingSettings, intent_acc: Optional[float], sentiment_acc: Optional[float]) -> float:
+def validation_score(
+    settings: TrainingSettings, intent_acc: Optional[float], sentiment_acc: Optional[float]
+) -> float:
     """The heads' validation accuracies averaged with their loss weights (heads without labels left out)."""
     pairs = [(settings.intent_loss_weight, intent_acc), (settings.sentiment_loss_weight, sentiment_acc)]
     pairs = [(w, a) for w, a in pairs if a is not None and w > 0]
@@ -214,9 +218,9 @@ def validation_score(settings: TrainingSettings, intent_acc: Optional[float], se
 def _optimizer(network: FusionNetwork, settings: TrainingSettings) -> torch.optim.Optimizer:
     """Adam; the wide path with `wide_learning_rate` and no L2 penalty.
 
-    Adam's L2 penalty stays off the wide path: Adam divides each gradient by its running scale, so for the weight
-    of a rare n-gram, whose data gradient is zero in most batches, the penalty alone would take full-size steps
-    towards zero (measured: -1.5 points of BANKING77 accuracy with weight_decay 1e-4).
+    Adam's L2 penalty stays off the wide path: Adam divides each gradient by its running scale, so for the
+    weight of a rare n-gram, whose data gradient is zero in most batches, the penalty alone would take
+    full-size steps towards zero (measured: -1.5 points of BANKING77 accuracy with weight_decay 1e-4).
     """
     wide = network.wide_parameters()
     wide_ids = {id(parameter) for parameter in wide}

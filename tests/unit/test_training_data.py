@@ -37,7 +37,8 @@ def test_entity_annotations_match_token_boundaries(path: Path) -> None:
         starts, ends = {t.start for t in tokens}, {t.end for t in tokens}
         for entity in message.get("entities"):
             if entity["start"] not in starts or entity["end"] not in ends:
-                misaligned.append(f"{message.get(TEXT)!r}: {entity['entity']} {entity['start']}-{entity['end']}")
+                span = f"{entity['entity']} {entity['start']}-{entity['end']}"
+                misaligned.append(f"{message.get(TEXT)!r}: {span}")
     assert not misaligned, "entities not on token boundaries:\n" + "\n".join(misaligned)
 
 

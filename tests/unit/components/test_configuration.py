@@ -51,7 +51,9 @@ def test_integers_default_is_copied():
 
 
 class LabelsConfig(ComponentConfig):
-    labels: Any = Names(["a", "b"], choices=("a", "b", "c"), distinct=True, min_items=2, valid="2+ of a, b, c")
+    labels: Any = Names(
+        ["a", "b"], choices=("a", "b", "c"), distinct=True, min_items=2, valid="2+ of a, b, c"
+    )
 
 
 @pytest.mark.parametrize("value", [["a"], ["a", "a"], ["a", "d"], "ab", ["a", ""]])

@@ -1,4 +1,4 @@
-"""MultimodalFusionClassifier as a Rasa graph component, on tiny synthetic features (see `fusion/synthetic.py`).
+"""MultimodalFusionClassifier as a Rasa graph component, on tiny synthetic features (`fusion/synthetic.py`).
 
 The parts (feature reading, network, training loop, stored files) have their own tests in
 tests/unit/components/fusion/; these tests train, predict, persist and load through the component.
@@ -89,7 +89,8 @@ def test_registered_as_trainable_intent_classifier():
 
 def test_default_config_is_the_config_model_and_validates():
     defaults = MultimodalFusionClassifier.get_default_config()
-    assert defaults == defaults_of(FusionClassifierConfig)  # every key a field, every field a key, same defaults
+    # every key a field, every field a key, with the same defaults
+    assert defaults == defaults_of(FusionClassifierConfig)
     for key, field in FusionClassifierConfig.__fields__.items():
         assert field.field_info.extra.get("valid"), f"`{key}` has no valid-values text"
     MultimodalFusionClassifier.validate_config(defaults)
@@ -148,7 +149,9 @@ def test_a_bad_value_is_refused_with_the_valid_values():
     config = {**MultimodalFusionClassifier.get_default_config(), "intent_head": "softmax"}
     with pytest.raises(InvalidConfigException) as error:
         MultimodalFusionClassifier(config, None, Resource("fusion"), None)
-    assert str(error.value) == "MultimodalFusionClassifier: `intent_head` must be 'linear' or 'cosine', got 'softmax'."
+    assert str(error.value) == (
+        "MultimodalFusionClassifier: `intent_head` must be 'linear' or 'cosine', got 'softmax'."
+    )
 
 
 def test_both_loss_weights_zero_is_refused():
@@ -408,7 +411,8 @@ def test_without_the_wide_path_every_branch_must_reach_the_trunk():
     config = {**MultimodalFusionClassifier.get_default_config(), "wide_path": False}
     with pytest.raises(InvalidConfigException, match="`trunk_branches`"):
         MultimodalFusionClassifier.validate_config({**config, "trunk_branches": ["text_dense", "image"]})
-    MultimodalFusionClassifier.validate_config({**config, "trunk_branches": ["text_dense", "text_sparse", "image"]})
+    every_branch = ["text_dense", "text_sparse", "image"]
+    MultimodalFusionClassifier.validate_config({**config, "trunk_branches": every_branch})
 
 
 def test_counts_reach_the_heads_through_the_wide_path_only(make_classifier):
@@ -434,7 +438,8 @@ def test_wide_path_never_weights_a_modality_missing_from_training(make_classifie
 
 
 def test_model_saved_before_the_wide_path_still_loads(make_classifier, model_storage, execution_context):
-    classifier = make_classifier(epochs=4, wide_path=False, trunk_branches=["text_dense", "text_sparse", "image"])
+    every_branch = ["text_dense", "text_sparse", "image"]
+    classifier = make_classifier(epochs=4, wide_path=False, trunk_branches=every_branch)
     classifier.train(training_data(6))
     with model_storage.read_from(Resource("fusion")) as directory:
         meta_path = Path(directory) / META_FILE
@@ -449,7 +454,7 @@ def test_model_saved_before_the_wide_path_still_loads(make_classifier, model_sto
 
 
 def test_importing_the_component_does_not_import_torch():
-    """Rasa imports every component of config.yml; torch loads only when the classifier trains, predicts or loads."""
+    """Rasa imports every component of config.yml; torch loads only to train, predict or load."""
     import subprocess
     import sys
 

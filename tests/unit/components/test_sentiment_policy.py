@@ -284,7 +284,9 @@ def test_unknown_config_keys_are_refused_but_the_policy_base_keys_pass(make_poli
 def test_bad_config_message_names_the_valid_values(make_policy):
     with pytest.raises(InvalidConfigException) as error:
         make_policy(min_confidence=1.5)
-    assert str(error.value) == "SentimentHandoffPolicy: `min_confidence` must be a probability from 0 to 1, got 1.5."
+    assert str(error.value) == (
+        "SentimentHandoffPolicy: `min_confidence` must be a probability from 0 to 1, got 1.5."
+    )
 
 
 def test_train_refuses_a_domain_without_the_offer_action(make_policy):

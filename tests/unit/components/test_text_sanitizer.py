@@ -93,5 +93,6 @@ def test_invalid_config_says_what_is_valid():
 def test_default_config_is_the_config_model_and_unknown_keys_are_refused():
     assert TextSanitizer.get_default_config() == defaults_of(SanitizerConfig)
     assert TextSanitizer({})._max_chars == 1000
-    with pytest.raises(InvalidConfigException, match="unknown config key.*'max_char'.*valid keys are max_chars"):
+    unknown = "unknown config key.*'max_char'.*valid keys are max_chars"
+    with pytest.raises(InvalidConfigException, match=unknown):
         TextSanitizer({"max_char": 100})

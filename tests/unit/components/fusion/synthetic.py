@@ -89,7 +89,8 @@ def counts_only_message(intent: Optional[str], seed: int) -> Message:
     message = Message(data={TEXT: "words"})
     if intent:
         message.set(INTENT, intent)
-    message.add_features(Features(rng.normal(size=(1, DENSE)).astype(np.float32), "sentence", TEXT, "dense_text"))
+    noise = rng.normal(size=(1, DENSE)).astype(np.float32)
+    message.add_features(Features(noise, "sentence", TEXT, "dense_text"))
     counts = np.zeros((1, SPARSE_A), dtype=np.float32)
     counts[0, [k * 5, k * 5 + 1, int(rng.integers(15, SPARSE_A))]] = 1.0
     message.add_features(Features(scipy.sparse.coo_matrix(counts), "sentence", TEXT, "cv_word"))

@@ -1,4 +1,4 @@
-"""components.fusion.features: sentence features of Rasa messages into batch arrays, and the training labels."""
+"""components.fusion.features: sentence features of Rasa messages as batch arrays, and the training labels."""
 from __future__ import annotations
 
 import logging
@@ -74,7 +74,7 @@ def test_rasa_yaml_metadata_reaches_the_training_message(tmp_path: Path):
                       "thanks a million": None}
 
 
-# ------------------------------------------------------------------------------------------------ batch arrays
+# ---------------------------------------------------------------------------------------------- batch arrays
 def test_input_dims_come_from_the_first_message_with_each_branch():
     text_only = make_message("greet", seed=1)
     photo_only = make_message(None, text="", with_dense=False, with_sparse=False, with_image=True)
@@ -94,7 +94,8 @@ def test_collect_shapes_dtypes_masks_and_indicators():
     assert len(batch) == 4
     assert batch.text_dense.shape == (4, DENSE) and batch.text_dense.dtype == np.float32
     assert batch.image.shape == (4, IMAGE_DIMS) and batch.image.dtype == np.float32
-    assert scipy.sparse.isspmatrix_csr(batch.text_sparse) and batch.text_sparse.shape == (4, SPARSE_A + SPARSE_B)
+    assert scipy.sparse.isspmatrix_csr(batch.text_sparse)
+    assert batch.text_sparse.shape == (4, SPARSE_A + SPARSE_B)
     assert batch.text_sparse.dtype == np.float32
     assert batch.present.dtype == bool and batch.indicators.dtype == np.float32
     assert batch.present.tolist() == [
@@ -139,7 +140,8 @@ def test_only_the_named_featurizers_are_read():
 def test_a_changed_feature_width_is_reported():
     odd = Message(data={TEXT: "hi"})
     odd.add_features(Features(np.ones((1, DENSE + 1), np.float32), "sentence", TEXT, "dense_text"))
-    with pytest.raises(RasaException, match="'text_dense' features have 17 dimensions.*train the model again"):
+    message = "'text_dense' features have 17 dimensions.*train the model again"
+    with pytest.raises(RasaException, match=message):
         READER.collect([odd], DIMS, ALL_SEEN)
 
 
@@ -184,7 +186,8 @@ def test_training_set_keeps_labelled_usable_examples_with_their_targets(caplog):
 
 
 def test_unseen_audio_is_switched_off_in_the_training_inputs():
-    result, _ = training_set([make_message(i, seed=n) for n, i in enumerate(INTENTS)], READER, SENTIMENTS, SENTIMENT)
+    messages = [make_message(intent, seed=n) for n, intent in enumerate(INTENTS)]
+    result, _ = training_set(messages, READER, SENTIMENTS, SENTIMENT)
     assert result.seen["audio"] is False and not result.data.indicators[:, AUDIO_COL].any()
     assert not result.sentiment_trained
 

@@ -24,7 +24,9 @@ DIMS = {"text_dense": 6, "text_sparse": 9, "image": 5}
 N = 7
 
 
-def batch(seed: int = 0, dims: Dict[str, int] = DIMS) -> Tuple[Dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+def batch(
+    seed: int = 0, dims: Dict[str, int] = DIMS
+) -> Tuple[Dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """Random inputs of N rows: dense branches, a sparse COO branch, a 0/1 present mask and indicators."""
     generator = torch.Generator().manual_seed(seed)
     sparse = torch.rand((N, dims["text_sparse"]), generator=generator)
@@ -85,8 +87,8 @@ def reference_forward(
     if n_intents:
         if architecture.intent_head == "cosine":
             weight = state["intent_head.weight"]
-            cosine = (hidden / hidden.norm(dim=1, keepdim=True)) @ (weight / weight.norm(dim=1, keepdim=True)).T
-            intent = architecture.cosine_scale * cosine
+            unit_hidden = hidden / hidden.norm(dim=1, keepdim=True)
+            intent = architecture.cosine_scale * unit_hidden @ (weight / weight.norm(dim=1, keepdim=True)).T
         else:
             intent = hidden @ state["intent_head.weight"].T + state["intent_head.bias"]
     if architecture.sentiment_hidden_layer_sizes:
@@ -106,7 +108,8 @@ ARCHITECTURES = {
     "wide and deep": Architecture(8, (12,), 0.5, trunk_branches=("text_dense", "image"), wide_path=True),
     "deep only": Architecture(8, (12, 10), 0.2),
     "cosine head, own sentiment trunk": Architecture(
-        8, (12,), 0.5, sentiment_hidden_layer_sizes=(6,), intent_head="cosine", cosine_scale=5.0, wide_path=True
+        8, (12,), 0.5, sentiment_hidden_layer_sizes=(6,), intent_head="cosine", cosine_scale=5.0,
+        wide_path=True,
     ),
     "no hidden layer, no trunk branch": Architecture(4, (), 0.1, trunk_branches=(), wide_path=True),
 }

@@ -26,7 +26,7 @@ from tests.unit.components.fusion.synthetic import model_storage  # noqa: F401 (
 DIMS = {"text_dense": 6, "text_sparse": 9, "image": 5}
 ARCHITECTURE = Architecture(4, (8,), 0.5, sentiment_hidden_layer_sizes=(3,), wide_path=True)
 
-#: Tensor names of format version 1 (the network above: every branch in the trunk, wide path, own sentiment trunk).
+#: Tensor names of format version 1 (the network above: every branch in the trunk, a wide path).
 FORMAT_1_NAMES = {
     "wide_dense.text_dense.weight", "wide_dense.image.weight", "wide_sparse",
     "wide_indicators.weight", "wide_indicators.bias",
@@ -75,6 +75,7 @@ def test_another_format_version_is_refused(model_storage):
 
 
 def test_weights_that_do_not_match_the_metadata_are_refused(model_storage):
-    save(model_storage, Resource("fusion"), FusionNetwork(DIMS, 2, 3, ARCHITECTURE), meta(intents=["a", "b", "c"]))
+    network = FusionNetwork(DIMS, 2, 3, ARCHITECTURE)
+    save(model_storage, Resource("fusion"), network, meta(intents=["a", "b", "c"]))
     with pytest.raises(RasaException, match="stored weights do not match their metadata"):
         restore_network(load(model_storage, Resource("fusion")))

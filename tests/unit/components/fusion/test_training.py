@@ -44,7 +44,7 @@ def builder(examples, architecture: Architecture = ARCHITECTURE):
     return lambda: FusionNetwork(dims, len(result.intents), len(result.sentiment_labels), architecture)
 
 
-# ------------------------------------------------------------------------------------------------------ losses
+# ---------------------------------------------------------------------------------------------------- losses
 def test_masked_cross_entropy_ignores_unlabelled_rows():
     logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [5.0, -5.0]], requires_grad=True)
     targets = torch.tensor([0, -1, -1])
@@ -158,7 +158,9 @@ def test_fit_without_validation_runs_every_epoch(examples):
 def test_training_is_deterministic_with_the_seed(examples):
     """Two trainings with one seed give the same weights and outputs bit for bit; another seed does not."""
     result, _ = examples
-    settings = dataclasses.replace(SETTINGS, refit_on_all_data=True, modality_dropout=0.3, validation_split=0.3)
+    settings = dataclasses.replace(
+        SETTINGS, refit_on_all_data=True, modality_dropout=0.3, validation_split=0.3
+    )
     first, first_report = train_network(builder(examples), result, settings)
     second, second_report = train_network(builder(examples), result, settings)
     assert first_report == second_report and "refit_epochs" in first_report
