@@ -1,24 +1,26 @@
-"""Unit tests for `components.text_tuning` (offline fine-tuning of the sentence encoder) and scripts/tune_text.py.
+"""Unit tests for `tuning.text` (offline fine-tuning of the sentence encoder); the CLI: tests/unit/scripts.
 
 Most tests tune the tiny random BERT of `tiny_bert`; one tunes the real packaged all-MiniLM-L6-v2 on a handful
 of confusable shop requests and checks that the intents drift apart in its embedding space.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-import sys
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import numpy as np
 import pytest
 
-from encoders.text import load_model, resolve_model_path
-from components.text_tuning import (
+from encoders.text import SentencePooling, load_model, pool_sentences, resolve_model_path
+from tuning.text import (
+    POOLING,
     REPORT_FILE,
     TuningConfig,
     data_digest,
     fine_tune,
+    is_up_to_date,
     read_nlu_examples,
     read_report,
 )
@@ -137,7 +139,32 @@ def test_bad_arguments_are_refused_before_any_work(tiny_model_dir: Path, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
-# ---------------------------------------------------------------------------------------------- data, CLI
+def test_the_report_records_the_pooling_and_older_reports_stay_valid(tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tuned"
+    config = TuningConfig(epochs=1, batch_size=4, num_threads=1)
+    report = fine_tune(TINY_TEXTS, TINY_LABELS, tiny_model_dir, out, config)
+    assert report["pooling"] == {"mode": "mean", "normalize": True} == dataclasses.asdict(POOLING)
+    assert POOLING == SentencePooling()
+    assert is_up_to_date(out, TINY_TEXTS, TINY_LABELS, config, tiny_model_dir)
+    # a tuning.json written before the pooling was recorded is still read as up to date
+    older = {key: value for key, value in read_report(out).items() if key != "pooling"}
+    (out / REPORT_FILE).write_text(json.dumps(older), encoding="utf-8")
+    assert is_up_to_date(out, TINY_TEXTS, TINY_LABELS, config, tiny_model_dir)
+
+
+def test_the_tuned_embedding_is_the_featurizers_pooling(tiny_model_dir: Path) -> None:
+    """What the head trains on is `pool_sentences` with the default pooling, as `embed` computes it here."""
+    import torch
+
+    loaded = load_model(tiny_model_dir.resolve())
+    batch = loaded.tokenizer(TINY_TEXTS, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = loaded.model(**batch).last_hidden_state
+    pooled = pool_sentences(hidden, batch["attention_mask"], POOLING).numpy()
+    np.testing.assert_allclose(pooled, embed(tiny_model_dir, TINY_TEXTS), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- data
 def test_read_nlu_examples_resolves_entity_annotations(tmp_path: Path) -> None:
     nlu = tmp_path / "nlu.yml"
     nlu.write_text(
@@ -157,40 +184,6 @@ def test_project_data_has_enough_examples_per_intent_to_tune() -> None:
     counts = {intent: intents.count(intent) for intent in set(intents)}
     assert len(counts) >= 10
     assert min(counts.values()) >= 5, {k: v for k, v in counts.items() if v < 5}
-
-
-def test_cli_tunes_once_then_reports_up_to_date(tiny_model_dir: Path, tmp_path: Path,
-                                                caplog: pytest.LogCaptureFixture) -> None:
-    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-    import tune_text
-
-    nlu = tmp_path / "nlu.yml"
-    lines = "".join(f"    - {t}\n" for t in TINY_TEXTS[:4])
-    refunds = "".join(f"    - {t}\n" for t in TINY_TEXTS[4:])
-    nlu.write_text(f'version: "3.1"\nnlu:\n- intent: order_status\n  examples: |\n{lines}'
-                   f"- intent: refund_status\n  examples: |\n{refunds}", encoding="utf-8")
-    out = tmp_path / "encoder"
-    argv = ["--data", str(nlu), "--out", str(out), "--base", str(tiny_model_dir), "--epochs", "1",
-            "--batch-size", "4", "--num-threads", "1"]
-    assert tune_text.main(argv) == 0
-    stamp = (out / "model.safetensors").stat().st_mtime_ns
-    caplog.clear()
-    with caplog.at_level("INFO", logger="tune-text"):
-        assert tune_text.main(argv) == 0
-    assert "up to date" in caplog.text
-    assert (out / "model.safetensors").stat().st_mtime_ns == stamp
-    assert tune_text.main(argv + ["--data", str(tmp_path / "missing.yml")]) == 2
-
-    from components.text_tuning import TuningConfig, is_up_to_date, read_nlu_examples
-
-    texts, intents = read_nlu_examples([nlu])
-    same = TuningConfig(epochs=1, batch_size=4, num_threads=1)
-    assert is_up_to_date(out, texts, intents, same, tiny_model_dir)
-    assert not is_up_to_date(out, texts, intents[::-1], same, tiny_model_dir)  # other labels
-    assert not is_up_to_date(out, texts, intents, TuningConfig(epochs=2, batch_size=4, num_threads=1),
-                             tiny_model_dir)
-    assert not is_up_to_date(out, texts, intents, same, tmp_path / "other-base")
-    assert not is_up_to_date(tmp_path / "nothing", texts, intents, same, tiny_model_dir)
 
 
 # ---------------------------------------------------------------------------------------------- real weights

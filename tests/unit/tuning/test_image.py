@@ -1,4 +1,4 @@
-"""Unit tests for components/image_tuning.py (`make tune-images`) and components/tuning_io.py.
+"""Unit tests for tuning/image.py (`make tune-images`).
 
 The network is the real EfficientNet-Lite0 with the packaged ImageNet weights, run on 64×64 inputs so that a
 few epochs take seconds; the photos are generated (two kinds of patterns, a few colours each).
@@ -15,7 +15,7 @@ import pytest
 
 import encoders.image as image_encoder
 from media.images import decode_image
-from components.image_tuning import (
+from tuning.image import (
     VIEWS,
     WEIGHTS_FILE,
     ImageTuningConfig,
@@ -26,7 +26,6 @@ from components.image_tuning import (
     read_report,
     training_views,
 )
-from components.tuning_io import staged_directory
 
 SIZE, RESIZE = 64, 72
 FAST = ImageTuningConfig(first_tuned_block=14, epochs=4, batch_size=8, image_size=SIZE, resize_size=RESIZE,
@@ -202,19 +201,3 @@ def test_is_up_to_date_compares_data_settings_and_base(tuned) -> None:
     assert not is_up_to_date(out, "e" * 64, FAST, base)
     assert not is_up_to_date(out, "d" * 64, dataclasses.replace(FAST, epochs=5), base)
     assert not is_up_to_date(out.parent / "nothing-here", "d" * 64, FAST, base)
-
-
-def test_staged_directory_keeps_the_previous_model_when_writing_fails(tmp_path: Path) -> None:
-    out = tmp_path / "model"
-    with staged_directory(out) as staging:
-        (staging / "weights").write_text("v1")
-    assert (out / "weights").read_text() == "v1"
-    with pytest.raises(RuntimeError):
-        with staged_directory(out) as staging:
-            (staging / "weights").write_text("half")
-            raise RuntimeError("disk full")
-    assert (out / "weights").read_text() == "v1"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
-    with staged_directory(out) as staging:
-        (staging / "weights").write_text("v2")
-    assert (out / "weights").read_text() == "v2" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]

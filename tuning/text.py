@@ -3,19 +3,21 @@
 The frozen all-MiniLM-L6-v2 was trained for general sentence similarity; a shop's intents draw finer lines
 ("where is my refund" vs "cancel my refund"). This module fine-tunes the encoder once, on CPU, on labelled
 examples (the project's NLU data, or a benchmark's training part), and writes a Hugging Face model directory
-that `TransformerTextFeaturizer` loads through `model_path` (config) or `TEXT_MODEL_DIR` (environment). Rasa then
-trains its classifiers on the tuned features as usual; nothing is downloaded and nothing is pickled.
+that `TransformerTextFeaturizer` loads through `model_path` (config.yml). Rasa then trains its classifiers on
+the tuned features as usual; nothing is downloaded and nothing is pickled.
 
-Objective: the encoder's mean-pooled, L2-normalised sentence embedding (exactly what the featurizer computes)
-goes into a cosine-softmax classifier, `logits = scale * normalize(e) @ normalize(W).T` (normalised softmax,
-Wang et al. 2017, "NormFace"; a fixed scale of 20 as in sentence-transformers' MultipleNegativesRankingLoss),
-trained with cross-entropy, AdamW and a linear warm-up / linear decay schedule (Devlin et al. 2019). Because the
-head works on cosines, the tuned embeddings cluster by intent in the geometry every downstream consumer uses
-(L2-normalised features, cosine similarity). The head is thrown away; only the encoder is saved.
+Objective: the encoder's sentence embedding as the featurizer computes it by default (`encoders.text.
+pool_sentences` with `SentencePooling()`: attention-masked mean, L2-normalised) goes into a cosine-softmax
+classifier, `logits = scale * normalize(e) @ normalize(W).T` (normalised softmax, Wang et al. 2017, "NormFace";
+a fixed scale of 20 as in sentence-transformers' MultipleNegativesRankingLoss), trained with cross-entropy, AdamW
+and a linear warm-up / linear decay schedule (Devlin et al. 2019). Because the head works on cosines, the tuned
+embeddings cluster by intent in the geometry every downstream consumer uses (L2-normalised features, cosine
+similarity). The head is thrown away; only the encoder is saved.
 
 Output directory: `config.json` and `model.safetensors` (`save_pretrained`), the tokenizer files, and
-`tuning.json` (base model, labels, data digest, hyper-parameters, per-epoch loss and training accuracy, seconds).
-The directory is written beside the target and renamed into place, so a failed run leaves the old one intact.
+`tuning.json` (base model, labels, data digest, hyper-parameters, the pooling, per-epoch loss and training
+accuracy, seconds). The directory is written beside the target and renamed into place, so a failed run leaves
+the old one intact.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from components.tuning_io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
+from encoders.text import SentencePooling, pool_sentences, quiet_transformers
+from tuning.io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
     REPORT_FILE,
     check_settings,
     read_report,
@@ -42,6 +45,9 @@ from components.tuning_io import (  # noqa: F401 (REPORT_FILE, read_report: re-e
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: The sentence embedding that is tuned: the featurizer's default (attention-masked mean, L2-normalised), the
+#: geometry the cosine-softmax head trains for. Recorded in `tuning.json` under "pooling".
+POOLING = SentencePooling()
 
 
 @dataclass
@@ -130,12 +136,6 @@ def read_nlu_examples(paths: Sequence[Path]) -> Tuple[List[str], List[str]]:
     return texts, intents
 
 
-def _mean_pool(hidden: "Any", mask: "Any") -> "Any":
-    """Masked mean of `float32 (batch, pieces, hidden)` over the pieces → `(batch, hidden)`."""
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-
-
 def fine_tune(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -164,8 +164,6 @@ def fine_tune(
     """
     import torch
     from transformers import AutoModel, AutoTokenizer
-
-    from encoders.text import quiet_transformers
 
     quiet_transformers()
     config = config or TuningConfig()
@@ -222,7 +220,7 @@ def fine_tune(
                 batch = tokenizer.pad({"input_ids": [input_ids[i] for i in rows]}, return_tensors="pt")
                 mask = batch["attention_mask"]
                 hidden = encoder(input_ids=batch["input_ids"], attention_mask=mask).last_hidden_state
-                embedding = torch.nn.functional.normalize(_mean_pool(hidden, mask), dim=1)
+                embedding = pool_sentences(hidden, mask, POOLING)
                 logits = config.scale * embedding @ torch.nn.functional.normalize(head, dim=1).T
                 batch_targets = targets[rows]
                 loss = torch.nn.functional.cross_entropy(logits, batch_targets)
@@ -259,6 +257,7 @@ def fine_tune(
             "history": history,
             "seconds": round(time.perf_counter() - started, 1),
             "objective": "cosine-softmax cross-entropy over mean-pooled, L2-normalised embeddings",
+            "pooling": asdict(POOLING),
         }
         _save(encoder, tokenizer, report, out_dir)
         return report

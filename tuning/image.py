@@ -41,7 +41,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from components.tuning_io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
+from tuning.io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
     REPORT_FILE,
     check_settings,
     read_report,
@@ -129,7 +129,7 @@ def training_views(image: Any, image_size: int, resize_size: int) -> List[np.nda
     """The `VIEWS` network inputs of one decoded RGB photo: `float32 (3, image_size, image_size)` each.
 
     Args:
-        image: an upright RGB `PIL.Image` from `components.image_featurizer.decode_image`.
+        image: an upright RGB `PIL.Image` from `media.images.decode_image`.
         image_size: network input side (pixels).
         resize_size: the evaluation crop keeps `image_size / resize_size` of the shorter side.
     """
@@ -146,7 +146,7 @@ def iter_photos(
     """Yields `(training_views, label)` per usable photo, decoding one photo at a time.
 
     A photo is skipped, with one log line, when it is larger than `max_bytes`, unreadable, not a
-    JPEG/PNG/WebP/GIF, damaged, or larger than `max_pixels` (`components.image_featurizer.decode_image`, the
+    JPEG/PNG/WebP/GIF, damaged, or larger than `max_pixels` (`media.images.decode_image`, the
     checks customer photos get).
     """
     from media import AttachmentError
