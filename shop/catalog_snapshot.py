@@ -1,0 +1,288 @@
+"""The catalog snapshot: what the NLU graph knows of the shop catalog, written from the database.
+
+The database is the one source of truth for the catalog; the ProductRecognizer never reads it. `make db` and
+`make train` (scripts/train_if_changed.py) write a snapshot of the catalog's recognisable parts into one JSON
+file, and `rasa train` builds the recogniser's index from that file and fingerprints it by content, so a
+training run depends on files only, not on the state of a database server.
+
+Format (UTF-8 JSON, keys sorted, `SNAPSHOT_FORMAT` = 1)::
+
+    {"format": 1,
+     "products": [{"sku", "name", "kind", "category", "coarse_category", "description"}, ...],  # by sku
+     "photos": [{"sku", "path", "sha256"}, ...]}  # by sku, path
+
+`path` is relative to the catalog image root (`components.products.catalog.resolve_image_root`); `sha256` is
+the hex SHA-256 of the photo file when it could be read at writing time, else null. Prices and stock are left
+out: actions read them live.
+
+The file is written to a temporary file beside it and renamed into place (atomic on POSIX), and only when its
+content changes, so its modification time and Rasa's fingerprints stay put while the catalog does.
+
+Command line (`make db` runs it after seeding)::
+
+    python -m shop.catalog_snapshot [--database-url URL] [--out PATH] [--image-root PATH]
+
+The database defaults to DATABASE_URL (else var/shop.db), the file to CATALOG_SNAPSHOT (else
+var/catalog/snapshot.json); relative paths are taken from the project root.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from assistant.paths import project_path
+
+if TYPE_CHECKING:  # hints only
+    from shop.repository import ShopRepository
+
+logger = logging.getLogger(__name__)
+
+#: Version of the file layout; a reader refuses other versions.
+SNAPSHOT_FORMAT = 1
+#: Where the snapshot lives unless configured otherwise (relative to the project root).
+DEFAULT_SNAPSHOT_PATH = "var/catalog/snapshot.json"
+#: Environment variable naming another snapshot file.
+SNAPSHOT_ENV = "CATALOG_SNAPSHOT"
+#: The product fields a snapshot keeps (the recogniser's text and label matching use them).
+PRODUCT_FIELDS = ("sku", "name", "kind", "category", "coarse_category", "description")
+
+
+@dataclass(frozen=True)
+class SnapshotPhoto:
+    """One catalog photo: the product's sku, the path relative to the image root and the file's SHA-256 (hex,
+    None when the file could not be read when the snapshot was written)."""
+
+    sku: str
+    path: str
+    sha256: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    """The catalog as the NLU graph sees it.
+
+    Attributes:
+        products: one mapping per product with exactly the `PRODUCT_FIELDS` (str values), sorted by sku.
+        photos: the product photos, sorted by sku and path.
+    """
+
+    products: Tuple[Mapping[str, str], ...]
+    photos: Tuple[SnapshotPhoto, ...]
+
+    def to_json(self) -> Dict[str, Any]:
+        """The JSON document (see the module docstring)."""
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "products": [{field: product[field] for field in PRODUCT_FIELDS} for product in self.products],
+            "photos": [{"sku": p.sku, "path": p.path, "sha256": p.sha256} for p in self.photos],
+        }
+
+    def content(self) -> bytes:
+        """The file content: canonical JSON (sorted keys, one item per line), UTF-8, newline-terminated."""
+        return (json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: Any) -> "CatalogSnapshot":
+        """Reads the JSON document.
+
+        Raises:
+            ValueError: for another format version, a product without a field or with a non-string one, a
+                repeated sku, or a photo of an unknown sku.
+        """
+        if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"catalog snapshot format {found!r}, expected {SNAPSHOT_FORMAT}")
+        products: List[Dict[str, str]] = []
+        for item in data.get("products") or []:
+            if not isinstance(item, dict) or not all(isinstance(item.get(f), str) for f in PRODUCT_FIELDS):
+                raise ValueError(f"catalog snapshot: a product needs the text fields {', '.join(PRODUCT_FIELDS)}")
+            products.append({field: item[field] for field in PRODUCT_FIELDS})
+        skus = {product["sku"] for product in products}
+        if len(skus) != len(products):
+            raise ValueError("catalog snapshot: a sku is listed twice")
+        photos: List[SnapshotPhoto] = []
+        for item in data.get("photos") or []:
+            if not isinstance(item, dict) or item.get("sku") not in skus or not isinstance(item.get("path"), str):
+                raise ValueError("catalog snapshot: a photo names an unknown sku or has no path")
+            digest = item.get("sha256")
+            photos.append(SnapshotPhoto(item["sku"], item["path"], digest if isinstance(digest, str) else None))
+        return cls(tuple(sorted(products, key=lambda p: p["sku"])), tuple(photos))
+
+
+def resolve_snapshot_path(path: Union[str, "os.PathLike[str]", None] = None) -> Path:
+    """The snapshot file: `path`, else CATALOG_SNAPSHOT, else var/catalog/snapshot.json (relative paths are
+    taken from the project root)."""
+    value = path or os.environ.get(SNAPSHOT_ENV, "").strip() or DEFAULT_SNAPSHOT_PATH
+    return project_path(value)
+
+
+def build_snapshot(repository: "ShopRepository", image_root: Optional[Path] = None) -> CatalogSnapshot:
+    """The snapshot of the catalog in `repository` (`list_products()`, `product_images()`).
+
+    Args:
+        repository: the shop repository.
+        image_root: the directory photo paths are relative to; None: `resolve_image_root(None)`
+            (CATALOG_IMAGE_DIR, else var/catalog-images).
+
+    Raises:
+        Whatever the repository raises when the database cannot be read (no schema, server down).
+    """
+    # The image root and the safe resolution of a photo path belong to the catalog photos' reader.
+    from assistant.fingerprints import file_sha256
+    from components.products.catalog import resolve_catalog_image, resolve_image_root
+
+    products = [
+        {"sku": view.sku, "name": view.name, "kind": view.kind, "category": view.category,
+         "coarse_category": view.coarse_category, "description": view.description or ""}
+        for view in repository.list_products()
+    ]
+    root = image_root if image_root is not None else resolve_image_root(None)
+    photos = []
+    for sku, relative in repository.product_images():
+        file = resolve_catalog_image(root, relative)
+        try:
+            digest = file_sha256(file) if file is not None else None
+        except OSError:
+            digest = None
+        photos.append(SnapshotPhoto(sku, relative, digest))
+    return CatalogSnapshot(tuple(sorted(products, key=lambda p: p["sku"])), tuple(photos))
+
+
+def read_snapshot(path: Path) -> CatalogSnapshot:
+    """Reads a snapshot file.
+
+    Raises:
+        OSError: if the file cannot be read (`FileNotFoundError` when there is none).
+        ValueError: if it is not a snapshot of this format (JSON errors included).
+    """
+    return CatalogSnapshot.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def save_snapshot(snapshot: CatalogSnapshot, path: Path) -> bool:
+    """Writes `snapshot` to `path` atomically (temporary file, fsync, rename), unless the file already holds
+    exactly this content.
+
+    Returns:
+        True when the file was written, False when it was already up to date.
+
+    Raises:
+        OSError: if the directory cannot be created or the file not written.
+    """
+    path = Path(path)
+    content = snapshot.content()
+    try:
+        if path.read_bytes() == content:
+            return False
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def write_snapshot(repository: "ShopRepository", path: Path, image_root: Optional[Path] = None) -> bool:
+    """`save_snapshot(build_snapshot(repository, image_root), path)`: True when the file changed."""
+    return save_snapshot(build_snapshot(repository, image_root), path)
+
+
+def snapshot_sha256(path: Path) -> Optional[str]:
+    """SHA-256 (hex) of the snapshot file's bytes, None when there is no readable file."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _is_missing_sqlite_file(url: str) -> bool:
+    """True for a SQLite URL whose database file does not exist (opening it would create an empty one)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    if database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        return False
+    return not Path(database).is_file()
+
+
+def refresh_snapshot(
+    path: Optional[Path] = None, database_url: Optional[str] = None, image_root: Optional[Path] = None
+) -> Optional[bool]:
+    """Writes the snapshot from the database when the database can be read.
+
+    A missing SQLite file is not created; an unreadable database (no schema yet, server down, driver missing)
+    leaves the last snapshot as it is, with one log line.
+
+    Args:
+        path: the snapshot file; None: `resolve_snapshot_path()`.
+        database_url: SQLAlchemy URL; None: `shop.db.database_url()` (DATABASE_URL or var/shop.db).
+        image_root: see `build_snapshot`.
+
+    Returns:
+        True (written), False (already up to date) or None (the database could not be read).
+
+    Raises:
+        OSError: if the snapshot file cannot be written.
+    """
+    from shop.db import database_url as default_url
+    from shop.db import make_engine, make_session_factory
+    from shop.repository import ShopRepository
+
+    target = resolve_snapshot_path(path)
+    url = database_url or default_url()
+    if _is_missing_sqlite_file(url):
+        logger.info("No shop database file yet; the catalog snapshot %s is left as it is.", target)
+        return None
+    engine = None
+    try:
+        engine = make_engine(url)
+        snapshot = build_snapshot(ShopRepository(make_session_factory(engine)), image_root)
+    except Exception as error:  # no schema yet, server unreachable, driver missing: keep the last snapshot
+        first_line = str(error).splitlines()[0][:200] if str(error) else ""
+        logger.warning("The shop database could not be read (%s: %s); the catalog snapshot %s is left as it is.",
+                       type(error).__name__, first_line, target)
+        return None
+    finally:
+        if engine is not None:
+            engine.dispose()
+    return save_snapshot(snapshot, target)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point: 0 written or up to date, 1 the database could not be read."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=None, help="default: DATABASE_URL or var/shop.db")
+    parser.add_argument("--out", default=None, help=f"default: {SNAPSHOT_ENV} or {DEFAULT_SNAPSHOT_PATH}")
+    parser.add_argument("--image-root", default=None,
+                        help="catalog image root (default: CATALOG_IMAGE_DIR or var/catalog-images)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    target = resolve_snapshot_path(args.out)
+    root = project_path(args.image_root) if args.image_root else None
+    written = refresh_snapshot(target, args.database_url, root)
+    if written is None:
+        return 1
+    logger.info("Catalog snapshot %s: %s.", target, "written" if written else "up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
