@@ -42,14 +42,15 @@ venv: $(STAMP)  ## create the virtual environment and install the pinned package
 sysdeps:  ## install system packages (ffmpeg, espeak-ng, ...) with apt-get when missing
 	@bash scripts/install_system_packages.sh
 
-db: venv  ## create and seed the shop database (idempotent; DATABASE_URL selects the server)
+db: venv  ## create and seed the shop database (idempotent; DATABASE_URL selects the server), write the catalog snapshot
 	$(PY) -m shop.seed
+	$(PY) -m shop.catalog_snapshot
 
 catalog-images: venv db  ## attach product photos (DIR=<sku>/ folders; CSV=path,sku file; GROCERY=1 for the dataset), retrain
 	@if [ -z "$(DIR)" ]; then echo "usage: make catalog-images DIR=folder [CSV=map.csv | GROCERY=1 [TRAIN_PHOTOS=N]]" >&2; exit 2; fi
 	$(PY) scripts/catalog_images.py "$(DIR)" $(if $(CSV),--csv "$(CSV)") $(if $(GROCERY),--grocery) \
 	  $(if $(TRAIN_PHOTOS),--grocery-train-photos $(TRAIN_PHOTOS))
-	$(PY) scripts/train_if_changed.py --force
+	$(PY) scripts/train_if_changed.py
 
 tune-text: venv  ## fine-tune MiniLM on the intents of data/ into models/text-encoder (skipped when up to date)
 	$(PY) scripts/tune_text.py $(if $(EPOCHS),--epochs $(EPOCHS))
@@ -57,7 +58,7 @@ tune-text: venv  ## fine-tune MiniLM on the intents of data/ into models/text-en
 tune-images: venv db  ## fine-tune EfficientNet-Lite0 on the catalog photos into models/image-encoder (skipped when up to date)
 	$(PY) scripts/tune_images.py $(if $(EPOCHS),--epochs $(EPOCHS))
 
-train: venv  ## train the Rasa model when data, config, domain or components changed
+train: venv  ## refresh the catalog snapshot, train the Rasa model when data, config, domain, components or catalog changed
 	$(PY) scripts/train_if_changed.py
 
 actions: venv db  ## run the action server in the foreground (port 5055)
@@ -86,7 +87,7 @@ test-unit: venv  ## unit tests only
 	$(PY) -m pytest tests/unit -q
 
 eval-nlu: venv train  ## evaluate the trained NLU on real customer messages (BITEXT=path to a CSV)
-	$(PY) scripts/eval_nlu.py --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) --out reports/eval-nlu
+	$(PY) -m benchmarks.eval_nlu --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) --out reports/eval-nlu
 
 bench-encoders: venv sysdeps  ## per-message latency (p50/p95 ms), peak RSS and ASR real-time factor of the encoders
 	$(PY) -m benchmarks.bench_text_featurizer --num-threads 1

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+
+from assistant.paths import PROJECT_ROOT
 from benchmarks.machine import machine_description, peak_rss_mib
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = PROJECT_ROOT.parent / "shared" / "cases" / "images" / "banana_ok.jpg"
 WARM_UP_CALLS = 5
 TARGET_P50_MS = 60.0  # on 2 cores
@@ -193,6 +194,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
     sys.exit(main())

@@ -7,7 +7,7 @@ Usage: `python -m benchmarks.bench_images [DATASET] [--out reports/images] [--la
 Data (Klasson, Zhang & Kjellström, "A Hierarchical Grocery Store Image Dataset with Visual and Semantic
 Labels", WACV 2019; MIT licence): 81 fine / 42 coarse classes, one iconic product photo per class, 2,640 train
 and 296 val phone photos taken in stores. The catalog is the project's seed catalog; each class is matched to
-its product with the repository's `find_product` (scripts/catalog_images.py, `--grocery`), so predictions are
+its product with the repository's `find_product` (components/products/grocery.py), so predictions are
 skus and a prediction is correct when it is the sku of the photo's class; coarse accuracy maps skus back to
 coarse classes.
 
@@ -55,13 +55,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
+from assistant.paths import PROJECT_ROOT
+from benchmarks.machine import load_1min, machine_description
+from components.products import grocery
+
 # Rasa imports TensorFlow; keep its start-up banner out of the report's output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from benchmarks.machine import load_1min, machine_description  # noqa: E402  (needs PROJECT_ROOT on sys.path)
 
 DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "grocery"
 DEFAULT_OUT = PROJECT_ROOT / "reports" / "images"
@@ -78,25 +77,17 @@ logger = logging.getLogger("bench_images")
 
 # ---------------------------------------------------------------------------------------------- dataset
 def read_split(dataset: Path, name: str) -> Tuple[List[Path], np.ndarray, np.ndarray]:
-    """Paths, fine ids and coarse ids of `train.txt` / `val.txt`."""
-    paths, fine, coarse = [], [], []
-    for line in (dataset / f"{name}.txt").read_text(encoding="utf-8").splitlines():
-        fields = [field.strip() for field in line.split(",")]
-        if len(fields) >= 3 and fields[1].isdigit():
-            paths.append(dataset / fields[0])
-            fine.append(int(fields[1]))
-            coarse.append(int(fields[2]))
-    return paths, np.asarray(fine), np.asarray(coarse)
+    """Paths, fine ids and coarse ids of `train.txt` / `val.txt` (`components.products.grocery.read_split`)."""
+    rows = grocery.read_split(dataset, name)
+    return ([dataset / path for path, _, _ in rows], np.asarray([fine for _, fine, _ in rows]),
+            np.asarray([coarse for _, _, coarse in rows]))
 
 
 def read_classes(dataset: Path) -> Tuple[List[str], np.ndarray, List[Path]]:
     """Class names, coarse id per fine id, iconic photo per fine id (index = fine id)."""
-    import csv
-
-    with (dataset / "classes.csv").open(newline="", encoding="utf-8") as handle:
-        rows = sorted((r for r in list(csv.reader(handle))[1:] if len(r) >= 5), key=lambda r: int(r[1]))
-    iconic = [dataset / r[4].lstrip("/") for r in rows]
-    return [r[0] for r in rows], np.asarray([int(r[3]) for r in rows]), iconic
+    classes = grocery.read_classes(dataset)
+    return ([c.name for c in classes], np.asarray([c.coarse_id for c in classes]),
+            [dataset / c.iconic for c in classes])
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -209,7 +200,7 @@ def knn_rankings(
 ) -> Tuple[List[List[Tuple[int, float]]], np.ndarray]:
     """The recogniser's scoring (`knn_scores` + `softmax_ranking`) for every prepared query row:
     (ranked (product, confidence) per query, best cosine per query)."""
-    from components.product_recognizer import knn_scores, product_groups, softmax_ranking
+    from components.products.knn import knn_scores, product_groups, softmax_ranking
 
     groups = product_groups(np.asarray(owners, dtype=np.int64), int(np.max(owners)) + 1)
     ranked, best = [], []
@@ -287,7 +278,7 @@ class Setting:
 
     def index(self, raw: np.ndarray, owners: np.ndarray, projection: str):
         """A CatalogIndex of `raw` photo embeddings owned by product indices `owners`."""
-        from components.product_recognizer import build_index
+        from components.products.index import build_index
 
         images = [{"sku": self.products[o].sku, "path": f"{i}.jpg", "sha256": "0" * 64}
                   for i, o in enumerate(owners)]
@@ -299,7 +290,8 @@ class Setting:
         """The ProductRecognizer with config.yml's settings on `index` (None: the catalog without photos)."""
         import tempfile
 
-        from components.product_recognizer import CatalogIndex, ProductRecognizer
+        from components.product_recognizer import ProductRecognizer
+        from components.products.index import CatalogIndex
         from rasa.engine.graph import ExecutionContext, GraphSchema
         from rasa.engine.storage.local_model_storage import LocalModelStorage
         from rasa.engine.storage.resource import Resource
@@ -341,8 +333,9 @@ def nearest_similarity(index, embeddings: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- run
 def run(dataset: Path, out: Path, latency_images: int, tune_epochs: int = 0) -> Dict[str, Any]:
     """Every measurement; returns what `write_report` writes."""
-    from components.product_recognizer import ProductRecognizer, prepare_embeddings, read_catalog
-    from scripts.catalog_images import grocery_skus
+    from components.product_recognizer import ProductRecognizer
+    from components.products.catalog import seed_catalog
+    from components.products.knn import prepare_embeddings
     from shop.db import make_engine, make_session_factory
     from shop.repository import ShopRepository
     from shop.seed import create_and_seed
@@ -354,11 +347,11 @@ def run(dataset: Path, out: Path, latency_images: int, tune_epochs: int = 0) -> 
 
     engine = make_engine("sqlite://")
     create_and_seed(engine)
-    class_sku = grocery_skus(dataset, ShopRepository(make_session_factory(engine)))
+    class_sku = grocery.grocery_skus(dataset, ShopRepository(make_session_factory(engine)))
     engine.dispose()
     if any(sku is None for sku in class_sku.values()):
-        raise SystemExit("some Grocery classes match no catalog product (see catalog_images.py --grocery)")
-    products, _, _ = read_catalog("sqlite:////nonexistent/shop.db")  # the seed catalog, without photos
+        raise SystemExit("some Grocery classes match no catalog product (see components/products/grocery.py)")
+    products = seed_catalog()  # without photos
     sku_index = {p.sku: i for i, p in enumerate(products)}
     product_of = {c: sku_index[class_sku[c]] for c in range(len(names))}  # class id → product index
     config = {**ProductRecognizer.get_default_config(),
@@ -449,7 +442,7 @@ def _tuned_encoder(dataset: Path, out: Path, setting: "Setting", groups: Dict[st
     The tuned weights go to `<out>/image-encoder/` and are reused while photos and settings are unchanged.
     """
     from encoders.image import packaged_weights_path
-    from components.image_tuning import (
+    from tuning.image import (
         WEIGHTS_FILE,
         ImageTuningConfig,
         fine_tune_images,
@@ -458,7 +451,7 @@ def _tuned_encoder(dataset: Path, out: Path, setting: "Setting", groups: Dict[st
         photo_digest,
         read_report,
     )
-    from components.product_recognizer import prepare_embeddings
+    from components.products.knn import prepare_embeddings
 
     settings = image_settings()
     config = ImageTuningConfig(epochs=epochs, image_size=settings["image_size"],
@@ -511,7 +504,7 @@ def _linear_probe(train: np.ndarray, owners: np.ndarray, val: np.ndarray) -> Tup
     """Top-5 product indices per val photo from a logistic regression, and its ms per photo."""
     from sklearn.linear_model import LogisticRegression
 
-    from components.product_recognizer import l2_normalise
+    from components.products.knn import l2_normalise
 
     probe = LogisticRegression(C=PROBE_C, max_iter=3000)
     probe.fit(l2_normalise(train), owners)
@@ -596,7 +589,7 @@ def write_report(result: Dict[str, Any], out: Path) -> None:
     tuned = ""
     if tuning and tuning.get("history"):
         c, last = tuning["config"], tuning["history"][-1]
-        tuned = (f"\nRows marked \"tuned encoder\": `make tune-images` (components/image_tuning.py) on the "
+        tuned = (f"\nRows marked \"tuned encoder\": `make tune-images` (tuning/image.py) on the "
                  f"{tuning['photos']} catalog photos, blocks {c['first_tuned_block']}-15 and the head convolution "
                  f"trained for {c['epochs']} epochs on cached activations of 4 views per photo, "
                  f"{c['num_threads']} torch threads: {tuning['seconds']:.0f} s ({tuning['front_seconds']:.0f} s of "
@@ -699,7 +692,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="torch CPU threads (default 1, as the encoder benchmarks use)")
     parser.add_argument("--tune-epochs", type=int, default=None,
                         help="epochs of the tuned-encoder rows (make tune-images on the catalog photos; default "
-                             "components.image_tuning.ImageTuningConfig; 0 skips them)")
+                             "tuning.image.ImageTuningConfig; 0 skips them)")
     args = parser.parse_args(argv)
     if args.num_threads > 0:
         import torch
@@ -712,7 +705,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"Grocery Store Dataset not found at {args.dataset}; nothing to benchmark.", file=sys.stderr)
         return 2
     if args.tune_epochs is None:
-        from components.image_tuning import ImageTuningConfig
+        from tuning.image import ImageTuningConfig
 
         args.tune_epochs = ImageTuningConfig().epochs
     result = run(args.dataset, args.out, max(args.latency_images, 1), max(args.tune_epochs, 0))

@@ -24,7 +24,7 @@ training cache (`RASA_CACHE_DIRECTORY`), so nothing is reused between pipelines 
   `fusion_pipeline`; the speech and image components, the entity-only DIET, the entity extractors and
   FallbackClassifier are left out: they are no-ops or change nothing on unlabelled plain text, and the
   fallback would replace low-confidence predictions by `nlu_fallback`, which is not a classifier error);
-- `fusion_tuned`: `fusion` on a MiniLM fine-tuned on the same train part first (`components.text_tuning`, what
+- `fusion_tuned`: `fusion` on a MiniLM fine-tuned on the same train part first (`tuning.text`, what
   `make tune-text` does with the project's data; `--tune-epochs` passes), classifier settings as in config.yml
   (`TUNED_FUSION`); its `train_s` includes the tuning, also reported alone as `tune_s`. The tuned encoder is
   kept in `<out>/cache/text-encoder-<dataset>` and reused while the train part and tuning settings are the
@@ -44,7 +44,7 @@ Measured per pipeline: accuracy and macro-F1 on the test part (scikit-learn), tr
 The machine is shared: the load average before and after each step is recorded so figures can be judged.
 
 `--project-cv` runs `rasa test nlu --cross-validation` on the project's own data (data/nlu.yml and
-data/sentiment.yml) with config.yml, every `epochs` capped at `--cv-epochs` (`capped_config`), and records
+data/sentiment.yml) with config.yml, every `epochs` capped at `--cv-epochs` (`assistant.training.capped_config`), and records
 the intent accuracy and macro-F1 Rasa writes into its report.
 
 Results: `<out>/intents_<dataset>.json` (and `<out>/project_cv.json`); `python -m benchmarks.report` turns
@@ -68,7 +68,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from assistant.paths import PROJECT_ROOT
+
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 DEFAULT_OUT = PROJECT_ROOT / "reports" / "bench"
 DATASETS = {
@@ -358,7 +359,9 @@ def scores(y_true: Sequence[str], y_pred: Sequence[str]) -> Dict[str, float]:
 
 # ------------------------------------------------------------------------------------------ frozen floor
 def minilm_embeddings(texts: Sequence[str], cache_dir: Optional[Path] = None, num_threads: int = 2) -> np.ndarray:
-    """all-MiniLM-L6-v2 sentence embeddings `float32 (n, 384)`: mean pooling over word pieces, L2-normalised.
+    """all-MiniLM-L6-v2 sentence embeddings `float32 (n, 384)`: the featurizer's default pooling (attention-masked
+    mean over the word pieces, L2-normalised; `encoders.text.encode_sentences` with `SentencePooling()`), the
+    first 128 word pieces of each text, 64 texts per forward pass.
 
     This is how sentence-transformers pools all-MiniLM-L6-v2. Embeddings are cached in `cache_dir` under a
     hash of the texts (the cache lives in reports/, never in the repository).
@@ -371,26 +374,15 @@ def minilm_embeddings(texts: Sequence[str], cache_dir: Optional[Path] = None, nu
         return np.load(cached)
     import torch
 
-    from encoders.text import load_model, resolve_model_path
+    from encoders.text import SentencePooling, encode_sentences, load_model, resolve_model_path
 
     loaded = load_model(resolve_model_path(None))
     previous = torch.get_num_threads()
     torch.set_num_threads(num_threads)
-    parts = []
     try:
-        with torch.inference_mode():
-            for start in range(0, len(texts), 64):
-                batch = loaded.tokenizer(
-                    list(texts[start : start + 64]), padding=True, truncation=True, max_length=128,
-                    return_tensors="pt",
-                )
-                hidden = loaded.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                parts.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+        vectors = encode_sentences(texts, loaded, SentencePooling(), max_length=128, batch_size=64)
     finally:
         torch.set_num_threads(previous)
-    vectors = np.concatenate(parts).astype(np.float32)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         np.save(cached, vectors)
@@ -461,14 +453,14 @@ def run_floor(
 # ------------------------------------------------------------------------------------------ one dataset
 def tune_minilm(texts: Sequence[str], labels: Sequence[str], out_dir: Path, tune_epochs: Optional[int],
                 seed: int, reuse: bool = True) -> Tuple[float, Dict[str, Any]]:
-    """Fine-tunes the packaged MiniLM on (texts, labels) into `out_dir` with `components.text_tuning.fine_tune`
+    """Fine-tunes the packaged MiniLM on (texts, labels) into `out_dir` with `tuning.text.fine_tune`
     (`TuningConfig` defaults, `tune_epochs` passes when given). Returns (seconds, {config, history, reused}).
 
     With `reuse`, an encoder already in `out_dir` that was tuned from the same pairs, settings and base model
-    (`text_tuning.is_up_to_date`) is used as it is, and the seconds are those its tuning took then.
+    (`tuning.text.is_up_to_date`) is used as it is, and the seconds are those its tuning took then.
     """
     from encoders.text import resolve_model_path
-    from components.text_tuning import TuningConfig, fine_tune, is_up_to_date, read_report
+    from tuning.text import TuningConfig, fine_tune, is_up_to_date, read_report
 
     config = TuningConfig(seed=seed) if tune_epochs is None else TuningConfig(epochs=tune_epochs, seed=seed)
     base = resolve_model_path(None)
@@ -495,7 +487,7 @@ def run_tuned_fusion(
     test_y: Sequence[str], epochs: int, fusion_overrides: Optional[Dict[str, Any]], tune_epochs: Optional[int],
     latency_sample: int, seed: int, tuned: Path, reuse: bool = True,
 ) -> Dict[str, Any]:
-    """Fine-tunes MiniLM on the train part (`components.text_tuning`) into `tuned` (or reuses the encoder there,
+    """Fine-tunes MiniLM on the train part (`tuning.text`) into `tuned` (or reuses the encoder there,
     see `tune_minilm`), then trains and scores `fusion` on it."""
     load_before = load_average()
     tune_s, tuning = tune_minilm(train_texts, train_y, tuned, tune_epochs, seed, reuse)
@@ -611,8 +603,7 @@ def run_dataset(
 # ------------------------------------------------------------------------------------------ project CV
 def run_project_cv(out: Path, folds: int, cv_epochs: int) -> Dict[str, Any]:
     """`rasa test nlu --cross-validation` on data/nlu.yml (+ data/sentiment.yml) with config.yml."""
-    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-    from train_if_changed import capped_config
+    from assistant.training import capped_config
 
     work = Path(tempfile.mkdtemp(prefix="bench-cv-"))
     config = capped_config(PROJECT_ROOT / "config.yml", cv_epochs, work)
@@ -683,7 +674,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--fusion-set", nargs="*", default=[], metavar="KEY=JSON",
                         help="override fusion classifier settings, e.g. dropout=0.3 (recorded in the results)")
     parser.add_argument("--tune-epochs", type=int, default=None,
-                        help="fine-tuning passes of `fusion_tuned` (default: components.text_tuning.TuningConfig)")
+                        help="fine-tuning passes of `fusion_tuned` (default: tuning.text.TuningConfig)")
     parser.add_argument("--retune", action="store_true",
                         help="tune MiniLM again even when <out>/cache holds one tuned on the same data")
     parser.add_argument("--project-cv", action="store_true", help="cross-validate config.yml on data/ instead")

@@ -15,7 +15,7 @@ project's text pipeline (`bench_intents.fusion_pipeline`) is trained with `rasa 
 parsed by the loaded model and the `sentiment.label` of the parse result is compared with the truth.
 
 `fusion_tuned`: the same after fine-tuning MiniLM on the train part's sentiment labels
-(`components.text_tuning`, `--tune-epochs` passes), classifier settings as in config.yml; its `train_s`
+(`tuning.text`, `--tune-epochs` passes), classifier settings as in config.yml; its `train_s`
 includes the tuning (`tune_s`); the tuned encoder is kept in `<out>/cache` and reused (`--retune`).
 
 Floor: mean-pooled all-MiniLM-L6-v2 sentence embeddings (frozen) + LogisticRegression (C=10) on the same split.

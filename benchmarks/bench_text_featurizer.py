@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+
+from assistant.paths import PROJECT_ROOT
 from benchmarks.machine import machine_description, peak_rss_mib
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 WARM_UP_MESSAGES = 5
 SEED = 0
@@ -183,6 +184,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
     sys.exit(main())

@@ -25,7 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from assistant.paths import PROJECT_ROOT
+
 DEFAULT_OUT = PROJECT_ROOT / "reports" / "bench"
 
 PIPELINE_NAMES = {

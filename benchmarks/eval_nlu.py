@@ -1,5 +1,7 @@
 """Evaluate the trained NLU model on real customer messages (`make eval-nlu`).
 
+Usage: `python -m benchmarks.eval_nlu [--data CSV] [--model ARCHIVE] [--out reports/eval-nlu] [--limit N]`
+
 Reads a CSV with the columns ``text`` and ``intent`` (by default the Bitext customer-support sample in
 ``../shared/data/bitext/train.csv``), parses every text with the newest trained model in ``models/`` and writes:
 
@@ -26,11 +28,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-ROOT = Path(__file__).resolve().parents[1]
-# The model's graph names the project's components (components.*): they must be importable from here.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from assistant.paths import MODELS_DIR, PROJECT_ROOT
+from benchmarks.machine import machine_description as describe_machine
+
 logger = logging.getLogger("eval_nlu")
+
+#: The Bitext customer-support sample beside the project (never copied into it).
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "bitext" / "train.csv"
 
 
 def read_dataset(path: Path, limit: int | None = None) -> Tuple[List[str], List[str]]:
@@ -159,9 +163,7 @@ def plot_confusion(y_true: Sequence[str], y_pred: Sequence[str], path: Path) -> 
 
 def machine_description() -> str:
     """CPU model, core count and Python version of this machine, for reports."""
-    from benchmarks.machine import machine_description as describe
-
-    machine = describe()
+    machine = describe_machine()
     return f"{machine['cpu']}, {machine['logical_cores']} cores, Python {machine['python']}"
 
 
@@ -197,9 +199,9 @@ def write_report(metrics: Dict, out: Path) -> None:
 def main(argv: List[str] | None = None) -> int:
     """Command-line entry point; returns the process exit code."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "bitext" / "train.csv")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", type=Path, default=None, help="model archive (default: newest in models/)")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "eval-nlu")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "eval-nlu")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -212,7 +214,7 @@ def main(argv: List[str] | None = None) -> int:
     if not args.data.is_file():
         logger.error("Dataset not found: %s (pass --data or BITEXT=path)", args.data)
         return 2
-    model = args.model or latest_model(ROOT / "models")
+    model = args.model or latest_model(MODELS_DIR)
     texts, y_true = read_dataset(args.data, args.limit)
     logger.info("Evaluating %s on %d messages from %s ...", model.name, len(texts), args.data)
     y_pred, y_before_fallback, _confidences, seconds = asyncio.run(predict(model, texts))

@@ -10,16 +10,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import catalog_images  # noqa: E402
+import catalog_images  # scripts/ is on sys.path (conftest.py)
 
 
 def jpeg(colour=(200, 180, 40), size=(64, 48)) -> bytes:

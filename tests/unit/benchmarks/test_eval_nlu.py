@@ -1,13 +1,11 @@
-"""scripts/eval_nlu.py: metrics of the real-data NLU evaluation."""
+"""benchmarks/eval_nlu.py: metrics of the real-data NLU evaluation."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import eval_nlu  # noqa: E402
+from benchmarks import eval_nlu
 
 
 def test_metrics_count_fallback_as_wrong_but_report_answered_accuracy() -> None:

@@ -10,18 +10,14 @@ from __future__ import annotations
 import io
 import json
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import catalog_images  # noqa: E402
-import tune_images  # noqa: E402
+import catalog_images  # scripts/ is on sys.path (conftest.py)
+import tune_images
 
 
 def photo(colour, seed: int) -> bytes:

@@ -1,0 +1,75 @@
+"""Unit tests of scripts/train_if_changed.py: the catalog snapshot is refreshed first and names the model.
+
+`rasa train` itself is replaced by a stub that records its command line; the model name's other inputs are
+the project's real config, domain, data and components (assistant/training.py, tests/unit/assistant).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import pytest
+
+import train_if_changed  # scripts/ is on sys.path (conftest.py)
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A seeded SQLite database as DATABASE_URL, the snapshot in tmp_path (CATALOG_SNAPSHOT); yields the
+    repository."""
+    from shop.db import make_engine, make_session_factory
+    from shop.repository import ShopRepository
+    from shop.seed import create_and_seed
+
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    engine = make_engine(url)
+    create_and_seed(engine)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CATALOG_SNAPSHOT", str(tmp_path / "snapshot.json"))
+    monkeypatch.setenv("CATALOG_IMAGE_DIR", str(tmp_path / "images"))
+    yield ShopRepository(make_session_factory(engine))
+    engine.dispose()
+
+
+@pytest.fixture
+def rasa_train(monkeypatch: pytest.MonkeyPatch) -> List[List[str]]:
+    """The command lines `rasa train` was called with (nothing is trained)."""
+    calls: List[List[str]] = []
+
+    def record(cmd, **kwargs) -> int:
+        calls.append(list(cmd))
+        return 0
+
+    monkeypatch.setattr(train_if_changed.subprocess, "call", record)
+    return calls
+
+
+def test_the_snapshot_is_written_first_and_names_the_model(shop, rasa_train, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    assert train_if_changed.main(["--out", str(models)]) == 0
+    snapshot = tmp_path / "snapshot.json"
+    assert snapshot.is_file()
+    [command] = rasa_train
+    name = command[command.index("--fixed-model-name") + 1]
+    (models / f"{name}.tar.gz").write_bytes(b"model")
+
+    rasa_train.clear()
+    assert train_if_changed.main(["--out", str(models)]) == 0
+    assert rasa_train == [], "nothing changed: the existing model is used"
+
+    shop.add_product_image("FRU-KIWI", "ab/kiwi.jpg", "a" * 64)  # `make catalog-images`, no --force needed
+    assert train_if_changed.main(["--out", str(models)]) == 0
+    [command] = rasa_train
+    assert command[command.index("--fixed-model-name") + 1] != name
+    assert "ab/kiwi.jpg" in snapshot.read_text()
+
+
+def test_an_unreadable_database_keeps_the_last_snapshot(shop, rasa_train, tmp_path: Path, monkeypatch) -> None:
+    assert train_if_changed.main(["--out", str(tmp_path / "models")]) == 0
+    snapshot = tmp_path / "snapshot.json"
+    before = snapshot.read_bytes()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'absent.db'}")
+    assert train_if_changed.main(["--out", str(tmp_path / "models")]) == 0
+    assert snapshot.read_bytes() == before
+    assert not (tmp_path / "absent.db").exists(), "a missing database file is not created"
+    assert rasa_train[0][-1] == rasa_train[1][-1], "same snapshot, same model name"
