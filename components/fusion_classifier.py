@@ -21,8 +21,8 @@ head's cross-entropy is averaged over the examples that have its label only, so 
 intent as a story message, so sentiment-only examples are still written under some intent in YAML.)
 
 This module is the Rasa graph component (registration, configuration, train / process / persist / load); the
-feature reading, the network, the training loop and the stored files live in `components.fusion`. torch is
-imported only when the component trains, predicts or loads.
+feature reading, the network, running it, the training loop and the stored files live in `components.fusion`.
+torch is imported only when the component trains, predicts or loads.
 """
 from __future__ import annotations
 
@@ -332,8 +332,9 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             The component's resource (persisted weights and metadata); nothing is persisted when no example
             has a label and usable features.
         """
+        from components.fusion.inference import torch_threads
         from components.fusion.network import Architecture, FusionNetwork
-        from components.fusion.training import TrainingSettings, torch_threads, train_network
+        from components.fusion.training import TrainingSettings, train_network
 
         config = self.component_config
         with torch_threads(int(config["num_threads"])):
@@ -386,7 +387,7 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             for message in messages:
                 self._set_no_intent(message)
             return messages
-        from components.fusion.training import predict_logits, torch_threads
+        from components.fusion.inference import predict_logits, torch_threads
 
         data = FeatureReader.from_config(self.component_config).collect(
             messages, self._meta["dims"], self._meta["seen"]

@@ -4,12 +4,13 @@
   (`Batch`), the training labels (`sentiment_label_of`, `training_set`);
 - `network`: the torch modules (branch projections with their learned "absent" embeddings, the trunk, the wide
   path, the linear and cosine heads, `FusionNetwork`) and the `Architecture` that describes them;
-- `training`: the fit loop (Adam, early stopping, refit on all data), the masked losses, the stratified split,
-  modality dropout and the batched forward pass;
+- `inference`: the batched forward pass without gradients, and the torch thread count while it runs;
+- `training`: the fit loop (Adam, early stopping, refit on all data), the masked losses, the stratified split
+  and modality dropout;
 - `persistence`: safetensors + JSON in the component's resource, the format version and the stored key layout.
 
 The constants below fix the column order of the `Batch` arrays, which the network and stored models rely on.
-Nothing here imports torch: the network and training modules import it when they are imported themselves.
+Nothing here imports torch: the network, inference and training modules import it themselves.
 """
 from __future__ import annotations
 

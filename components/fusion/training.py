@@ -5,16 +5,14 @@ label), and runs `fit`: Adam (the wide path with its own step size and no L2 pen
 `batch_size`, each head's cross-entropy averaged over the examples that have its label (optionally
 label-smoothed), modality dropout, and early stopping after `early_stopping_patience` epochs without a better
 validation score (the best epoch's weights are kept). With `refit_on_all_data` a fresh network is then trained
-on every example for the best epoch count. `predict_logits` runs a trained network over a `Batch` in
-mini-batches without gradients.
+on every example for the best epoch count.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Text, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Text, Tuple
 
 import numpy as np
 import torch
@@ -22,6 +20,7 @@ import torch.nn.functional as F
 
 from components.fusion import BRANCHES, IMAGE_BRANCH, NAME, TEXT_DENSE, TEXT_SPARSE
 from components.fusion.features import Batch, TrainingSet, to_torch
+from components.fusion.inference import predict_logits
 from components.fusion.network import FusionNetwork
 from tuning.io import seed_everything
 
@@ -52,20 +51,6 @@ class TrainingSettings:
         """The settings of a (validated) component config."""
         casts: Dict[Text, Callable[[Any], Any]] = {"float": float, "int": int, "Text": str, "bool": bool}
         return cls(**{field.name: casts[str(field.type)](config[field.name]) for field in fields(cls)})
-
-
-@contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Runs the block with `count` torch intra-op threads (0: unchanged), then restores the previous count."""
-    if count <= 0:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def masked_cross_entropy(
@@ -156,28 +141,6 @@ def stratified_split(strata: Sequence[Text], fraction: float, seed: int) -> Tupl
     held = set(validation)
     train = [i for i in range(len(strata)) if i not in held]
     return np.array(train, dtype=np.int64), np.array(sorted(validation), dtype=np.int64)
-
-
-def predict_logits(
-    network: FusionNetwork, data: Batch, batch_size: int
-) -> Tuple[Optional[torch.Tensor], torch.Tensor]:
-    """Logits of all rows of `data`, `batch_size` rows per forward pass, without gradients.
-
-    Returns:
-        (intent logits `float32 (n, n_intents)` or None without an intent head, sentiment logits
-        `float32 (n, n_sentiments)`).
-    """
-    intent_parts, sentiment_parts = [], []
-    n = len(data)
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            rows = np.arange(start, min(n, start + batch_size))
-            intent_logits, sentiment_logits = network(*to_torch(data.rows(rows)))
-            if intent_logits is not None:
-                intent_parts.append(intent_logits)
-            sentiment_parts.append(sentiment_logits)
-    intent = torch.cat(intent_parts) if intent_parts else None
-    return intent, torch.cat(sentiment_parts)
 
 
 def _accuracy(logits: Optional[torch.Tensor], targets: torch.Tensor) -> Optional[float]:

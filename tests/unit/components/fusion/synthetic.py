@@ -7,7 +7,7 @@ its own direction in every space, so a tiny network separates them within a few 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -18,6 +18,9 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from assistant.keys import IMAGE, SENTIMENT, SENTIMENT_LABELS
+from components.fusion.features import FeatureReader, TrainingSet, training_set
+from components.fusion.network import Architecture, FusionNetwork
+from components.fusion_classifier import MultimodalFusionClassifier
 
 INTENTS = ["greet", "track_order", "complaint"]
 SENTIMENTS = list(SENTIMENT_LABELS)
@@ -95,6 +98,31 @@ def counts_only_message(intent: Optional[str], seed: int) -> Message:
     counts[0, [k * 5, k * 5 + 1, int(rng.integers(15, SPARSE_A))]] = 1.0
     message.add_features(Features(scipy.sparse.coo_matrix(counts), "sentence", TEXT, "cv_word"))
     return message
+
+
+#: The component's default config with a short training.
+CONFIG = {**MultimodalFusionClassifier.get_default_config(), "epochs": 6, "batch_size": 16}
+#: A small network: wide path, counts through the wide path only.
+SMALL_ARCHITECTURE = Architecture(
+    embedding_dimension=8, hidden_layer_sizes=(16,), dropout=0.5, wide_path=True,
+    trunk_branches=("text_dense", "image"),
+)
+
+
+def labelled_examples(n_per_intent: int = 8) -> Tuple[TrainingSet, Dict[str, int]]:
+    """`training_data(n_per_intent, with_image=True)` read as a training set, and the input widths."""
+    data = training_data(n_per_intent, with_image=True)
+    result, dims = training_set(data.training_examples, FeatureReader.from_config(CONFIG), SENTIMENTS, SENTIMENT)
+    assert result is not None
+    return result, dims
+
+
+def network_builder(
+    examples: Tuple[TrainingSet, Dict[str, int]], architecture: Architecture = SMALL_ARCHITECTURE
+) -> Callable[[], FusionNetwork]:
+    """Builds fresh networks for `examples` (see `labelled_examples`)."""
+    result, dims = examples
+    return lambda: FusionNetwork(dims, len(result.intents), len(result.sentiment_labels), architecture)
 
 
 @pytest.fixture

@@ -7,41 +7,25 @@ import numpy as np
 import pytest
 import torch
 
-from assistant.keys import SENTIMENT
-from components.fusion.features import FeatureReader, training_set
-from components.fusion.network import Architecture, FusionNetwork
+from components.fusion.inference import predict_logits
 from components.fusion.training import (
     TrainingSettings,
     combined_loss,
     drop_modalities,
     fit,
     masked_cross_entropy,
-    predict_logits,
     stratified_split,
-    torch_threads,
     train_network,
     validation_score,
 )
-from components.fusion_classifier import MultimodalFusionClassifier
-from tests.unit.components.fusion.synthetic import SENTIMENTS, make_message, training_data
+from tests.unit.components.fusion.synthetic import CONFIG, labelled_examples, network_builder
 
-CONFIG = {**MultimodalFusionClassifier.get_default_config(), "epochs": 6, "batch_size": 16}
 SETTINGS = TrainingSettings.from_config(CONFIG)
-ARCHITECTURE = Architecture(embedding_dimension=8, hidden_layer_sizes=(16,), dropout=0.5, wide_path=True,
-                            trunk_branches=("text_dense", "image"))
 
 
 @pytest.fixture(scope="module")
 def examples():
-    reader = FeatureReader.from_config(CONFIG)
-    data = training_data(8, with_image=True)
-    result, dims = training_set(data.training_examples, reader, SENTIMENTS, SENTIMENT)
-    return result, dims
-
-
-def builder(examples, architecture: Architecture = ARCHITECTURE):
-    result, dims = examples
-    return lambda: FusionNetwork(dims, len(result.intents), len(result.sentiment_labels), architecture)
+    return labelled_examples()
 
 
 # ---------------------------------------------------------------------------------------------------- losses
@@ -115,15 +99,6 @@ def test_settings_come_from_the_config_with_their_types():
     assert SETTINGS.early_stopping_metric == "accuracy" and SETTINGS.refit_on_all_data is False
 
 
-def test_torch_threads_sets_and_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with torch_threads(0):
-        assert torch.get_num_threads() == before
-
-
 # ------------------------------------------------------------------------------------------------- fit loop
 def test_the_wide_path_has_its_own_step_size_and_no_weight_decay(examples, monkeypatch):
     groups = []
@@ -134,7 +109,7 @@ def test_the_wide_path_has_its_own_step_size_and_no_weight_decay(examples, monke
         return real_adam(param_groups, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim, "Adam", recording_adam)
-    network = builder(examples)()
+    network = network_builder(examples)()
     settings = dataclasses.replace(SETTINGS, weight_decay=1e-3, wide_learning_rate=0.02, epochs=1)
     fit(network, examples[0].data, examples[0].intent_targets, examples[0].sentiment_targets,
         np.arange(8), np.array([], dtype=np.int64), settings)
@@ -147,7 +122,7 @@ def test_the_wide_path_has_its_own_step_size_and_no_weight_decay(examples, monke
 
 def test_fit_without_validation_runs_every_epoch(examples):
     result, _ = examples
-    network = builder(examples)()
+    network = network_builder(examples)()
     report = fit(network, result.data, result.intent_targets, result.sentiment_targets,
                  np.arange(len(result.data)), np.array([], dtype=np.int64), SETTINGS, epochs=3)
     assert report == {"epochs_run": 3, "best_epoch": 3, "train_examples": len(result.data),
@@ -161,39 +136,22 @@ def test_training_is_deterministic_with_the_seed(examples):
     settings = dataclasses.replace(
         SETTINGS, refit_on_all_data=True, modality_dropout=0.3, validation_split=0.3
     )
-    first, first_report = train_network(builder(examples), result, settings)
-    second, second_report = train_network(builder(examples), result, settings)
+    first, first_report = train_network(network_builder(examples), result, settings)
+    second, second_report = train_network(network_builder(examples), result, settings)
     assert first_report == second_report and "refit_epochs" in first_report
     a, b = first.state_dict(), second.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     logits_a = predict_logits(first, result.data, 16)
     logits_b = predict_logits(second, result.data, 16)
     assert torch.equal(logits_a[0], logits_b[0]) and torch.equal(logits_a[1], logits_b[1])
-    other, _ = train_network(builder(examples), result, dataclasses.replace(settings, random_seed=3))
+    other, _ = train_network(network_builder(examples), result, dataclasses.replace(settings, random_seed=3))
     assert not torch.equal(predict_logits(other, result.data, 16)[0], logits_a[0])
 
 
 def test_early_stopping_keeps_the_best_epoch(examples):
     result, _ = examples
     settings = dataclasses.replace(SETTINGS, epochs=30, early_stopping_patience=2, validation_split=0.3)
-    network, report = train_network(builder(examples), result, settings)
+    network, report = train_network(network_builder(examples), result, settings)
     assert 1 <= report["best_epoch"] <= report["epochs_run"] <= 30
     assert report["epochs_run"] - report["best_epoch"] <= 2
     assert {"val_loss", "val_intent_accuracy", "val_sentiment_accuracy"} <= set(report)
-
-
-def test_predict_logits_is_the_same_in_any_batch_size_and_keeps_no_graph(examples):
-    result, _ = examples
-    network = builder(examples)().eval()
-    small, large = predict_logits(network, result.data, 3), predict_logits(network, result.data, 1000)
-    assert torch.allclose(small[0], large[0], atol=1e-6) and torch.allclose(small[1], large[1], atol=1e-6)
-    assert small[0].shape == (len(result.data), len(result.intents)) and not small[0].requires_grad
-
-
-def test_predict_logits_without_an_intent_head():
-    reader = FeatureReader.from_config(CONFIG)
-    messages = [make_message(None, SENTIMENTS[i % 3], seed=i) for i in range(6)]
-    result, dims = training_set(messages, reader, SENTIMENTS, SENTIMENT)
-    network = FusionNetwork(dims, 0, len(SENTIMENTS), ARCHITECTURE).eval()
-    intent, sentiment = predict_logits(network, result.data, 4)
-    assert intent is None and sentiment.shape == (6, len(SENTIMENTS))
