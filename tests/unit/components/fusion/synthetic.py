@@ -111,8 +111,8 @@ SMALL_ARCHITECTURE = Architecture(
 
 def labelled_examples(n_per_intent: int = 8) -> Tuple[TrainingSet, Dict[str, int]]:
     """`training_data(n_per_intent, with_image=True)` read as a training set, and the input widths."""
-    data = training_data(n_per_intent, with_image=True)
-    result, dims = training_set(data.training_examples, FeatureReader.from_config(CONFIG), SENTIMENTS, SENTIMENT)
+    examples = training_data(n_per_intent, with_image=True).training_examples
+    result, dims = training_set(examples, FeatureReader.from_config(CONFIG), SENTIMENTS, SENTIMENT)
     assert result is not None
     return result, dims
 
