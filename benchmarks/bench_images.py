@@ -55,6 +55,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from assistant.keys import RECOGNISED, UNCERTAIN, UNKNOWN
 from assistant.paths import PROJECT_ROOT
 from benchmarks.machine import load_1min, machine_description
 from components.products import grocery
@@ -77,7 +78,7 @@ logger = logging.getLogger("bench_images")
 
 # ---------------------------------------------------------------------------------------------- dataset
 def read_split(dataset: Path, name: str) -> Tuple[List[Path], np.ndarray, np.ndarray]:
-    """Paths, fine ids and coarse ids of `train.txt` / `val.txt` (`components.products.grocery.read_split`)."""
+    """Paths, fine ids and coarse ids of `train.txt` / `val.txt` (`grocery.read_split`)."""
     rows = grocery.read_split(dataset, name)
     return ([dataset / path for path, _, _ in rows], np.asarray([fine for _, fine, _ in rows]),
             np.asarray([coarse for _, _, coarse in rows]))
@@ -104,7 +105,9 @@ def make_featurizer(weights_path: Optional[Path] = None):
     """The pipeline's ImageFeaturizer with the config.yml settings; `weights_path` replaces its weights."""
     from components.image_featurizer import ImageFeaturizer
 
-    settings = image_settings() if weights_path is None else {**image_settings(), "weights_path": str(weights_path)}
+    settings = image_settings()
+    if weights_path is not None:
+        settings = {**settings, "weights_path": str(weights_path)}
     return ImageFeaturizer(settings, "bench")
 
 
@@ -313,14 +316,14 @@ class Setting:
     def outcome(self, ranked: Sequence[Sequence[int]], status: Sequence[str]) -> Dict[str, Any]:
         """Shares of recognised / uncertain / unknown answers, the precision of the recognised ones, and how
         often the right product is among the candidates of an uncertain one."""
-        recognised = np.asarray([s == "recognised" for s in status])
+        recognised = np.asarray([s == RECOGNISED for s in status])
         right = np.asarray([bool(r) and r[0] == t for r, t in zip(ranked, self.truth)])
-        uncertain = [t in r for r, t, s in zip(ranked, self.truth, status) if s == "uncertain"]
+        uncertain = [t in r for r, t, s in zip(ranked, self.truth, status) if s == UNCERTAIN]
         return {
             "recognised_share": float(recognised.mean()),
             "recognised_precision": float(right[recognised].mean()) if recognised.any() else float("nan"),
-            "uncertain_share": float(np.mean([s == "uncertain" for s in status])),
-            "unknown_share": float(np.mean([s == "unknown" for s in status])),
+            "uncertain_share": float(np.mean([s == UNCERTAIN for s in status])),
+            "unknown_share": float(np.mean([s == UNKNOWN for s in status])),
             "true_in_candidates_when_uncertain": float(np.mean(uncertain)) if uncertain else float("nan"),
         }
 
@@ -411,7 +414,7 @@ def run(dataset: Path, out: Path, latency_images: int, tune_epochs: int = 0) -> 
         similarity[name] = {"generated_max": float(generated.max()), "val_min": float(real.min()),
                             **{f"val_p{q:02d}": float(np.percentile(real, q)) for q in (1, 5, 50)}}
     similarity["projected"]["generated_recognised"] = sum(
-        recognisers[full_name].recognise(e, [])["status"] == "recognised" for e in pictures)
+        recognisers[full_name].recognise(e, [])["status"] == RECOGNISED for e in pictures)
 
     latency = _latency(featurizer, recognisers[full_name], val_paths[:latency_images])
     latency.update(recogniser_ms=recogniser_ms, linear_probe_ms_per_image=probe_ms,
@@ -462,8 +465,8 @@ def _tuned_encoder(dataset: Path, out: Path, setting: "Setting", groups: Dict[st
     digest = photo_digest(paths, skus)
     if not is_up_to_date(tuned_dir, digest, config, base):
         logger.info("Fine-tuning EfficientNet-Lite0 on %d catalog photos (%d epochs) ...", len(paths), epochs)
-        fine_tune_images(iter_photos(paths, skus, config, 50 * 1024 * 1024, 40_000_000), base, tuned_dir, config,
-                         lambda line: logger.info("  %s", line), digest)
+        photos = iter_photos(paths, skus, config, 50 * 1024 * 1024, 40_000_000)
+        fine_tune_images(photos, base, tuned_dir, config, lambda line: logger.info("  %s", line), digest)
     report = read_report(tuned_dir) or {}
     featurizer = make_featurizer(tuned_dir / WEIGHTS_FILE)
     data = features(dataset, out, featurizer, groups)
@@ -476,12 +479,11 @@ def _tuned_encoder(dataset: Path, out: Path, setting: "Setting", groups: Dict[st
     index = setting.index(full_raw, full_owner, setting.config["projection"])
     ranked, status = setting.run_recogniser(setting.recogniser(index), data["val_emb"], labels)
     lda = "LDA + " if index.projection is not None else ""
-    rows.append(setting.row(f"ProductRecognizer as configured ({lda}local-mean {setting.config['k']}-NN), {tag}",
-                            full_name, ranked, **setting.outcome(ranked, status)))
+    method = f"ProductRecognizer as configured ({lda}local-mean {setting.config['k']}-NN), {tag}"
+    rows.append(setting.row(method, full_name, ranked, **setting.outcome(ranked, status)))
     probe_ranked, _ = _linear_probe(full_raw, full_owner, data["val_emb"])
     rows.append(setting.row(f"linear probe (C={PROBE_C:g}), {tag}", full_name, probe_ranked))
-    tuning = {"config": report.get("config"), "history": report.get("history"), "seconds": report.get("seconds"),
-              "front_seconds": report.get("front_seconds"), "photos": report.get("photos")}
+    tuning = {key: report.get(key) for key in ("config", "history", "seconds", "front_seconds", "photos")}
     return rows, tuning
 
 
@@ -590,12 +592,12 @@ def write_report(result: Dict[str, Any], out: Path) -> None:
     if tuning and tuning.get("history"):
         c, last = tuning["config"], tuning["history"][-1]
         tuned = (f"\nRows marked \"tuned encoder\": `make tune-images` (tuning/image.py) on the "
-                 f"{tuning['photos']} catalog photos, blocks {c['first_tuned_block']}-15 and the head convolution "
-                 f"trained for {c['epochs']} epochs on cached activations of 4 views per photo, "
-                 f"{c['num_threads']} torch threads: {tuning['seconds']:.0f} s ({tuning['front_seconds']:.0f} s of "
-                 f"them for the frozen front), final training loss {last['loss']:.3f}, accuracy "
-                 f"{last['train_accuracy']:.1%}. The catalog is then re-embedded with the tuned weights; the val "
-                 f"photos are never seen in tuning.\n")
+                 f"{tuning['photos']} catalog photos, blocks {c['first_tuned_block']}-15 and the head "
+                 f"convolution trained for {c['epochs']} epochs on cached activations of 4 views per photo, "
+                 f"{c['num_threads']} torch threads: {tuning['seconds']:.0f} s "
+                 f"({tuning['front_seconds']:.0f} s of them for the frozen front), final training loss "
+                 f"{last['loss']:.3f}, accuracy {last['train_accuracy']:.1%}. The catalog is then "
+                 "re-embedded with the tuned weights; the val photos are never seen in tuning.\n")
     text = f"""# Product recognition from photos (Grocery Store Dataset)
 
 {result['date']}; {machine['cpu']}, {machine['logical_cores']} logical cores
@@ -691,8 +693,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--num-threads", type=int, default=1,
                         help="torch CPU threads (default 1, as the encoder benchmarks use)")
     parser.add_argument("--tune-epochs", type=int, default=None,
-                        help="epochs of the tuned-encoder rows (make tune-images on the catalog photos; default "
-                             "tuning.image.ImageTuningConfig; 0 skips them)")
+                        help="epochs of the tuned-encoder rows (make tune-images on the catalog photos; "
+                             "default tuning.image.ImageTuningConfig; 0 skips them)")
     args = parser.parse_args(argv)
     if args.num_threads > 0:
         import torch

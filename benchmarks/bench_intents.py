@@ -44,8 +44,9 @@ Measured per pipeline: accuracy and macro-F1 on the test part (scikit-learn), tr
 The machine is shared: the load average before and after each step is recorded so figures can be judged.
 
 `--project-cv` runs `rasa test nlu --cross-validation` on the project's own data (data/nlu.yml and
-data/sentiment.yml) with config.yml, every `epochs` capped at `--cv-epochs` (`assistant.training.capped_config`), and records
-the intent accuracy and macro-F1 Rasa writes into its report.
+data/sentiment.yml) with config.yml, every `epochs` capped at `--cv-epochs`
+(`assistant.training.capped_config`), and records the intent accuracy and macro-F1 Rasa writes into its
+report.
 
 Results: `<out>/intents_<dataset>.json` (and `<out>/project_cv.json`); `python -m benchmarks.report` turns
 them into `<out>/report.md` with plots.
@@ -358,10 +359,12 @@ def scores(y_true: Sequence[str], y_pred: Sequence[str]) -> Dict[str, float]:
 
 
 # ------------------------------------------------------------------------------------------ frozen floor
-def minilm_embeddings(texts: Sequence[str], cache_dir: Optional[Path] = None, num_threads: int = 2) -> np.ndarray:
-    """all-MiniLM-L6-v2 sentence embeddings `float32 (n, 384)`: the featurizer's default pooling (attention-masked
-    mean over the word pieces, L2-normalised; `encoders.text.encode_sentences` with `SentencePooling()`), the
-    first 128 word pieces of each text, 64 texts per forward pass.
+def minilm_embeddings(
+    texts: Sequence[str], cache_dir: Optional[Path] = None, num_threads: int = 2
+) -> np.ndarray:
+    """all-MiniLM-L6-v2 sentence embeddings `float32 (n, 384)`: the featurizer's default pooling
+    (attention-masked mean over the word pieces, L2-normalised; `encoders.text.encode_sentences` with
+    `SentencePooling()`), the first 128 word pieces of each text, 64 texts per forward pass.
 
     This is how sentence-transformers pools all-MiniLM-L6-v2. Embeddings are cached in `cache_dir` under a
     hash of the texts (the cache lives in reports/, never in the repository).

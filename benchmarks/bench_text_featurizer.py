@@ -3,10 +3,10 @@
 Usage: `python -m benchmarks.bench_text_featurizer [-n 200] [--data ../shared/data] [--model-path DIR]`.
 
 Messages are sampled (seed 0) from `<data>/bitext/train.csv` (Bitext customer-support utterances,
-CDLA-Sharing-1.0); when that file is absent a small built-in list is cycled instead. Each message is tokenized first (Rasa's
-WhitespaceTokenizer, not timed); the figure is the latency this component adds to one user turn, i.e. one
-`process([message])` call, as at inference. Batch throughput (`process_training_data`, as at training) and the
-model load time are reported too.
+CDLA-Sharing-1.0); when that file is absent a small built-in list is cycled instead. Each message is tokenized
+first (Rasa's WhitespaceTokenizer, not timed); the figure is the latency this component adds to one user
+turn, i.e. one `process([message])` call, as at inference. Batch throughput (`process_training_data`, as at
+training) and the model load time are reported too.
 
 Peak RSS comes from `resource.getrusage(RUSAGE_SELF).ru_maxrss`: it is the whole process's peak (Python, Rasa,
 TensorFlow imported by Rasa, torch, the model), and it never goes down, so when several benchmarks run in one
@@ -19,7 +19,6 @@ import csv
 import logging
 import os
 import random
-import resource
 import sys
 import time
 from pathlib import Path

@@ -3,16 +3,17 @@
 Usage: `python -m benchmarks.eval_nlu [--data CSV] [--model ARCHIVE] [--out reports/eval-nlu] [--limit N]`
 
 Reads a CSV with the columns ``text`` and ``intent`` (by default the Bitext customer-support sample in
-``../shared/data/bitext/train.csv``), parses every text with the newest trained model in ``models/`` and writes:
+``../shared/data/bitext/train.csv``), parses every text with the newest trained model in ``models/`` and
+writes:
 
-- ``metrics.json``: accuracy, macro-F1 and weighted-F1 over the CSV's intents, per-intent precision/recall/F1/support,
-  the share of messages that fell back (``nlu_fallback``) or got an intent outside the CSV's label set, and the
-  parsing speed (messages per second, ms per message);
+- ``metrics.json``: accuracy, macro-F1 and weighted-F1 over the CSV's intents, per-intent
+  precision/recall/F1/support, the share of messages that fell back (``nlu_fallback``) or got an intent
+  outside the CSV's label set, and the parsing speed (messages per second, ms per message);
 - ``confusion_matrix.png``: row-normalised confusion matrix (true intent × predicted intent);
 - ``report.md``: the same figures as a table.
 
-The CSV is evaluation data only: nothing from it is used for training. Metrics follow scikit-learn's definitions
-(macro-F1 = unweighted mean of the per-class F1 over the true labels).
+The CSV is evaluation data only: nothing from it is used for training. Metrics follow scikit-learn's
+definitions (macro-F1 = unweighted mean of the per-class F1 over the true labels).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from typing import Dict, List, Sequence, Tuple
 
 from assistant.paths import MODELS_DIR, PROJECT_ROOT
 from benchmarks.machine import machine_description as describe_machine
+from benchmarks.plots import ConfusionStyle, save_confusion_matrix
 
 logger = logging.getLogger("eval_nlu")
 
@@ -134,31 +136,9 @@ def compute_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> Dict:
 
 def plot_confusion(y_true: Sequence[str], y_pred: Sequence[str], path: Path) -> None:
     """Save a row-normalised confusion matrix PNG (predictions outside the label set grouped as 'other')."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from sklearn.metrics import confusion_matrix
-
-    labels = sorted(set(y_true))
-    pred = [p if p in set(labels) else "other" for p in y_pred]
-    columns = labels + (["other"] if "other" in pred else [])
-    matrix = confusion_matrix(y_true, pred, labels=columns).astype(float)[: len(labels)]
-    matrix /= np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(14, 12))
-    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(columns)))
-    ax.set_xticklabels(columns, rotation=90, fontsize=8)
-    ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels(labels, fontsize=8)
-    ax.set_xlabel("predicted intent")
-    ax.set_ylabel("true intent")
-    ax.set_title("NLU on real customer messages (row-normalised)")
-    fig.colorbar(image, ax=ax, fraction=0.03)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_confusion_matrix(y_true, y_pred, path, "NLU on real customer messages (row-normalised)",
+                          ConfusionStyle(figsize=(14, 12), fontsize=8, xlabel="predicted intent",
+                                         ylabel="true intent"))
 
 
 def machine_description() -> str:
@@ -184,21 +164,25 @@ def write_report(metrics: Dict, out: Path) -> None:
         f"| weighted-F1 | {metrics['weighted_f1']:.3f} |",
         f"| fallback rate (the bot asks to rephrase) | {metrics['fallback_rate']:.3f} |",
         f"| accuracy of the answered messages | {metrics['accuracy_when_answered']:.3f} |",
-        f"| accuracy before the fallback (top intent always taken) | {metrics['accuracy_before_fallback']:.3f} |",
+        "| accuracy before the fallback (top intent always taken) | "
+        f"{metrics['accuracy_before_fallback']:.3f} |",
         f"| ms per message | {metrics['ms_per_message']:.1f} |",
         "",
         "| intent | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
     ]
     for label, row in sorted(metrics["per_intent"].items(), key=lambda kv: kv[1]["f1"]):
-        lines.append(f"| {label} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1']:.2f} | {row['support']} |")
+        lines.append(f"| {label} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1']:.2f} | "
+                     f"{row['support']} |")
     lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
 
 
 def main(argv: List[str] | None = None) -> int:
     """Command-line entry point; returns the process exit code."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--model", type=Path, default=None, help="model archive (default: newest in models/)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "eval-nlu")

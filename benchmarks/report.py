@@ -116,40 +116,18 @@ def plot_accuracy_latency(results: Dict[str, Dict[str, Any]], path: Path) -> boo
 
 
 def plot_confusion(data: Dict[str, Any], key: str, path: Path, title: str) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from sklearn.metrics import confusion_matrix
+    """The confusion matrix of pipeline `key` on the test part (off-diagonal counts written in); False when
+    its predictions were not recorded."""
+    from benchmarks.plots import ConfusionStyle, save_confusion_matrix
 
     row = data.get("pipelines", {}).get(key)
     if row is None or "predicted" not in row:
         return False
-    y_true, labels = data["test_labels"], sorted(set(data["test_labels"]))
-    y_pred = [p if p in set(labels) else "other" for p in row["predicted"]]
-    columns = labels + (["other"] if "other" in y_pred else [])
-    matrix = confusion_matrix(y_true, y_pred, labels=columns).astype(float)[: len(labels)]
-    counts = matrix.copy()
-    matrix /= np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    size = max(6, 0.45 * len(columns))
-    fig, ax = plt.subplots(figsize=(size + 2, size))
-    image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            if counts[i, j] and i != j:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7, color="crimson")
-    ax.set_xticks(range(len(columns)))
-    ax.set_xticklabels(columns, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels(labels, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, fraction=0.03)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    labels = set(data["test_labels"])
+    columns = len(labels) + any(p not in labels for p in row["predicted"])  # + "other"
+    size = max(6, 0.45 * columns)
+    save_confusion_matrix(data["test_labels"], row["predicted"], path, title,
+                          ConfusionStyle(figsize=(size + 2, size), fontsize=7, annotate_counts=True))
     return True
 
 

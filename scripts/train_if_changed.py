@@ -5,9 +5,10 @@ First the catalog snapshot the ProductRecognizer reads (`shop.catalog_snapshot`;
 when the database can be read; otherwise the last snapshot is kept (without one, the recogniser uses the seed
 catalog).
 
-The model is then named after a SHA-256 over everything that shapes it (`assistant.training.model_fingerprint`):
-config.yml, domain.yml, data/, the custom components, the pinned packages, any model directory or weight file a
-component's `model_path` or `weights_path` names (a tuned encoder) and the catalog snapshot. When
+The model is then named after a SHA-256 over everything that shapes it
+(`assistant.training.model_fingerprint`): config.yml, domain.yml, data/, the custom components, the pinned
+packages, any model directory or weight file a component's `model_path` or `weights_path` names (a tuned
+encoder) and the catalog snapshot. When
 `models/assistant-<hash>.tar.gz` exists it is made the newest model (so `rasa shell`/`rasa run` pick it) and
 nothing is trained. Otherwise `rasa train` runs; Rasa's own fingerprint cache (.rasa/cache) then retrains only
 the graph nodes whose inputs changed (after `make catalog-images`, the ProductRecognizer alone).
@@ -52,7 +53,9 @@ def refresh_catalog_snapshot(config: Path) -> Path:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the process exit code."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", default="config.yml")
     parser.add_argument("--out", default="models")
     parser.add_argument("--name", default="assistant", help="model file name prefix")

@@ -1,16 +1,17 @@
-"""Fine-tune the image encoder on the catalog's product photos (`make tune-images`), once per change of photos.
+"""Fine-tune the image encoder on the catalog's product photos (`make tune-images`), once per photo change.
 
 Reads every product photo the shop database lists (attach them first with `make catalog-images DIR=...`),
 labels each with its product's sku, fine-tunes the last stages of EfficientNet-Lite0 with
 `tuning.image.fine_tune_images` and writes models/image-encoder/ (weights.safetensors and
 tuning.json; ignored by git). When that directory already holds a model tuned on the same photos with the
 same settings, nothing is done. To use it, set `weights_path: models/image-encoder/weights.safetensors` on
-`components.image_featurizer.ImageFeaturizer` in config.yml and run `make train` (the model's name hashes that
-file too, so it retrains; the ProductRecognizer's catalog index is rebuilt from the tuned embeddings).
+`components.image_featurizer.ImageFeaturizer` in config.yml and run `make train` (the model's name hashes
+that file too, so it retrains; the ProductRecognizer's catalog index is rebuilt from the tuned embeddings).
 
-Photos are read exactly as the ProductRecognizer reads them when it builds its index: inside the catalog image
-root only (`resolve_catalog_image`: no `..`, no absolute paths, no links out), at most `--max-bytes` bytes and
-`--max-pixels` pixels, decoded with Pillow (`decode_image`); a photo that fails is skipped with one log line.
+Photos are read exactly as the ProductRecognizer reads them when it builds its index: inside the catalog
+image root only (`resolve_catalog_image`: no `..`, no absolute paths, no links out), at most `--max-bytes`
+bytes and `--max-pixels` pixels, decoded with Pillow (`decode_image`); a photo that fails is skipped with one
+log line.
 
 Exit status: 0 tuned or up to date; 2 nothing to tune on (fewer than 2 products with photos, or fewer than
 `--min-photos` photos in all), a bad argument, or an unreadable database — one line each, no traceback.
@@ -58,12 +59,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tuning.image import ImageTuningConfig, fine_tune_images, is_up_to_date, iter_photos, photo_digest
 
     defaults = ImageTuningConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=MODELS_DIR / "image-encoder", help="tuned model directory")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=MODELS_DIR / "image-encoder",
+                        help="tuned model directory")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--first-tuned-block", type=int, default=defaults.first_tuned_block)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--num-threads", type=int, default=defaults.num_threads, help="torch threads; 0 = all")
+    parser.add_argument("--num-threads", type=int, default=defaults.num_threads,
+                        help="torch threads; 0 = all")
     parser.add_argument("--image-root", default=None,
                         help="catalog image root (default: CATALOG_IMAGE_DIR or var/catalog-images)")
     parser.add_argument("--database-url", default=None, help="default: DATABASE_URL or var/shop.db")
@@ -77,14 +82,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     try:
-        config = ImageTuningConfig(epochs=args.epochs, first_tuned_block=args.first_tuned_block, seed=args.seed,
-                                   num_threads=args.num_threads)
+        config = ImageTuningConfig(epochs=args.epochs, first_tuned_block=args.first_tuned_block,
+                                   seed=args.seed, num_threads=args.num_threads)
         config.validate()
         if args.max_bytes < 1 or args.max_pixels < 1:
             raise ValueError("--max-bytes and --max-pixels must be >= 1")
         paths, skus = catalog_photos(args.database_url, args.image_root)
         base = packaged_weights_path()
-    except (OSError, ValueError, RuntimeError) as error:  # InvalidConfigException (no weights) is a ValueError
+    except (OSError, ValueError, RuntimeError) as error:  # EncoderError (no weights) is a ValueError
         logger.error("tune-images: %s", error)
         return 2
 
@@ -107,8 +112,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         logger.error("tune-images: %s", error)
         return 2
     logger.info("tune-images: wrote %s in %.0f s from %d photos (training accuracy %.3f). Set weights_path: "
-                "models/image-encoder/weights.safetensors on the ImageFeaturizer in config.yml, then make train.",
-                args.out, report["seconds"], report["photos"], report["history"][-1]["train_accuracy"])
+                "models/image-encoder/weights.safetensors on the ImageFeaturizer in config.yml, then make "
+                "train.", args.out, report["seconds"], report["photos"],
+                report["history"][-1]["train_accuracy"])
     return 0
 
 

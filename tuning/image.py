@@ -1,11 +1,11 @@
 """Offline fine-tuning of the image encoder on the shop's catalog photos (`make tune-images`).
 
-The packaged EfficientNet-Lite0 was trained to tell ImageNet's 1000 classes apart; a shop's products draw finer
-lines (two brands of oat milk, Granny Smith vs Pink Lady). This module fine-tunes the last stages of the network
-once, on CPU, on photos labelled with their product (the catalog photos `make catalog-images` attached, or a
-benchmark's training photos), and writes a state_dict that `ImageFeaturizer` loads through `weights_path`. The
-ProductRecognizer then builds its catalog index from the tuned embeddings as usual; nothing is downloaded and
-nothing is pickled.
+The packaged EfficientNet-Lite0 was trained to tell ImageNet's 1000 classes apart; a shop's products draw
+finer lines (two brands of oat milk, Granny Smith vs Pink Lady). This module fine-tunes the last stages of the
+network once, on CPU, on photos labelled with their product (the catalog photos `make catalog-images`
+attached, or a benchmark's training photos), and writes a state_dict that `ImageFeaturizer` loads through
+`weights_path`. The ProductRecognizer then builds its catalog index from the tuned embeddings as usual;
+nothing is downloaded and nothing is pickled.
 
 Method (partial fine-tuning on cached activations):
 
@@ -44,10 +44,12 @@ import numpy as np
 from tuning.io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
     REPORT_FILE,
     check_settings,
+    finish_epoch,
     read_report,
     report_matches,
     seed_everything,
     staged_directory,
+    torch_threads,
     write_report,
 )
 
@@ -74,7 +76,8 @@ class ImageTuningConfig:
         label_smoothing: cross-entropy label smoothing (fraction, 0..1).
         scale: cosine-softmax scale, i.e. inverse temperature (float > 0).
         image_size: network input side (pixels), as the ImageFeaturizer's `image_size`.
-        resize_size: shorter side the evaluation crop refers to (pixels), as the ImageFeaturizer's `resize_size`.
+        resize_size: shorter side the evaluation crop refers to (pixels), as the ImageFeaturizer's
+            `resize_size`.
         seed: seed of python's `random`, numpy and torch (int).
         num_threads: torch CPU threads (count; 0 = all cores).
     """
@@ -137,7 +140,8 @@ def training_views(image: Any, image_size: int, resize_size: int) -> List[np.nda
 
     crops = {"eval": crop_and_resize(image, image_size, resize_size),
              "full": crop_and_resize(image, image_size, image_size)}
-    return [np.ascontiguousarray(crops[crop][:, :, ::-1]) if mirrored else crops[crop] for crop, mirrored in VIEWS]
+    return [np.ascontiguousarray(crops[crop][:, :, ::-1]) if mirrored else crops[crop]
+            for crop, mirrored in VIEWS]
 
 
 def iter_photos(
@@ -156,7 +160,8 @@ def iter_photos(
         try:
             size = Path(path).stat().st_size
             if size > max_bytes:
-                raise AttachmentError("too_large", f"{size} bytes > {max_bytes} bytes", attachment_type="image")
+                raise AttachmentError("too_large", f"{size} bytes > {max_bytes} bytes",
+                                      attachment_type="image")
             image = decode_image(Path(path).read_bytes(), max_pixels, config.resize_size)
         except (AttachmentError, OSError) as error:
             logger.warning("image tuning: photo %s of %s skipped (%s)", Path(path).name, label, error)
@@ -215,9 +220,9 @@ def fine_tune_images(
 
     Args:
         photos: `(views, label)` per photo, e.g. `iter_photos(...)`: its pre-processed views
-            (`training_views`, `float32 (3, image_size, image_size)` each) and its label (a product sku). Consumed
-            once, a batch at a time: only the frozen front's activations are kept (`float16`, 44 KB per view at
-            224 pixels and block 11).
+            (`training_views`, `float32 (3, image_size, image_size)` each) and its label (a product sku).
+            Consumed once, a batch at a time: only the frozen front's activations are kept (`float16`, 44 KB
+            per view at 224 pixels and block 11).
         base_weights: the EfficientNet-Lite0 state_dict to start from (the packaged ImageNet weights).
         out_dir: where the tuned model directory goes (replaced atomically when the run succeeds).
         config: hyper-parameters (`ImageTuningConfig()` when None).
@@ -241,11 +246,8 @@ def fine_tune_images(
 
     config = config or ImageTuningConfig()
     config.validate()
-    previous_threads = torch.get_num_threads()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
     started = time.perf_counter()
-    try:
+    with torch_threads(config.num_threads):
         seed_everything(config.seed)
         net = build_network(config.image_size)
         net.load_state_dict(read_state_dict(base_weights), strict=True)
@@ -318,18 +320,8 @@ def fine_tune_images(
                 scheduler.step()
                 total_loss += float(loss.detach()) * len(rows)
                 correct += int((logits.argmax(dim=1) == targets[rows]).sum())
-            entry = {
-                "epoch": epoch,
-                "loss": round(total_loss / len(targets), 5),
-                "train_accuracy": round(correct / len(targets), 5),
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-            history.append(entry)
-            line = (f"tune-images epoch {epoch}/{config.epochs}: loss {entry['loss']:.4f}, "
-                    f"training accuracy {entry['train_accuracy']:.4f}, {entry['seconds']:.0f} s")
-            logger.info(line)
-            if progress is not None:
-                progress(line)
+            history.append(finish_epoch("tune-images", epoch, config.epochs, total_loss, correct,
+                                        len(targets), started, logger, progress))
         report = {
             "format_version": FORMAT_VERSION,
             "base_weights": str(base_weights),
@@ -348,8 +340,6 @@ def fine_tune_images(
         state = {key: value.detach().contiguous() for key, value in net.state_dict().items()}
         _save(state, report, Path(out_dir))
         return report
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _save(state: Dict[str, Any], report: Dict[str, Any], out_dir: Path) -> None:

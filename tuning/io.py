@@ -1,4 +1,5 @@
-"""Files of the offline tuning steps (`make tune-text`, `make tune-images`): atomic model directories, reports.
+"""Files of the offline tuning steps (`make tune-text`, `make tune-images`): atomic model directories and
+reports.
 
 A tuned model is a directory (weights, tokenizer files, `tuning.json`). It is written into a staging directory
 beside its target and swapped into place only when everything was written, so a failed or interrupted run
@@ -7,12 +8,14 @@ leaves the previous model intact and a reader never sees half a model.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional
 
 REPORT_FILE = "tuning.json"
 
@@ -65,7 +68,11 @@ def report_matches(model_dir: Path, wanted: Mapping[str, Any]) -> bool:
 
 
 def check_settings(what: str, settings: Any, checks: Mapping[str, bool]) -> None:
-    """Raises ValueError naming the first setting whose check is False (`"<what>: invalid <name> = <value>"`)."""
+    """Raises ValueError naming the first setting whose check is False.
+
+    Raises:
+        ValueError: `"<what>: invalid <name> = <value>"`.
+    """
     for name, ok in checks.items():
         if not ok:
             raise ValueError(f"{what}: invalid {name} = {getattr(settings, name)!r}")
@@ -81,3 +88,55 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Runs the block with `count` torch CPU threads (0: torch's setting), then restores the old count."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def finish_epoch(
+    step: str,
+    epoch: int,
+    epochs: int,
+    total_loss: float,
+    correct: int,
+    count: int,
+    started: float,
+    log: logging.Logger,
+    progress: Optional[Callable[[str], None]] = None,
+) -> Dict[str, float]:
+    """The history entry of one epoch, announced as one line to `log` (INFO) and `progress`.
+
+    Args:
+        step: the tool's name in the line, e.g. "tune-text".
+        epoch: this epoch (1-based); epochs: their number.
+        total_loss: the sum over the epoch's examples of their loss; correct: examples predicted right;
+            count: examples.
+        started: `time.perf_counter()` when the tuning started.
+
+    Returns:
+        `{"epoch", "loss", "train_accuracy", "seconds"}` (mean loss and accuracy rounded to 5 places, seconds
+        since `started` to 1).
+    """
+    entry = {
+        "epoch": epoch,
+        "loss": round(total_loss / count, 5),
+        "train_accuracy": round(correct / count, 5),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    line = (f"{step} epoch {epoch}/{epochs}: loss {entry['loss']:.4f}, "
+            f"training accuracy {entry['train_accuracy']:.4f}, {entry['seconds']:.0f} s")
+    log.info(line)
+    if progress is not None:
+        progress(line)
+    return entry

@@ -8,11 +8,11 @@ the tuned features as usual; nothing is downloaded and nothing is pickled.
 
 Objective: the encoder's sentence embedding as the featurizer computes it by default (`encoders.text.
 pool_sentences` with `SentencePooling()`: attention-masked mean, L2-normalised) goes into a cosine-softmax
-classifier, `logits = scale * normalize(e) @ normalize(W).T` (normalised softmax, Wang et al. 2017, "NormFace";
-a fixed scale of 20 as in sentence-transformers' MultipleNegativesRankingLoss), trained with cross-entropy, AdamW
-and a linear warm-up / linear decay schedule (Devlin et al. 2019). Because the head works on cosines, the tuned
-embeddings cluster by intent in the geometry every downstream consumer uses (L2-normalised features, cosine
-similarity). The head is thrown away; only the encoder is saved.
+classifier, `logits = scale * normalize(e) @ normalize(W).T` (normalised softmax, Wang et al. 2017,
+"NormFace"; a fixed scale of 20 as in sentence-transformers' MultipleNegativesRankingLoss), trained with
+cross-entropy, AdamW and a linear warm-up / linear decay schedule (Devlin et al. 2019). Because the head works
+on cosines, the tuned embeddings cluster by intent in the geometry every downstream consumer uses
+(L2-normalised features, cosine similarity). The head is thrown away; only the encoder is saved.
 
 Output directory: `config.json` and `model.safetensors` (`save_pretrained`), the tokenizer files, and
 `tuning.json` (base model, labels, data digest, hyper-parameters, the pooling, per-epoch loss and training
@@ -29,16 +29,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from encoders.text import SentencePooling, pool_sentences, quiet_transformers
 from tuning.io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
     REPORT_FILE,
     check_settings,
+    finish_epoch,
     read_report,
     report_matches,
     seed_everything,
     staged_directory,
+    torch_threads,
     write_report,
 )
 
@@ -113,7 +113,8 @@ def is_up_to_date(out_dir: Path, texts: Sequence[str], labels: Sequence[str], co
 def read_nlu_examples(paths: Sequence[Path]) -> Tuple[List[str], List[str]]:
     """(texts, intents) of every NLU example with a non-blank text and an intent in the Rasa YAML files.
 
-    Entity annotations are resolved to their plain text by Rasa's reader (`[#10045](order_number)` → "#10045").
+    Entity annotations are resolved to their plain text by Rasa's reader (`[#10045](order_number)` →
+    "#10045").
 
     Raises:
         FileNotFoundError: if a path does not exist.
@@ -176,11 +177,8 @@ def fine_tune(
     label_index = {name: i for i, name in enumerate(label_names)}
     targets = torch.tensor([label_index[label] for label in labels], dtype=torch.long)
 
-    previous_threads = torch.get_num_threads()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
     started = time.perf_counter()
-    try:
+    with torch_threads(config.num_threads):
         seed_everything(config.seed)
         tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir), local_files_only=True, use_fast=True)
         encoder = AutoModel.from_pretrained(str(base_model_dir), local_files_only=True)
@@ -231,20 +229,8 @@ def fine_tune(
                 scheduler.step()
                 total_loss += float(loss.detach()) * len(rows)
                 correct += int((logits.argmax(dim=1) == batch_targets).sum())
-            entry = {
-                "epoch": epoch,
-                "loss": round(total_loss / len(texts), 5),
-                "train_accuracy": round(correct / len(texts), 5),
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-            history.append(entry)
-            line = (
-                f"tune-text epoch {epoch}/{config.epochs}: loss {entry['loss']:.4f}, "
-                f"training accuracy {entry['train_accuracy']:.4f}, {entry['seconds']:.0f} s"
-            )
-            logger.info(line)
-            if progress is not None:
-                progress(line)
+            history.append(finish_epoch("tune-text", epoch, config.epochs, total_loss, correct, len(texts),
+                                        started, logger, progress))
         encoder.eval()
         report = {
             "format_version": FORMAT_VERSION,
@@ -261,8 +247,6 @@ def fine_tune(
         }
         _save(encoder, tokenizer, report, out_dir)
         return report
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _save(encoder: Any, tokenizer: Any, report: Dict[str, Any], out_dir: Path) -> None:

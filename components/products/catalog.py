@@ -166,7 +166,8 @@ def catalog_photo_files(
     for sku, relative in pairs:
         path = resolve_catalog_image(root, relative) if known is None or sku in known else None
         if path is None:
-            logger.warning("%s: catalog photo '%s' of %s not found under %s; skipped.", _NAME, relative, sku, root)
+            logger.warning("%s: catalog photo '%s' of %s not found under %s; skipped.", _NAME, relative, sku,
+                           root)
             continue
         found.append((sku, relative, path))
     return found

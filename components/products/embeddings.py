@@ -59,7 +59,13 @@ def encode_catalog_images(
     Raises:
         encoders.errors.EncoderError: if the weights cannot be loaded.
     """
-    from encoders.image import EMBEDDING_DIMS, crop_and_resize, encode_images, load_model, resolve_weights_path
+    from encoders.image import (
+        EMBEDDING_DIMS,
+        crop_and_resize,
+        encode_images,
+        load_model,
+        resolve_weights_path,
+    )
     from media import AttachmentError, AttachmentLimits
     from media.images import decode_image
 

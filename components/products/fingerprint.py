@@ -45,7 +45,9 @@ def packaged_encoders_fingerprint() -> str:
     return f"{image}|{text}"
 
 
-def catalog_fingerprint(snapshot: Optional[Text], image_root: Optional[Text], label_mapping: Optional[Text]) -> str:
+def catalog_fingerprint(
+    snapshot: Optional[Text], image_root: Optional[Text], label_mapping: Optional[Text]
+) -> str:
     """SHA-256 (hex) over the index's inputs (see the module docstring).
 
     Args:
@@ -65,6 +67,7 @@ def catalog_fingerprint(snapshot: Optional[Text], image_root: Optional[Text], la
         content = file_sha256_or_unreadable(path) if path is not None else "missing"
         digest.update(f"{sku}|{relative}|{content}".encode())
     mapping_path = resolve_mapping_path(label_mapping)
-    digest.update(file_sha256_or_unreadable(mapping_path).encode() if mapping_path.is_file() else b"no-mapping")
+    mapping = file_sha256_or_unreadable(mapping_path) if mapping_path.is_file() else "no-mapping"
+    digest.update(mapping.encode())
     digest.update(packaged_encoders_fingerprint().encode())
     return digest.hexdigest()

@@ -1,8 +1,8 @@
 """The Grocery Store Dataset as catalog photos: its layout, and which seed-catalog product each class is.
 
 Data (Klasson, Zhang & Kjellström, "A Hierarchical Grocery Store Image Dataset with Visual and Semantic
-Labels", WACV 2019; MIT licence): 81 fine / 42 coarse classes, one iconic product photo per class, train / val /
-test phone photos taken in stores. Files used here:
+Labels", WACV 2019; MIT licence): 81 fine / 42 coarse classes, one iconic product photo per class, train /
+val / test phone photos taken in stores. Files used here:
 
 - `classes.csv`: class name, class id, coarse class name, coarse class id, iconic image path (from the dataset
   root, with a leading "/"), description path;
@@ -72,7 +72,8 @@ def grocery_skus(dataset: Path, repository: "ShopRepository") -> Dict[int, Optio
     matches: Dict[int, Tuple[Optional[str], float]] = {}
     for item in read_classes(dataset):
         match = repository.find_product(item.name.replace("-", " "))
-        matches[item.class_id] = (match.product.sku, match.score) if match.product is not None else (None, 0.0)
+        found = match.product is not None
+        matches[item.class_id] = (match.product.sku, match.score) if found else (None, 0.0)
     owner: Dict[str, int] = {}
     for class_id, (sku, score) in matches.items():
         if sku is not None and (sku not in owner or score > matches[owner[sku]][1]):

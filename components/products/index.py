@@ -116,7 +116,8 @@ class CatalogIndex:
             "images": self.images,
             "projection": "lda" if self.projection is not None else None,
         }
-        (directory / "index.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        text = json.dumps(meta, ensure_ascii=False, indent=1)
+        (directory / "index.json").write_text(text, encoding="utf-8")
         projection = self.projection or Projection(np.zeros((0, 0), np.float32), np.zeros((0,), np.float32))
         arrays = (self.image_embeddings, projection.matrix, projection.mean, self.text_embeddings,
                   self.image_centroids)

@@ -52,7 +52,9 @@ def prepare_embeddings(vectors: np.ndarray, projection: Optional[Projection]) ->
     return vectors
 
 
-def fit_lda_projection(raw_embeddings: np.ndarray, owners: np.ndarray, shrinkage: float) -> Optional[Projection]:
+def fit_lda_projection(
+    raw_embeddings: np.ndarray, owners: np.ndarray, shrinkage: float
+) -> Optional[Projection]:
     """Shrinkage LDA on L2-normalised photo embeddings labelled by product.
 
     Args:

@@ -50,7 +50,9 @@ def load_label_mapping(path: Path) -> Dict[str, List[str]]:
         try:
             raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
         except Exception as error:
-            raise InvalidConfigException(f"{_NAME}: `label_mapping` '{path}' is not valid YAML: {error}") from error
+            raise InvalidConfigException(
+                f"{_NAME}: `label_mapping` '{path}' is not valid YAML: {error}"
+            ) from error
         if not isinstance(raw, dict):
             raise InvalidConfigException(f"{_NAME}: `label_mapping` '{path}' must be a YAML mapping.")
         known = set(imagenet_labels())

@@ -6,8 +6,8 @@ Two ways to say which photo shows which product (the Grocery Store Dataset is a 
   `photos_from_folders`;
 - a CSV with the columns `path,sku`, paths relative to the folder: `photos_from_csv`.
 
-Every photo must be a regular file inside the source folder (no symbolic links, no `..`, no absolute paths), is
-read with a size cap and must decode completely with Pillow as JPEG/PNG/WebP/GIF within the pixel limit
+Every photo must be a regular file inside the source folder (no symbolic links, no `..`, no absolute paths),
+is read with a size cap and must decode completely with Pillow as JPEG/PNG/WebP/GIF within the pixel limit
 (`media.images.decode_image`): the limits a customer photo gets (`PHOTO_MAX_BYTES`, `PHOTO_MAX_PIXELS`). It is
 copied unchanged into the catalog image root as `<sha256[:2]>/<sha256>.<ext>` (content-addressed: the same
 photo is stored once; written through a temporary file and an atomic rename) and recorded with
@@ -19,12 +19,11 @@ import csv
 import hashlib
 import io
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple
 
+from assistant.files import write_atomically
 from media import AttachmentError, AttachmentLimits
 
 if TYPE_CHECKING:  # hints only
@@ -147,19 +146,7 @@ def store(root: Path, data: bytes, extension: str) -> Tuple[str, str]:
     target = root / relative
     if target.is_file() and not target.is_symlink():
         return relative, digest
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = root / ".tmp"
-    temporary.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=temporary, suffix=f".{extension}")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(name, target)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
+    write_atomically(target, data, root / ".tmp")
     return relative, digest
 
 

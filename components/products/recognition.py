@@ -1,8 +1,9 @@
 """The answer for one photo: recognised, uncertain or unknown, by k-NN or by ImageNet labels.
 
 1. Local-mean k-NN over the catalog photos (`knn.knn_scores`) when the nearest photo is at least
-   `min_similarity` (plain features) or `min_similarity_projected` (projected ones) similar; the softmax of the
-   products' similarities (`knn.softmax_ranking`) is the confidence. At `min_confidence` or above: recognised.
+   `min_similarity` (plain features) or `min_similarity_projected` (projected ones) similar; the softmax of
+   the products' similarities (`knn.softmax_ranking`) is the confidence. At `min_confidence` or above:
+   recognised.
 2. Otherwise the ImageNet labels mapped to catalog products (`labels.label_votes`): at `label_min_confidence`
    or above they name the product when k-NN had no candidate or the label's product has no catalog photo
    (k-NN would have seen it otherwise).
@@ -74,7 +75,8 @@ def recognise(
     knn: List[Tuple[int, float]] = []
     if query is not None:
         scores, best_similarity = knn_scores(query, index.image_embeddings, index.image_groups, settings.k)
-        threshold = settings.min_similarity_projected if index.projection is not None else settings.min_similarity
+        projected = index.projection is not None
+        threshold = settings.min_similarity_projected if projected else settings.min_similarity
         if best_similarity >= threshold:
             knn = softmax_ranking(scores, settings.temperature)
     if knn and knn[0][1] >= settings.min_confidence:

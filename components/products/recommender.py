@@ -1,7 +1,7 @@
 """Similar products: catalog products ranked against the product a message is about.
 
-The reference is the recognised photo product (or, when unsure, the photo itself), else the `product` entity of
-the text, else the text without request words ("anything similar to oat milk?" → "oat milk"). Words are
+The reference is the recognised photo product (or, when unsure, the photo itself), else the `product` entity
+of the text, else the text without request words ("anything similar to oat milk?" → "oat milk"). Words are
 resolved to a catalog product with the repository's tolerant matcher (`shop.matching`) or, failing that,
 encoded with the text encoder. A product's score is the weighted mean of the text cosine similarity and, where
 both sides have photos, the cosine similarity of plain image embeddings (the photo, or the reference's mean

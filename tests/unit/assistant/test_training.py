@@ -1,4 +1,4 @@
-"""Unit tests for assistant/training.py: what the model's name (its fingerprint) depends on, capped configs."""
+"""Unit tests for assistant/training.py: what names the model (its fingerprint), capped configs."""
 from __future__ import annotations
 
 from pathlib import Path

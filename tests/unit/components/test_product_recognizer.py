@@ -1,10 +1,10 @@
 """Unit tests for `components.product_recognizer.ProductRecognizer` with synthetic encoders.
 
 The catalog is a real seeded SQLite database in a temporary directory, with generated solid-colour photos in a
-temporary image root; the recogniser reads the catalog snapshot written from it (tests/unit/components/products/
-catalog_fakes.py). The image and text encoders are synthetic, so these tests need neither EfficientNet nor
-MiniLM. The parts (k-NN maths, labels, index files, catalog, encoders) have their own tests in
-tests/unit/components/products/.
+temporary image root; the recogniser reads the catalog snapshot written from it
+(tests/unit/components/products/catalog_fakes.py). The image and text encoders are synthetic, so these
+tests need neither EfficientNet nor MiniLM. The parts (k-NN maths, labels, index files, catalog, encoders)
+have their own tests in tests/unit/components/products/.
 """
 from __future__ import annotations
 

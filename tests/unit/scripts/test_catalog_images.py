@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 import catalog_images  # scripts/ is on sys.path (conftest.py)
+from tests.unit.components.products.catalog_fakes import seeded_database
 
 
 def jpeg(colour=(200, 180, 40), size=(64, 48)) -> bytes:
@@ -27,15 +28,8 @@ def jpeg(colour=(200, 180, 40), size=(64, 48)) -> bytes:
 @pytest.fixture
 def shop(tmp_path: Path):
     """(database URL, repository) of a seeded SQLite file."""
-    from shop.db import make_engine, make_session_factory
-    from shop.repository import ShopRepository
-    from shop.seed import create_and_seed
-
-    url = f"sqlite:///{tmp_path / 'shop.db'}"
-    engine = make_engine(url)
-    create_and_seed(engine)
-    yield url, ShopRepository(make_session_factory(engine))
-    engine.dispose()
+    with seeded_database(tmp_path) as database:
+        yield database
 
 
 def run_script(*args: str) -> int:

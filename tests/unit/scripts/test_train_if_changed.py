@@ -11,24 +11,18 @@ from typing import List
 import pytest
 
 import train_if_changed  # scripts/ is on sys.path (conftest.py)
+from tests.unit.components.products.catalog_fakes import seeded_database
 
 
 @pytest.fixture
 def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A seeded SQLite database as DATABASE_URL, the snapshot in tmp_path (CATALOG_SNAPSHOT); yields the
     repository."""
-    from shop.db import make_engine, make_session_factory
-    from shop.repository import ShopRepository
-    from shop.seed import create_and_seed
-
-    url = f"sqlite:///{tmp_path / 'shop.db'}"
-    engine = make_engine(url)
-    create_and_seed(engine)
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("CATALOG_SNAPSHOT", str(tmp_path / "snapshot.json"))
-    monkeypatch.setenv("CATALOG_IMAGE_DIR", str(tmp_path / "images"))
-    yield ShopRepository(make_session_factory(engine))
-    engine.dispose()
+    with seeded_database(tmp_path) as (url, repository):
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv("CATALOG_SNAPSHOT", str(tmp_path / "snapshot.json"))
+        monkeypatch.setenv("CATALOG_IMAGE_DIR", str(tmp_path / "images"))
+        yield repository
 
 
 @pytest.fixture
@@ -64,7 +58,8 @@ def test_the_snapshot_is_written_first_and_names_the_model(shop, rasa_train, tmp
     assert "ab/kiwi.jpg" in snapshot.read_text()
 
 
-def test_an_unreadable_database_keeps_the_last_snapshot(shop, rasa_train, tmp_path: Path, monkeypatch) -> None:
+def test_an_unreadable_database_keeps_the_last_snapshot(shop, rasa_train, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     assert train_if_changed.main(["--out", str(tmp_path / "models")]) == 0
     snapshot = tmp_path / "snapshot.json"
     before = snapshot.read_bytes()

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from PIL import Image, ImageDraw
 
 import catalog_images  # scripts/ is on sys.path (conftest.py)
 import tune_images
+from tests.unit.components.products.catalog_fakes import seeded_database
 
 
 def photo(colour, seed: int) -> bytes:
@@ -30,15 +32,9 @@ def photo(colour, seed: int) -> bytes:
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> str:
-    from shop.db import make_engine
-    from shop.seed import create_and_seed
-
-    url = f"sqlite:///{tmp_path / 'shop.db'}"
-    engine = make_engine(url)
-    create_and_seed(engine)
-    engine.dispose()
-    return url
+def shop(tmp_path: Path) -> Iterator[str]:
+    with seeded_database(tmp_path) as (url, _):
+        yield url
 
 
 def attach(tmp_path: Path, url: str, per_sku: int) -> Path:

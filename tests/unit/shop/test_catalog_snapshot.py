@@ -1,4 +1,4 @@
-"""Unit tests for shop/catalog_snapshot.py: the catalog snapshot the NLU graph reads instead of the database."""
+"""Unit tests for shop/catalog_snapshot.py: the catalog snapshot the NLU graph reads, not the database."""
 from __future__ import annotations
 
 import hashlib
@@ -23,20 +23,14 @@ from shop.catalog_snapshot import (
     snapshot_sha256,
     write_snapshot,
 )
+from tests.unit.components.products.catalog_fakes import seeded_database
 
 
 @pytest.fixture
 def database(tmp_path: Path):
     """(URL, repository) of a seeded SQLite file."""
-    from shop.db import make_engine, make_session_factory
-    from shop.repository import ShopRepository
-    from shop.seed import create_and_seed
-
-    url = f"sqlite:///{tmp_path / 'shop.db'}"
-    engine = make_engine(url)
-    create_and_seed(engine)
-    yield url, ShopRepository(make_session_factory(engine))
-    engine.dispose()
+    with seeded_database(tmp_path) as database:
+        yield database
 
 
 def test_round_trip_of_the_repositorys_catalog(shop_repo, tmp_path: Path) -> None:

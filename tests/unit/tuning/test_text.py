@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Sequence
 
 import numpy as np
 import pytest
@@ -139,7 +139,8 @@ def test_bad_arguments_are_refused_before_any_work(tiny_model_dir: Path, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
-def test_the_report_records_the_pooling_and_older_reports_stay_valid(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_the_report_records_the_pooling_and_older_reports_stay_valid(tiny_model_dir: Path,
+                                                                     tmp_path: Path) -> None:
     out = tmp_path / "tuned"
     config = TuningConfig(epochs=1, batch_size=4, num_threads=1)
     report = fine_tune(TINY_TEXTS, TINY_LABELS, tiny_model_dir, out, config)

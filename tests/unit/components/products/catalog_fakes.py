@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -56,7 +57,7 @@ def _word_vector(word: str) -> np.ndarray:
 
 
 def fake_encode_texts(texts: Sequence[str], encoder_config: Optional[Mapping[str, Any]] = None) -> np.ndarray:
-    """Stands in for `encode_catalog_texts`: the normalised sum of one fixed random vector per lower-case word."""
+    """Stands in for `encode_catalog_texts`: the normalised sum of one fixed random vector per word."""
     rows = []
     for text in texts:
         words = re.findall(r"[a-z]+", text.lower()) or ["empty"]
@@ -77,7 +78,7 @@ class TestCatalog:
     snapshot: Path
 
     def write_snapshot(self) -> Path:
-        """Writes the catalog snapshot from the database (as `make db` / `make train` do); returns its path."""
+        """Writes the catalog snapshot from the database (as `make db` / `make train` do); returns it."""
         from shop.catalog_snapshot import write_snapshot
 
         write_snapshot(self.repository, self.snapshot, self.root)
@@ -92,7 +93,7 @@ class TestCatalog:
                 "image_root": str(self.root), **overrides}
 
     def add_photo(self, sku: str, rgb: Tuple[int, int, int], name: Optional[str] = None) -> str:
-        """Writes a solid-colour PNG under the image root and records it for `sku`; returns its relative path."""
+        """Writes a solid-colour PNG under the image root, records it for `sku`; returns its relative path."""
         relative = name or f"{sku.lower()}/{rgb[0]:02x}{rgb[1]:02x}{rgb[2]:02x}.png"
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,8 +108,9 @@ class TestCatalog:
                 self.add_photo(sku, (max(r - 6 * shade, 0), max(g - 6 * shade, 0), min(b + 5 * shade, 255)))
 
 
-def make_catalog(tmp_path: Path):
-    """A `TestCatalog` in `tmp_path` (yields it; disposes of the engine afterwards). Use as a fixture body."""
+@contextmanager
+def seeded_database(tmp_path: Path) -> Iterator[Tuple[str, Any]]:
+    """`(URL, ShopRepository)` of a seeded SQLite file `tmp_path/shop.db`; the engine is disposed of after."""
     from shop.db import make_engine, make_session_factory
     from shop.repository import ShopRepository
     from shop.seed import create_and_seed
@@ -116,7 +118,15 @@ def make_catalog(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     engine = make_engine(url)
     create_and_seed(engine)
-    root = tmp_path / "catalog-images"
-    root.mkdir()
-    yield TestCatalog(url, root, ShopRepository(make_session_factory(engine)), tmp_path / "catalog" / "snapshot.json")
-    engine.dispose()
+    try:
+        yield url, ShopRepository(make_session_factory(engine))
+    finally:
+        engine.dispose()
+
+
+def make_catalog(tmp_path: Path) -> Iterator[TestCatalog]:
+    """A `TestCatalog` in `tmp_path` (yields it; disposes of the engine afterwards). Use as a fixture body."""
+    with seeded_database(tmp_path) as (url, repository):
+        root = tmp_path / "catalog-images"
+        root.mkdir()
+        yield TestCatalog(url, root, repository, tmp_path / "catalog" / "snapshot.json")

@@ -1,4 +1,4 @@
-"""Unit tests for components/products/catalog.py: the catalog from its snapshot, the image root, photo paths."""
+"""Unit tests for components/products/catalog.py: the catalog from its snapshot, image root, photo paths."""
 from __future__ import annotations
 
 import json

@@ -60,7 +60,8 @@ def sentence_features(config: Dict[str, Any], texts) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-@pytest.mark.parametrize("pooling, normalize", [("mean", True), ("cls", True), ("mean", False), ("cls", False)])
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+@pytest.mark.parametrize("normalize", [True, False])
 def test_a_catalog_text_is_embedded_as_the_featurizers_sentence_feature(tiny_model_dir: Path, pooling: str,
                                                                         normalize: bool) -> None:
     config = featurizer_config(tiny_model_dir, pooling=pooling, normalize=normalize)

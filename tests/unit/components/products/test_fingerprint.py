@@ -28,8 +28,8 @@ def test_the_fingerprint_covers_snapshot_photos_and_mapping(catalog, tmp_path: P
     mapping = tmp_path / "map.yml"
     mapping.write_text("banana: [banana]\n")
     assert catalog_fingerprint(snapshot, root, str(mapping)) != catalog_fingerprint(snapshot, root, None)
-    assert catalog_fingerprint(snapshot, str(tmp_path / "elsewhere"), None) != catalog_fingerprint(snapshot, root,
-                                                                                                   None)
+    elsewhere = str(tmp_path / "elsewhere")
+    assert catalog_fingerprint(snapshot, elsewhere, None) != catalog_fingerprint(snapshot, root, None)
 
 
 def test_a_missing_snapshot_fingerprints_the_seed_catalog(tmp_path: Path) -> None:

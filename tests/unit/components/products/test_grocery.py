@@ -9,17 +9,19 @@ from pathlib import Path
 
 from components.products.grocery import GroceryClass, grocery_skus, read_classes, read_split
 
-HEADER = ("Class Name (str),Class ID (int),Coarse Class Name (str),Coarse Class ID (int),Iconic Image Path (str),"
-          "Product Description Path (str)")
+HEADER = ("Class Name (str),Class ID (int),Coarse Class Name (str),Coarse Class ID (int),"
+          "Iconic Image Path (str),Product Description Path (str)")
 
 
 def write_dataset(dataset: Path) -> None:
     dataset.mkdir()
     (dataset / "classes.csv").write_text(
-        f"{HEADER}\nOatly-Oat-Milk,1,Oat-Milk,1,/icons/oat.jpg,/d.txt\nGranny-Smith,0,Apple,0,/icons/granny.jpg,"
-        "/d.txt\nGolden-Delicious,2,Apple,0,/icons/golden.jpg,/d.txt\nshort,row\n"
+        f"{HEADER}\nOatly-Oat-Milk,1,Oat-Milk,1,/icons/oat.jpg,/d.txt\n"
+        "Granny-Smith,0,Apple,0,/icons/granny.jpg,/d.txt\n"
+        "Golden-Delicious,2,Apple,0,/icons/golden.jpg,/d.txt\nshort,row\n"
     )
-    (dataset / "train.txt").write_text("train/a.jpg, 0, 0\ntrain/b.jpg, 1, 1\nbroken line\ntrain/c.jpg, x, 1\n")
+    lines = ["train/a.jpg, 0, 0", "train/b.jpg, 1, 1", "broken line", "train/c.jpg, x, 1"]
+    (dataset / "train.txt").write_text("\n".join(lines) + "\n")
 
 
 def test_classes_and_splits_are_read(tmp_path: Path) -> None:

@@ -65,7 +65,8 @@ def test_inconsistent_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "index.json").write_text(json.dumps({**meta, "images": meta["images"][:5]}))
     with pytest.raises(ValueError, match="differ"):
         CatalogIndex.load(tmp_path)
-    (tmp_path / "index.json").write_text(json.dumps({**meta, "images": [{**meta["images"][0], "sku": "Z"}] * 6}))
+    stranger = {**meta["images"][0], "sku": "Z"}
+    (tmp_path / "index.json").write_text(json.dumps({**meta, "images": [stranger] * 6}))
     with pytest.raises(ValueError, match="unknown sku"):
         CatalogIndex.load(tmp_path)
     (tmp_path / "index.json").unlink()

@@ -1,4 +1,4 @@
-"""Unit tests for components/products/knn.py: normalisation, LDA projection, product groups, local-mean k-NN."""
+"""Unit tests for components/products/knn.py: normalisation, LDA, product groups, local-mean k-NN."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Unit tests for components/products/photo_import.py; the CLI around it: tests/unit/scripts/test_catalog_images.py."""
+"""Unit tests for components/products/photo_import.py (its CLI: tests/unit/scripts/test_catalog_images.py)."""
 from __future__ import annotations
 
 import hashlib

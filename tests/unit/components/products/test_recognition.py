@@ -11,11 +11,12 @@ PRODUCTS = [CatalogProduct("A", "Apple", "apple", "Fruit/Apple", "Apple"),
             CatalogProduct("B", "Banana", "banana", "Fruit/Banana", "Banana"),
             CatalogProduct("C", "Cherry", "cherry", "Fruit/Cherry", "Cherry")]
 SETTINGS = RecognitionSettings(k=1, temperature=0.04, min_confidence=0.66, min_similarity=0.36,
-                               min_similarity_projected=0.45, label_min_confidence=0.5, label_min_candidate=0.1,
-                               candidates=2)
+                               min_similarity_projected=0.45, label_min_confidence=0.5,
+                               label_min_candidate=0.1, candidates=2)
 #: One photo each of A and B, along two axes.
-INDEX = build_index(PRODUCTS, [{"sku": "A", "path": "a", "sha256": ""}, {"sku": "B", "path": "b", "sha256": ""}],
-                    np.eye(2, 1280, dtype=np.float32), np.zeros((0, 0)), {}, "snapshot", "none")
+PHOTOS = [{"sku": "A", "path": "a", "sha256": ""}, {"sku": "B", "path": "b", "sha256": ""}]
+INDEX = build_index(PRODUCTS, PHOTOS, np.eye(2, 1280, dtype=np.float32), np.zeros((0, 0)), {}, "snapshot",
+                    "none")
 #: The ImageNet label "cherry" → product C (no photo).
 TARGETS = {"cherry": [[2]], "banana": [[1]]}
 
@@ -28,7 +29,8 @@ def query(x: float, y: float):
 
 def test_a_close_photo_is_recognised_by_knn() -> None:
     result = recognise(INDEX, SETTINGS, query(1.0, 0.05), [], TARGETS)
-    assert (result["status"], result["method"], result["sku"], result["name"]) == ("recognised", "knn", "A", "Apple")
+    found = (result["status"], result["method"], result["sku"], result["name"])
+    assert found == ("recognised", "knn", "A", "Apple")
     assert [c["sku"] for c in result["candidates"]] == ["A", "B"]
     assert result["confidence"] == result["candidates"][0]["confidence"] > 0.66
 
@@ -58,4 +60,5 @@ def test_settings_come_from_a_config_object() -> None:
         k, temperature, min_confidence, min_similarity, min_similarity_projected = 3, 0.1, 0.5, 0.3, 0.4
         label_min_confidence, label_min_candidate, candidates, other = 0.5, 0.1, 3, "ignored"
 
-    assert RecognitionSettings.from_config(Config()) == RecognitionSettings(3, 0.1, 0.5, 0.3, 0.4, 0.5, 0.1, 3)
+    expected = RecognitionSettings(3, 0.1, 0.5, 0.3, 0.4, 0.5, 0.1, 3)
+    assert RecognitionSettings.from_config(Config()) == expected

@@ -54,14 +54,16 @@ def test_words_that_name_no_product_are_encoded() -> None:
     assert asked == ["dragon fruit"]
     assert reference == {"sku": None, "name": None, "query": "dragon fruit", "source": "text"}
     assert ranked[0]["sku"] == "FRU-BANANA"
-    assert similar_products(INDEX, WEIGHTS, lambda words: None, "ProductRecognizer", "similar to dragon fruit",
-                            []) == (None, [])
+    unencodable = similar_products(INDEX, WEIGHTS, lambda words: None, "ProductRecognizer",
+                                   "similar to dragon fruit", [])
+    assert unencodable == (None, [])
 
 
 def test_a_photo_reference_and_the_top_n() -> None:
     recognition = {"status": "recognised", "sku": "FRU-BANANA"}
-    reference, ranked = similar_products(INDEX, SimilarityWeights(1.0, 0.0, 1), no_encoder, "ProductRecognizer",
-                                         "like this", [], None, recognition, None)
+    weights = SimilarityWeights(1.0, 0.0, 1)
+    reference, ranked = similar_products(INDEX, weights, no_encoder, "ProductRecognizer", "like this", [],
+                                         None, recognition, None)
     assert reference == {"sku": "FRU-BANANA", "name": "Banana", "query": None, "source": "photo"}
     assert len(ranked) == 1
     assert rank_similar(INDEX, WEIGHTS, None, None, None) == []
