@@ -130,6 +130,7 @@ class RunningApp:
 
     url: str
     server: Any
+    port: int
 
     async def stop(self) -> None:
         await self.server.before_stop()
@@ -148,12 +149,14 @@ async def serve_channel(channel: Any, on_new_message: Callable[[Any], Awaitable[
     app = Sanic(f"channel_test_{uuid.uuid4().hex[:12]}", configure_logging=False)
     prefix = urljoin("/webhooks/", channel.url_prefix())
     app.blueprint(channel.blueprint(on_new_message), url_prefix=prefix)
-    server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True, access_log=False)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # Sanic 21.12 reads port=0 as "the default port" (8000); hand it a bound socket
+    port = sock.getsockname()[1]
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
     await server.startup()
     await server.before_start()
     await server.after_start()
-    port = server.server.sockets[0].getsockname()[1]
-    return RunningApp(url=f"http://127.0.0.1:{port}{prefix}", server=server)
+    return RunningApp(url=f"http://127.0.0.1:{port}{prefix}", server=server, port=port)
 
 
 class Recorder:

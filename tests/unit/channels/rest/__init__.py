@@ -12,8 +12,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import socket
-import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List, Optional
 
@@ -21,6 +19,7 @@ import aiohttp
 from aiohttp import ClientResponse as Response
 
 from channels.rest import ChannelSettings, MultimodalRestInput
+from tests.unit.channels import serve_channel
 from media import AttachmentStore
 
 
@@ -144,29 +143,15 @@ class Served:
 @contextlib.asynccontextmanager
 async def serve(channel: MultimodalRestInput, bot: Optional[FakeBot] = None) -> AsyncIterator[Served]:
     """Mounts the channel like `rasa run` does (under /webhooks/multimodal) on a free loopback port."""
-    from sanic import Sanic
-
-    Sanic.test_mode = True  # lets several apps start in one process (Sanic's touch-up keeps the originals)
     bot = bot or FakeBot()
-    app = Sanic(f"rest_channel_test_{uuid.uuid4().hex[:12]}", configure_logging=False)
-    app.blueprint(channel.blueprint(bot), url_prefix="/webhooks/" + channel.url_prefix())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))  # Sanic 21.12 reads port=0 as "the default port"; hand it a bound socket
-    port = sock.getsockname()[1]
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    served = Served(f"http://127.0.0.1:{port}/webhooks/multimodal/", port, bot, channel)
+    running = await serve_channel(channel, bot)
+    served = Served(running.url + "/", running.port, bot, channel)
     async with aiohttp.ClientSession() as http:
         served.http = http
         try:
             yield served
         finally:
-            await server.before_stop()
-            server.close()
-            await server.wait_closed()
-            await server.after_stop()
+            await running.stop()
 
 
 def make_channel(store: AttachmentStore, environ: Optional[Dict[str, str]] = None, **settings: Any):
