@@ -2,7 +2,8 @@
 
 The content goes to a temporary file in `temporary_dir` (default: the target's folder; it must be on the same
 file system), is flushed to disk (`os.fsync`) and renamed over the target (`os.replace`, atomic on POSIX and
-Windows). On any error the temporary file is removed and the target is left as it was.
+Windows). A new file is readable by everyone (`NEW_FILE_MODE`), a replaced one keeps its permissions. On any
+error the temporary file is removed and the target is left as it was.
 
 Users: the catalog snapshot (`shop.catalog_snapshot`) and the content-addressed catalog photos
 (`components.products.photo_import`). Nothing here imports the project's other packages.
@@ -10,9 +11,13 @@ Users: the catalog snapshot (`shop.catalog_snapshot`) and the content-addressed 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Optional
+
+#: Permissions of a file that did not exist before (rw-r--r--); a replaced file keeps its own.
+NEW_FILE_MODE = 0o644
 
 
 def write_atomically(path: Path, data: bytes, temporary_dir: Optional[Path] = None) -> None:
@@ -30,12 +35,17 @@ def write_atomically(path: Path, data: bytes, temporary_dir: Optional[Path] = No
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(temporary_dir) if temporary_dir is not None else path.parent
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = NEW_FILE_MODE
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(temporary, mode)  # mkstemp creates 0600: readers running as another user need more
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -2,20 +2,24 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from assistant.files import write_atomically
+from assistant.files import NEW_FILE_MODE, write_atomically
 
 
 def test_the_file_is_replaced_and_folders_are_created(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "file.bin"
     write_atomically(target, b"one")
     assert target.read_bytes() == b"one"
+    assert stat.S_IMODE(target.stat().st_mode) == NEW_FILE_MODE
+    target.chmod(0o600)
     write_atomically(target, b"two", tmp_path / "staging")
     assert target.read_bytes() == b"two"
     assert list((tmp_path / "staging").iterdir()) == []
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600, "a replaced file keeps its permissions"
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, monkeypatch) -> None:
