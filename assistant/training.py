@@ -19,8 +19,8 @@ from assistant.paths import PROJECT_ROOT
 INPUTS = ("domain.yml", "data", "components", "constraints.txt")
 #: Pipeline keys that name model files or directories outside the Rasa model (tuned encoders).
 MODEL_FILE_KEYS = ("model_path", "weights_path")
-#: Marker hashed in place of a catalog snapshot that does not exist (the recogniser then uses the seed catalog,
-#: which is part of data/).
+#: Marker hashed in place of a catalog snapshot that does not exist (the recogniser then uses the seed
+#: catalog, which is part of data/).
 _NO_SNAPSHOT = b"no catalog snapshot"
 
 
@@ -48,8 +48,9 @@ def pipeline_value(config: Path, component: str, key: str) -> Optional[str]:
 
 
 def model_directories(config: Path, root: Path = PROJECT_ROOT) -> List[Path]:
-    """The `model_path` directories and `weights_path` files the pipeline of `config` names (a tuned text or
-    image encoder), relative paths taken from `root`; their files shape the model as much as the config does."""
+    """The `model_path` directories and `weights_path` files the pipeline of `config` names (a tuned text
+    or image encoder), relative paths taken from `root`; their files shape the model as much as the config
+    does."""
     found = []
     for item in pipeline(config):
         for key in MODEL_FILE_KEYS:
@@ -59,7 +60,9 @@ def model_directories(config: Path, root: Path = PROJECT_ROOT) -> List[Path]:
     return found
 
 
-def model_fingerprint(config: Path, root: Path = PROJECT_ROOT, catalog_snapshot: Optional[Path] = None) -> str:
+def model_fingerprint(
+    config: Path, root: Path = PROJECT_ROOT, catalog_snapshot: Optional[Path] = None
+) -> str:
     """Hash of the files that determine the trained model.
 
     Args:

@@ -181,7 +181,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        """The component's default config; each key and its unit is documented on `ProductRecognizerConfig`."""
+        """The component's default config (each key and its unit: `ProductRecognizerConfig`)."""
         return defaults_of(ProductRecognizerConfig)
 
     @classmethod
@@ -212,7 +212,8 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         self._model_storage = model_storage
         self._resource = resource
         self._image_config = image_encoder_config(_pipeline_config(execution_context, ImageFeaturizer))
-        self._text_config = text_encoder_config(_pipeline_config(execution_context, TransformerTextFeaturizer))
+        text_node = _pipeline_config(execution_context, TransformerTextFeaturizer)
+        self._text_config = text_encoder_config(text_node)
         self._mapping = load_label_mapping(resolve_mapping_path(self._config.label_mapping))
         self._set_index(index or CatalogIndex.empty())
 
@@ -339,8 +340,8 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
                 recognition = self.recognise_prepared(query, labels)
                 message.set(PRODUCT_RECOGNITION, recognition, add_to_output=True)
                 if recognition["status"] == RECOGNISED:
-                    entities = list(message.get(ENTITIES) or []) + self.add_extractor_name([_entity(recognition)])
-                    message.set(ENTITIES, entities, add_to_output=True)
+                    entity = self.add_extractor_name([_entity(recognition)])
+                    message.set(ENTITIES, list(message.get(ENTITIES) or []) + entity, add_to_output=True)
             intent, payload_entities = _intent_and_payload(message)
             if intent == self._config.similar_intent:
                 reference, ranked = similar_products(
