@@ -15,8 +15,22 @@ from typing import Any, Dict, List, Optional
 
 from assistant.paths import PROJECT_ROOT
 
-#: Files and folders (relative to the project root) whose content shapes the model, besides the config.
-INPUTS = ("domain.yml", "data", "components", "constraints.txt")
+#: Files and folders (relative to the project root) whose content shapes the model, besides the config: the
+#: training data and domain, the graph's code (components and what they import: encoders, media, assistant and
+#: the shop modules that read the catalog snapshot) and the pinned packages.
+INPUTS = (
+    "domain.yml",
+    "data",
+    "components",
+    "encoders",
+    "media",
+    "assistant",
+    "shop/catalog_snapshot.py",
+    "shop/catalog_photos.py",
+    "shop/matching.py",
+    "shop/seed.py",
+    "constraints.txt",
+)
 #: Pipeline keys that name model files or directories outside the Rasa model (tuned encoders).
 MODEL_FILE_KEYS = ("model_path", "weights_path")
 #: Marker hashed in place of a catalog snapshot that does not exist (the recogniser then uses the seed

@@ -81,12 +81,13 @@ def run(
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import torch
+    from rasa.shared.nlu.constants import TEXT
     from rasa.shared.nlu.training_data.message import Message
 
-    from media import AttachmentStore
-    from assistant.keys import IMAGE_LABELS
+    from assistant.keys import ATTACHMENTS, IMAGE_LABELS, METADATA
     from components.image_featurizer import ImageFeaturizer
     from encoders.image import crop_and_resize
+    from media import AttachmentStore
     from media.images import decode_image
 
     data, width, height, source = photo_jpeg(image_path, megapixels)
@@ -104,7 +105,7 @@ def run(
         load_s = time.perf_counter() - started
 
         def message() -> Message:
-            return Message(data={"text": "", "metadata": {"attachments": [dict(entry)]}})
+            return Message(data={TEXT: "", METADATA: {ATTACHMENTS: [dict(entry)]}})
 
         for _ in range(WARM_UP_CALLS):
             featurizer.process([message()])

@@ -38,9 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
+from assistant.paths import PROJECT_ROOT
 from benchmarks.machine import machine_description, peak_rss_mib
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED_DIR = PROJECT_ROOT.parent / "shared"
 TARGET_RTF = 0.3  # processing time / audio duration, on 2 cores
 ESPEAK_WORDS_PER_MINUTE = 130

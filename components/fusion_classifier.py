@@ -41,7 +41,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from assistant.keys import IMAGE, SENTIMENT, SENTIMENT_LABELS
-from components.configuration import (
+from assistant.configuration import (
     Choice,
     ComponentConfig,
     ConfigError,
@@ -52,7 +52,7 @@ from components.configuration import (
     Number,
     validate_config,
 )
-from components.configuration import Text as NonBlank
+from assistant.configuration import Text as NonBlank
 from components.fusion import (
     BRANCHES,
     EARLY_STOPPING_METRICS,
@@ -332,7 +332,7 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             The component's resource (persisted weights and metadata); nothing is persisted when no example
             has a label and usable features.
         """
-        from components.fusion.inference import torch_threads
+        from assistant.torch_runtime import torch_threads
         from components.fusion.network import Architecture, FusionNetwork
         from components.fusion.training import TrainingSettings, train_network
 
@@ -387,7 +387,8 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
             for message in messages:
                 self._set_no_intent(message)
             return messages
-        from components.fusion.inference import predict_logits, torch_threads
+        from assistant.torch_runtime import torch_threads
+        from components.fusion.inference import predict_logits
 
         data = FeatureReader.from_config(self.component_config).collect(
             messages, self._meta["dims"], self._meta["seen"]

@@ -44,7 +44,7 @@ from assistant.keys import (
     IMAGE_LABELS,
     METADATA,
 )
-from components.configuration import ComponentConfig, ConfigError, Integer, OptionalPath, validate_config
+from assistant.configuration import ComponentConfig, ConfigError, Integer, OptionalPath, validate_config
 from encoders.image import (
     EMBEDDING_DIMS,
     LABELS_PATH,

@@ -73,7 +73,7 @@ from assistant.keys import (
     SIMILAR_PRODUCTS,
     SIMILAR_TO,
 )
-from components.configuration import (
+from assistant.configuration import (
     Choice,
     ComponentConfig,
     ConfigError,
@@ -85,7 +85,8 @@ from components.configuration import (
     validate_config,
 )
 from components.image_featurizer import ImageFeaturizer
-from components.products.catalog import catalog_photo_files, read_catalog, resolve_image_root
+from components.products.catalog import catalog_photo_files, read_catalog
+from shop.catalog_photos import resolve_image_root
 from components.products.embeddings import (
     encode_catalog_images,
     encode_catalog_texts,

@@ -54,8 +54,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from assistant.keys import NEGATIVE, SENTIMENT
-from components.configuration import ComponentConfig, Integer, Names, Number, validate_config
-from components.configuration import Text as NonBlank
+from assistant.configuration import ComponentConfig, Integer, Names, Number, validate_config
+from assistant.configuration import Text as NonBlank
 
 logger = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from assistant.keys import ATTACHMENT_PROBLEMS, ATTACHMENTS, AUDIO_ATTACHMENT, METADATA, TRANSCRIPT
-from components.configuration import defaults_of, validate_config
+from assistant.configuration import defaults_of, validate_config
 from components.speech.config import SpeechRecognizerConfig
 from components.speech.model_location import (
     MODEL_DIR_ENV,

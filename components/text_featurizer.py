@@ -25,7 +25,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.configuration import Choice, ComponentConfig, Flag, Integer, OptionalPath, validate_config
+from assistant.configuration import Choice, ComponentConfig, Flag, Integer, OptionalPath, validate_config
 from encoders.text import (
     POOLING_MODES,
     SentencePooling,

@@ -31,7 +31,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from assistant.keys import TEXT_TRUNCATED
-from components.configuration import ComponentConfig, Integer, validate_config
+from assistant.configuration import ComponentConfig, Integer, validate_config
 
 logger = logging.getLogger(__name__)
 

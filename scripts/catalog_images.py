@@ -59,7 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    from components.products.catalog import resolve_image_root
+    from shop.catalog_photos import resolve_image_root
     from shop.repository import ShopRepository
 
     base = args.dir.expanduser()

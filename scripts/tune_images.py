@@ -41,7 +41,8 @@ def catalog_photos(database_url: Optional[str], image_root: Optional[str]) -> Tu
     Raises:
         RuntimeError: if the database cannot be read (its message names the cause).
     """
-    from components.products.catalog import catalog_photo_files, resolve_image_root
+    from components.products.catalog import catalog_photo_files
+    from shop.catalog_photos import resolve_image_root
     from shop.repository import ShopRepository
 
     try:

@@ -11,7 +11,7 @@ Format (UTF-8 JSON, keys sorted, `SNAPSHOT_FORMAT` = 1)::
      "products": [{"sku", "name", "kind", "category", "coarse_category", "description"}, ...],  # by sku
      "photos": [{"sku", "path", "sha256"}, ...]}  # by sku, path
 
-`path` is relative to the catalog image root (`components.products.catalog.resolve_image_root`); `sha256` is
+`path` is relative to the catalog image root (`shop.catalog_photos.resolve_image_root`); `sha256` is
 the hex SHA-256 of the photo file when it could be read at writing time, else null. Prices and stock are left
 out: actions read them live.
 
@@ -140,7 +140,7 @@ def build_snapshot(repository: "ShopRepository", image_root: Optional[Path] = No
     """
     # The image root and the safe resolution of a photo path belong to the catalog photos' reader.
     from assistant.fingerprints import file_sha256
-    from components.products.catalog import resolve_catalog_image, resolve_image_root
+    from shop.catalog_photos import resolve_catalog_image, resolve_image_root
 
     products = [
         {"sku": view.sku, "name": view.name, "kind": view.kind, "category": view.category,

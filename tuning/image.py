@@ -41,15 +41,14 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
+from assistant.torch_runtime import seed_everything, torch_threads
 from tuning.io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
     REPORT_FILE,
     check_settings,
     finish_epoch,
     read_report,
     report_matches,
-    seed_everything,
     staged_directory,
-    torch_threads,
     write_report,
 )
 

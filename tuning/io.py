@@ -78,32 +78,6 @@ def check_settings(what: str, settings: Any, checks: Mapping[str, bool]) -> None
             raise ValueError(f"{what}: invalid {name} = {getattr(settings, name)!r}")
 
 
-def seed_everything(seed: int) -> None:
-    """Seeds python's `random`, numpy and torch (CPU) with `seed`."""
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Runs the block with `count` torch CPU threads (0: torch's setting), then restores the old count."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def finish_epoch(
     step: str,
     epoch: int,

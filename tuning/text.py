@@ -30,15 +30,14 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from encoders.text import SentencePooling, pool_sentences, quiet_transformers
+from assistant.torch_runtime import seed_everything, torch_threads
 from tuning.io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
     REPORT_FILE,
     check_settings,
     finish_epoch,
     read_report,
     report_matches,
-    seed_everything,
     staged_directory,
-    torch_threads,
     write_report,
 )
 

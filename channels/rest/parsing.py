@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl
 
-from assistant.keys import RESERVED_METADATA_KEYS
+from assistant.keys import ATTACHMENTS, RESERVED_METADATA_KEYS
 from channels.rest.errors import ChannelError
 from channels.rest.forms import FormError, FormPart, parse_form
 from channels.rest.settings import ChannelSettings
@@ -211,7 +211,7 @@ class RequestParser:
         sender = self.check_sender(payload.get("sender"))
         text = self.check_text(payload.get("message"))
         metadata = self.check_metadata(payload.get("metadata"))
-        items = payload.get("attachments")
+        items = payload.get(ATTACHMENTS)  # the body names its uploads like the metadata names references
         if items is None:
             items = []
         if not isinstance(items, list):

@@ -1,6 +1,6 @@
 """What credentials.yml may set for the REST channel, checked by the project's config mechanism.
 
-``ChannelSettings`` is a pydantic model (a :class:`components.configuration.ComponentConfig`); a bad key or
+``ChannelSettings`` is a pydantic model (a :class:`assistant.configuration.ComponentConfig`); a bad key or
 value stops Rasa at start with ``MultimodalRestInput: `<key>` must be <valid values>, got <value>.`` or
 ``MultimodalRestInput: unknown config key(s) 'x'; valid keys are ...``. Secrets are never written there:
 ``token_env`` names the environment variable that holds the bearer token.
@@ -12,7 +12,7 @@ from typing import Any, Mapping, Optional
 
 from pydantic import Field, validator
 
-from components.configuration import ComponentConfig, Flag, Integer, Number, Text, validate_config
+from assistant.configuration import ComponentConfig, Flag, Integer, Number, Text, validate_config
 
 #: The class name credentials.yml uses; it starts every settings error.
 CHANNEL_CLASS = "MultimodalRestInput"

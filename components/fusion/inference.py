@@ -1,31 +1,16 @@
-"""Running a fusion network: logits for a `Batch` in mini-batches, with a bounded number of torch threads.
+"""Running a fusion network: logits for a `Batch` in mini-batches.
 
 Used by the component's `process` and by the training loop's validation; nothing here trains.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 
 from components.fusion.features import Batch, to_torch
 from components.fusion.network import FusionNetwork
-
-
-@contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Runs the block with `count` torch intra-op threads (0: unchanged), then restores the previous count."""
-    if count <= 0:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def predict_logits(

@@ -22,7 +22,7 @@ from components.fusion import BRANCHES, IMAGE_BRANCH, NAME, TEXT_DENSE, TEXT_SPA
 from components.fusion.features import Batch, TrainingSet, to_torch
 from components.fusion.inference import predict_logits
 from components.fusion.network import FusionNetwork
-from tuning.io import seed_everything
+from assistant.torch_runtime import seed_everything
 
 logger = logging.getLogger(__name__)
 

@@ -11,21 +11,16 @@ that root (`resolve_catalog_image`): no absolute paths, no `..`, no symbolic lin
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Text, Tuple
 
-from assistant.paths import project_path
+from shop.catalog_photos import resolve_catalog_image
 from shop.catalog_snapshot import read_snapshot, resolve_snapshot_path
 
 logger = logging.getLogger(__name__)
 
 _NAME = "ProductRecognizer"
-#: Catalog image root unless configured otherwise (relative to the project root).
-DEFAULT_IMAGE_ROOT = "var/catalog-images"
-#: Environment variable naming another catalog image root.
-IMAGE_ROOT_ENV = "CATALOG_IMAGE_DIR"
 #: Where the catalog came from (`CatalogIndex.source`).
 SOURCE_SNAPSHOT, SOURCE_SEED, SOURCE_NONE = "snapshot", "seed", "none"
 
@@ -128,33 +123,6 @@ def read_catalog(snapshot: Optional[Text] = None) -> Tuple[List[CatalogProduct],
         fallback = "the seed catalog without photos" if catalog.source == SOURCE_SEED else "an empty catalog"
         logger.warning("%s: %s; using %s.", _NAME, catalog.problem, fallback)
     return catalog.products, catalog.photos, catalog.source
-
-
-def resolve_image_root(image_root: Optional[Text]) -> Path:
-    """The catalog image root: `image_root`, else CATALOG_IMAGE_DIR, else var/catalog-images (relative paths
-    are taken from the project root)."""
-    return project_path(image_root or os.environ.get(IMAGE_ROOT_ENV, "").strip() or DEFAULT_IMAGE_ROOT)
-
-
-def resolve_catalog_image(root: Path, relative: str) -> Optional[Path]:
-    """The file of a catalog photo, or None when the path leaves the image root or is not a regular file.
-
-    Absolute paths, `..` parts and symbolic links that resolve outside `root` are refused.
-    """
-    if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
-        return None
-    clean = relative.strip().replace("\\", "/")
-    parts = [part for part in clean.split("/") if part not in ("", ".")]
-    if clean.startswith("/") or ".." in parts or not parts or ":" in parts[0]:
-        return None
-    try:
-        base = root.resolve()
-        path = (base / Path(*parts)).resolve()
-    except (OSError, RuntimeError):
-        return None
-    if not path.is_relative_to(base) or not path.is_file():
-        return None
-    return path
 
 
 def catalog_photo_files(

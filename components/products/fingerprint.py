@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Optional, Text
 
 from assistant.fingerprints import directory_sha256, file_sha256
-from components.products.catalog import load_catalog, resolve_catalog_image, resolve_image_root
+from components.products.catalog import load_catalog
+from shop.catalog_photos import resolve_catalog_image, resolve_image_root
 from components.products.index import INDEX_FORMAT
 from components.products.labels import resolve_mapping_path
 from encoders.errors import EncoderError

@@ -1,14 +1,14 @@
 """The SpeechRecognizer's configuration: one key per field, with its default, unit and valid values.
 
-Checked by :func:`components.configuration.validate_config`; ``SpeechRecognizer.get_default_config`` returns
+Checked by :func:`assistant.configuration.validate_config`; ``SpeechRecognizer.get_default_config`` returns
 the defaults of :class:`SpeechRecognizerConfig`.
 """
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from components.configuration import ComponentConfig, ConfigError, Integer, Number, OptionalPath
-from components.configuration import Text as TextField
+from assistant.configuration import ComponentConfig, ConfigError, Integer, Number, OptionalPath
+from assistant.configuration import Text as TextField
 from components.speech.model_location import resolve_model_dir
 from media.limits import MiB
 

@@ -22,7 +22,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from assistant.keys import IMAGE, SENTIMENT, TRANSCRIPT
-from components.configuration import defaults_of
+from assistant.configuration import defaults_of
 from components.fusion import MODALITIES
 from components.fusion.features import sentiment_label_of
 from components.fusion.persistence import META_FILE, WEIGHTS_FILE

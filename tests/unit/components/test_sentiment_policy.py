@@ -25,7 +25,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from assistant.keys import NEGATIVE, SENTIMENT
-from components.configuration import defaults_of
+from assistant.configuration import defaults_of
 from components.sentiment_policy import SentimentHandoffPolicy, SentimentPolicyConfig, sentiment_of
 
 OFFER = "action_offer_human"

@@ -6,7 +6,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from assistant.keys import TEXT_TRUNCATED
-from components.configuration import defaults_of
+from assistant.configuration import defaults_of
 from components.text_sanitizer import SanitizerConfig, TextSanitizer, sanitize_text
 
 

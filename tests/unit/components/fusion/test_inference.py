@@ -6,7 +6,8 @@ import torch
 
 from assistant.keys import SENTIMENT
 from components.fusion.features import FeatureReader, training_set
-from components.fusion.inference import predict_logits, torch_threads
+from assistant.torch_runtime import torch_threads
+from components.fusion.inference import predict_logits
 from components.fusion.network import FusionNetwork
 from tests.unit.components.fusion.synthetic import (
     CONFIG,

@@ -1,10 +1,10 @@
-"""Tests for `components.speech.config`: the SpeechRecognizer's keys through `components.configuration`."""
+"""Tests for `components.speech.config`: the SpeechRecognizer's keys through `assistant.configuration`."""
 from __future__ import annotations
 
 import pytest
 from rasa.shared.exceptions import InvalidConfigException
 
-from components.configuration import defaults_of, validate_config
+from assistant.configuration import defaults_of, validate_config
 from components.speech.config import SpeechRecognizerConfig
 from components.speech_recognizer import SpeechRecognizer
 

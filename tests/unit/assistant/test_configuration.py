@@ -1,4 +1,4 @@
-"""components.configuration: the field kinds and the messages of `validate_config`."""
+"""assistant.configuration: the field kinds and the messages of `validate_config`."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from rasa.shared.exceptions import InvalidConfigException
 
-from components.configuration import ComponentConfig, Integers, Names, defaults_of, validate_config
+from assistant.configuration import ComponentConfig, Integers, Names, defaults_of, validate_config
 
 
 class LayersConfig(ComponentConfig):
