@@ -16,6 +16,13 @@ _DIRECTORY_CACHE: Dict[Tuple[str, Tuple[Tuple[str, int, int], ...]], str] = {}
 _LOCK = threading.Lock()
 
 
+def _feed(digest: "hashlib._Hash", path: Path) -> None:
+    """Add a file's content to `digest`, 1 MiB at a time."""
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 (hex) of a file's content, memoised by (path, size, modification time in ns).
 
@@ -29,9 +36,7 @@ def file_sha256(path: Path) -> str:
     if cached is not None:
         return cached
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
+    _feed(digest, path)
     with _LOCK:
         _FILE_CACHE[key] = digest.hexdigest()
     return _FILE_CACHE[key]
@@ -55,9 +60,7 @@ def directory_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     for file in files:
         digest.update(str(file.relative_to(path)).encode())
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
-                digest.update(chunk)
+        _feed(digest, file)
     with _LOCK:
         _DIRECTORY_CACHE[key] = digest.hexdigest()
     return _DIRECTORY_CACHE[key]

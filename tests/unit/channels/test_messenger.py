@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
-import io
 import json
 import logging
 from dataclasses import dataclass
@@ -26,13 +25,13 @@ import pytest
 import requests
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.exceptions import RasaException
-from requests.structures import CaseInsensitiveDict
 
 from assistant.paths import PROJECT_ROOT
 from channels import UNSUPPORTED_CONTENT_REPLY
 from channels import messenger as ms
 from channels.messenger import MultimodalMessengerInput, signature_is_valid
 from media import AttachmentLimits, AttachmentStore
+from tests.unit.http_responses import make_response
 from tests.unit.channels import (
     Recorder,
     check_every_shared_payload_is_expected,
@@ -138,14 +137,8 @@ class MemoryTransport(requests.adapters.BaseAdapter):
             route = (404, {}, b"not found")
         if isinstance(route, Exception):
             raise route
-        status, headers, content = route
-        response = requests.Response()
-        response.status_code = status
-        response.headers = CaseInsensitiveDict(headers)
-        response.raw = io.BytesIO(content)
-        response.url = request.url
-        response.request = request
-        return response
+        status, headers, body = route
+        return make_response(request, status, headers, body)
 
     def close(self) -> None:
         pass

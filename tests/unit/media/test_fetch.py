@@ -15,11 +15,11 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import pytest
 import requests
-from requests.structures import CaseInsensitiveDict
 
 from media import AttachmentError, AttachmentLimits, AttachmentRef, AttachmentStore
 from media import fetch
 from media.limits import MiB
+from tests.unit.http_responses import make_response
 from tests.unit.media.samples import expect_error, make_image, stored_files
 
 PUBLIC_IP = "157.240.1.35"
@@ -47,13 +47,7 @@ class FakeAdapter(requests.adapters.BaseAdapter):
         if isinstance(route, Exception):
             raise route
         status, headers, body = route
-        response = requests.Response()
-        response.status_code = status
-        response.headers = CaseInsensitiveDict(headers)
-        response.raw = body if hasattr(body, "read") else io.BytesIO(body)
-        response.url = request.url
-        response.request = request
-        return response
+        return make_response(request, status, headers, body)
 
     def close(self) -> None:
         pass
