@@ -34,10 +34,12 @@ def pytest_collection_modifyitems(session, config, items) -> None:
 
 @pytest.fixture
 def model_storage(tmp_path: Path):
-    """A fresh Rasa `LocalModelStorage` in a temporary directory."""
+    """A fresh Rasa `LocalModelStorage` whose directory exists, as it does during `rasa train`."""
     from rasa.engine.storage.local_model_storage import LocalModelStorage
 
-    return LocalModelStorage(tmp_path / "model-storage")
+    path = tmp_path / "model-storage"
+    path.mkdir()
+    return LocalModelStorage(path)
 
 
 @pytest.fixture

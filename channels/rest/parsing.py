@@ -19,11 +19,11 @@ from channels.rest.errors import ChannelError
 from channels.rest.forms import FormError, FormPart, parse_form
 from channels.rest.settings import ChannelSettings
 from media import AttachmentError
+from media.schema import ID_RE
 
 logger = logging.getLogger(__name__)
 
 #: An upload id: the SHA-256 of the file's bytes as 64 lower-case hex digits.
-ATTACHMENT_ID_RE = re.compile(r"[0-9a-f]{64}")
 #: Form fields that hold files even when the client sent no file name.
 FILE_FIELDS = frozenset({"files", "file", "files[]"})
 #: Form fields read as text; any other field without a file name is ignored.
@@ -245,7 +245,7 @@ class RequestParser:
         )
         if has_id:
             attachment_id = item["id"]
-            if not isinstance(attachment_id, str) or not ATTACHMENT_ID_RE.fullmatch(attachment_id):
+            if not isinstance(attachment_id, str) or not ID_RE.fullmatch(attachment_id):
                 raise ChannelError(
                     400,
                     "invalid_reference",

@@ -20,7 +20,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.rest.errors import ChannelError
-from channels.rest.parsing import ATTACHMENT_ID_RE
+from media.schema import ID_RE
 from media import AttachmentError, AttachmentStore
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ async def serve_file(store: AttachmentStore, file_id: str) -> HTTPResponse:
     The store's blocking reads run in a worker thread.
     """
     not_found = ChannelError(404, "not_found", "No such file.")
-    if not ATTACHMENT_ID_RE.fullmatch(file_id or ""):
+    if not ID_RE.fullmatch(file_id or ""):
         logger.info("File request refused: not an upload id")
         return not_found.to_response()
     loop = asyncio.get_running_loop()

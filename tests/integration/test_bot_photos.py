@@ -160,7 +160,8 @@ def photo_agent(catalog_photos, bot_database_url, action_server, tmp_path_factor
     from rasa.utils.endpoints import EndpointConfig
 
     out = tmp_path_factory.mktemp("photo-model")
-    env = {**os.environ, "DATABASE_URL": bot_database_url, "CATALOG_IMAGE_DIR": str(catalog_photos)}
+    env = {**os.environ, "DATABASE_URL": bot_database_url, "CATALOG_IMAGE_DIR": str(catalog_photos),
+           "CATALOG_SNAPSHOT": str(out / "catalog-snapshot.json")}  # the project's own snapshot stays as it is
     with (out / "train.log").open("w") as log:
         code = subprocess.call(
             [sys.executable, str(ROOT / "scripts" / "train_if_changed.py"), "--max-epochs",

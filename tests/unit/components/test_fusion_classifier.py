@@ -27,7 +27,7 @@ from components.fusion import MODALITIES
 from components.fusion.features import sentiment_label_of
 from components.fusion.persistence import META_FILE, WEIGHTS_FILE
 from components.fusion_classifier import FusionClassifierConfig, MultimodalFusionClassifier
-from tests.unit.components.fusion.synthetic import (  # noqa: F401 (model_storage is a fixture)
+from tests.unit.components.fusion.synthetic import (
     DENSE,
     IMAGE_DIMS,
     INTENTS,
@@ -37,7 +37,6 @@ from tests.unit.components.fusion.synthetic import (  # noqa: F401 (model_storag
     copy_message,
     counts_only_message,
     make_message,
-    model_storage,
     training_data,
 )
 

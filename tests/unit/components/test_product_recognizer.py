@@ -2,7 +2,7 @@
 
 The catalog is a real seeded SQLite database in a temporary directory, with generated solid-colour photos in a
 temporary image root; the recogniser reads the catalog snapshot written from it
-(tests/unit/components/products/catalog_fakes.py). The image and text encoders are synthetic, so these
+(tests/unit/components/products/synthetic_catalog.py). The image and text encoders are synthetic, so these
 tests need neither EfficientNet nor MiniLM. The parts (k-NN maths, labels, index files, catalog, encoders)
 have their own tests in tests/unit/components/products/.
 """
@@ -25,7 +25,7 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from tests.unit.components.products.catalog_fakes import (
+from tests.unit.components.products.synthetic_catalog import (
     IMAGE_DIMS,
     PHOTO_COLOURS,
     colour_embedding,

@@ -69,14 +69,6 @@ def tracker(*turns: List[Event]) -> DialogueStateTracker:
 
 
 @pytest.fixture
-def model_storage(tmp_path: Path):
-    from rasa.engine.storage.local_model_storage import LocalModelStorage
-
-    (tmp_path / "storage").mkdir()
-    return LocalModelStorage(tmp_path / "storage")
-
-
-@pytest.fixture
 def make_policy(model_storage, execution_context):
     context = dataclasses.replace(execution_context, node_name="sentiment_policy")
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import catalog_images  # scripts/ is on sys.path (conftest.py)
-from tests.unit.components.products.catalog_fakes import seeded_database
+from tests.unit.components.products.synthetic_catalog import seeded_database
 
 
 def jpeg(colour=(200, 180, 40), size=(64, 48)) -> bytes:

@@ -11,7 +11,7 @@ from typing import List
 import pytest
 
 import train_if_changed  # scripts/ is on sys.path (conftest.py)
-from tests.unit.components.products.catalog_fakes import seeded_database
+from tests.unit.components.products.synthetic_catalog import seeded_database
 
 
 @pytest.fixture

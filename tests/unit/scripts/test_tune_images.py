@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 import catalog_images  # scripts/ is on sys.path (conftest.py)
 import tune_images
-from tests.unit.components.products.catalog_fakes import seeded_database
+from tests.unit.components.products.synthetic_catalog import seeded_database
 
 
 def photo(colour, seed: int) -> bytes:

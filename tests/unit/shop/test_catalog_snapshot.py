@@ -23,7 +23,7 @@ from shop.catalog_snapshot import (
     snapshot_sha256,
     write_snapshot,
 )
-from tests.unit.components.products.catalog_fakes import seeded_database
+from tests.unit.components.products.synthetic_catalog import seeded_database
 
 
 @pytest.fixture

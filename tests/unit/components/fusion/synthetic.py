@@ -123,13 +123,3 @@ def network_builder(
     """Builds fresh networks for `examples` (see `labelled_examples`)."""
     result, dims = examples
     return lambda: FusionNetwork(dims, len(result.intents), len(result.sentiment_labels), architecture)
-
-
-@pytest.fixture
-def model_storage(tmp_path: Path):
-    """A `LocalModelStorage` whose directory exists (trainable components write into it)."""
-    from rasa.engine.storage.local_model_storage import LocalModelStorage
-
-    path = tmp_path / "model-storage"
-    path.mkdir()
-    return LocalModelStorage(path)

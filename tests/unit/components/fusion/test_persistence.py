@@ -21,7 +21,6 @@ from components.fusion.persistence import (
     save,
     stored_state,
 )
-from tests.unit.components.fusion.synthetic import model_storage  # noqa: F401 (a fixture)
 
 DIMS = {"text_dense": 6, "text_sparse": 9, "image": 5}
 ARCHITECTURE = Architecture(4, (8,), 0.5, sentiment_hidden_layer_sizes=(3,), wide_path=True)

@@ -14,7 +14,7 @@ from components.products.catalog import (
     read_catalog,
     seed_catalog,
 )
-from tests.unit.components.products.catalog_fakes import make_catalog
+from tests.unit.components.products.synthetic_catalog import make_catalog
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from components.products.fingerprint import catalog_fingerprint, file_sha256_or_unreadable
-from tests.unit.components.products.catalog_fakes import make_catalog
+from tests.unit.components.products.synthetic_catalog import make_catalog
 
 
 @pytest.fixture

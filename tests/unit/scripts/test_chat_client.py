@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import importlib.util
 import socket
 import sys
 import threading
@@ -14,24 +13,13 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
-from assistant.paths import PROJECT_ROOT
 from channels.rest import ChannelSettings, MultimodalRestInput
 from media import AttachmentStore
 from tests.unit.channels import make_jpeg
 from tests.unit.channels.rest import serve, sha256
 
-ROOT = PROJECT_ROOT
+import chat_client as cc  # scripts/ is on sys.path (tests/unit/scripts/conftest.py)
 
-
-def _load_client():
-    spec = importlib.util.spec_from_file_location("chat_client", ROOT / "scripts" / "chat_client.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["chat_client"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cc = _load_client()
 BUTTONS = [{"title": "Yes please", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]
 
 
