@@ -105,7 +105,7 @@ models:  ## download the English Vosk model for real deployments (not needed for
 	@bash scripts/download_models.sh
 
 lint: venv  ## byte-compile everything (syntax check)
-	$(PY) -m compileall -q actions components shop scripts tests
+	$(PY) -m compileall -q assistant media encoders components channels actions shop tuning scripts benchmarks tests
 
 clean:  ## remove trained models, caches and test artefacts (keeps the venv and the database)
 	rm -rf models/* .rasa $(TEST_MODELS) results reports .pytest_cache
