@@ -6,7 +6,7 @@ Windows). A new file is readable by everyone (`NEW_FILE_MODE`), a replaced one k
 error the temporary file is removed and the target is left as it was.
 
 Users: the catalog snapshot (`shop.catalog_snapshot`) and the content-addressed catalog photos
-(`components.products.photo_import`). Nothing here imports the project's other packages.
+(`shop.photo_import`). Nothing here imports the project's other packages.
 """
 from __future__ import annotations
 

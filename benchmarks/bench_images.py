@@ -7,7 +7,7 @@ Usage: `python -m benchmarks.bench_images [DATASET] [--out reports/images] [--la
 Data (Klasson, Zhang & Kjellström, "A Hierarchical Grocery Store Image Dataset with Visual and Semantic
 Labels", WACV 2019; MIT licence): 81 fine / 42 coarse classes, one iconic product photo per class, 2,640 train
 and 296 val phone photos taken in stores. The catalog is the project's seed catalog; each class is matched to
-its product with the repository's `find_product` (components/products/grocery.py), so predictions are
+its product with the repository's `find_product` (shop/grocery_dataset.py), so predictions are
 skus and a prediction is correct when it is the sku of the photo's class; coarse accuracy maps skus back to
 coarse classes.
 
@@ -58,7 +58,7 @@ import numpy as np
 from assistant.keys import RECOGNISED, UNCERTAIN, UNKNOWN
 from assistant.paths import PROJECT_ROOT
 from benchmarks.machine import load_1min, machine_description
-from components.products import grocery
+from shop import grocery_dataset as grocery
 
 # Rasa imports TensorFlow; keep its start-up banner out of the report's output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -353,7 +353,7 @@ def run(dataset: Path, out: Path, latency_images: int, tune_epochs: int = 0) -> 
     class_sku = grocery.grocery_skus(dataset, ShopRepository(make_session_factory(engine)))
     engine.dispose()
     if any(sku is None for sku in class_sku.values()):
-        raise SystemExit("some Grocery classes match no catalog product (see components/products/grocery.py)")
+        raise SystemExit("some Grocery classes match no catalog product (see shop/grocery_dataset.py)")
     products = seed_catalog()  # without photos
     sku_index = {p.sku: i for i, p in enumerate(products)}
     product_of = {c: sku_index[class_sku[c]] for c in range(len(names))}  # class id → product index

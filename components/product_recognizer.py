@@ -103,7 +103,7 @@ from components.products.labels import (
     resolve_label_targets,
     resolve_mapping_path,
 )
-from components.products.photo_import import PHOTO_MAX_BYTES
+from shop.photo_import import PHOTO_MAX_BYTES
 from components.products.recognition import RecognitionSettings, recognise
 from components.products.recommender import SimilarityWeights, similar_products
 from components.text_featurizer import TransformerTextFeaturizer

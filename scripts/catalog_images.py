@@ -10,7 +10,7 @@ Three ways to say which photo shows which product:
   learn a projection).
 
 Each photo is validated as a customer photo would be, stored by content hash under the catalog image root and
-recorded in the shop database (components/products/photo_import.py, components/products/grocery.py). The next
+recorded in the shop database (shop/photo_import.py, shop/grocery_dataset.py). The next
 `make train` (scripts/train_if_changed.py) writes the catalog snapshot, whose content names the model, and
 rebuilds the ProductRecognizer's index; Rasa's cache retrains that component only.
 
@@ -27,8 +27,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from components.products.grocery import photos_from_grocery
-from components.products.photo_import import (
+from shop.grocery_dataset import photos_from_grocery
+from shop.photo_import import (
     PHOTO_MAX_BYTES,
     PHOTO_MAX_PIXELS,
     attach,

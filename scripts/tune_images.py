@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from assistant.paths import MODELS_DIR
-from components.products.photo_import import PHOTO_MAX_BYTES, PHOTO_MAX_PIXELS
+from shop.photo_import import PHOTO_MAX_BYTES, PHOTO_MAX_PIXELS
 
 logger = logging.getLogger("tune-images")
 

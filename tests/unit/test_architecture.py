@@ -25,7 +25,7 @@ FORBIDDEN: Dict[str, Set[str]] = {
     "media": {"rasa", "rasa_sdk", "encoders", "shop", "components", "tuning", "channels", "actions", "scripts",
               "benchmarks"},
     "encoders": {"media", "shop", "components", "tuning", "channels", "actions", "scripts", "benchmarks"},
-    "shop": {"rasa", "rasa_sdk", "media", "encoders", "components", "tuning", "channels", "actions", "scripts",
+    "shop": {"rasa", "rasa_sdk", "encoders", "components", "tuning", "channels", "actions", "scripts",
              "benchmarks"},
     "components": {"rasa_sdk", "tuning", "channels", "actions", "scripts", "benchmarks"},
     "tuning": {"channels", "actions", "scripts", "benchmarks"},

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-from components.products.photo_import import Photo, relative_file
+from shop.photo_import import Photo, relative_file
 
 if TYPE_CHECKING:  # hints only
     from shop.repository import ShopRepository

@@ -1,4 +1,4 @@
-"""Unit tests for components/products/grocery.py on a miniature Grocery Store Dataset layout.
+"""Unit tests for shop/grocery_dataset.py on a miniature Grocery Store Dataset layout.
 
 Attaching its photos end to end (`make catalog-images GROCERY=1`) is tested in
 tests/unit/scripts/test_catalog_images.py.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.products.grocery import GroceryClass, grocery_skus, read_classes, read_split
+from shop.grocery_dataset import GroceryClass, grocery_skus, read_classes, read_split
 
 HEADER = ("Class Name (str),Class ID (int),Coarse Class Name (str),Coarse Class ID (int),"
           "Iconic Image Path (str),Product Description Path (str)")

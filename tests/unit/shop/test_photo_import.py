@@ -1,4 +1,4 @@
-"""Unit tests for components/products/photo_import.py (its CLI: tests/unit/scripts/test_catalog_images.py)."""
+"""Unit tests for shop/photo_import.py (its CLI: tests/unit/scripts/test_catalog_images.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from components.products.photo_import import (
+from shop.photo_import import (
     PHOTO_MAX_BYTES,
     PHOTO_MAX_PIXELS,
     PhotoRefused,
