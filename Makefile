@@ -19,7 +19,8 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 # At run time, hide the deprecation notices and Rasa's unconditional UserWarnings of the pinned libraries (the
-# project's own code logs instead of warning). Tests show every warning: pyproject.toml's filters win there.
+# project's own code logs instead of warning); Rasa's CLI installs filters of its own, so a few library notices
+# still show at start-up. Tests show every warning: pyproject.toml's filters win there.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning,ignore::UserWarning
 
 .PHONY: help venv sysdeps db train actions run shell serve test test-unit test-integration test-stories \
