@@ -306,7 +306,7 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
                 mask[row, :n] = 1
             with torch.inference_mode():
                 hidden = self._loaded.model(input_ids=ids, attention_mask=mask).last_hidden_state
-                sentences = pool_sentences(hidden, mask, self._pooling).float().numpy()
+                sentences = pool_sentences(hidden.double(), mask, self._pooling).float().numpy()
             hidden_np = hidden.float().numpy()
             for row, i in enumerate(chunk):
                 n = len(windows[i].input_ids)

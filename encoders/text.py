@@ -195,6 +195,9 @@ class SentencePooling:
 def pool_sentences(hidden: "torch.Tensor", attention_mask: "torch.Tensor", pooling: SentencePooling) -> "torch.Tensor":
     """Sentence vectors from an encoder's last layer; differentiable (used for training too).
 
+    Inference pools in float64 (`hidden.double()`) and rounds the result to float32 once, so a sentence vector
+    does not depend on the padding of the batch it was encoded in; training pools the float32 activations.
+
     Args:
         hidden: `float (batch, pieces, hidden_size)` last-layer vectors.
         attention_mask: `int or bool (batch, pieces)`, 1 for real word pieces, 0 for padding.
@@ -249,7 +252,7 @@ def encode_sentences(
             hidden = loaded.model(
                 input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]
             ).last_hidden_state
-            rows.append(pool_sentences(hidden, encoded["attention_mask"], pooling).float().numpy())
+            rows.append(pool_sentences(hidden.double(), encoded["attention_mask"], pooling).float().numpy())
     if not rows:
         return np.zeros((0, loaded.hidden_size), dtype=np.float32)
     return np.concatenate(rows).astype(np.float32, copy=False)
