@@ -12,7 +12,9 @@ The field types below are strict where YAML would otherwise be coerced silently:
 Example::
 
     class SanitizerConfig(ComponentConfig):
-        max_chars: int = Integer(1000, ge=16, le=100_000, valid="a whole number of characters from 16 to 100000")
+        max_chars: int = Integer(
+            1000, ge=16, le=100_000, valid="a whole number of characters from 16 to 100000"
+        )
 
     config = validate_config("TextSanitizer", SanitizerConfig, {"max_chars": 5})
     # InvalidConfigException: TextSanitizer: `max_chars` must be a whole number of characters from 16 to
@@ -86,7 +88,9 @@ def _strict_number(value: Any) -> None:
         raise TypeError("not a finite number")
 
 
-def _bounded(low: Optional[float], high: Optional[float], gt: Optional[float], lt: Optional[float]) -> Callable:
+def _bounded(
+    low: Optional[float], high: Optional[float], gt: Optional[float], lt: Optional[float]
+) -> Callable:
     def check(value: Any) -> Any:
         if (low is not None and value < low) or (high is not None and value > high):
             raise ValueError("out of range")
@@ -104,7 +108,7 @@ def _field(default: Any, valid: str, **extra: Any) -> Any:
 def Integer(  # noqa: N802 (a field factory, named like a type)
     default: Any, *, valid: str, ge: Optional[int] = None, le: Optional[int] = None, optional: bool = False
 ) -> Any:
-    """A strict integer field in ``[ge, le]`` (``optional=True`` also accepts null); ``valid`` says so in words."""
+    """A strict integer field in ``[ge, le]`` (``optional=True``: or null); ``valid`` says so in words."""
     return _field(default, valid, strict_type="int", bounds=(ge, le, None, None), optional=optional)
 
 
@@ -125,7 +129,7 @@ def Number(  # noqa: N802
     lt: Optional[float] = None,
     optional: bool = False,
 ) -> Any:
-    """A finite number field (int or float, not bool) with inclusive/exclusive bounds (``optional``: or null)."""
+    """A finite number (int or float, not bool) in bounds (``optional=True``: or null)."""
     return _field(default, valid, strict_type="number", bounds=(ge, le, gt, lt), optional=optional)
 
 
@@ -210,7 +214,9 @@ def _check_value(extra: Mapping[str, Any], value: Any) -> None:
             raise ValueError("too few names")
 
 
-def validate_config(component: str, schema: Type[_C], config: Mapping[str, Any], ignore: Iterable[str] = ()) -> _C:
+def validate_config(
+    component: str, schema: Type[_C], config: Mapping[str, Any], ignore: Iterable[str] = ()
+) -> _C:
     """Check a component's config against its model and return the checked model.
 
     Missing keys take the model's defaults. Keys in ``ignore`` (keys that a Rasa base class adds, such as a
@@ -260,9 +266,9 @@ def validate_config(component: str, schema: Type[_C], config: Mapping[str, Any],
     try:
         model.check()
     except ConfigError as error:
-        raise InvalidConfigException(
-            f"{component}: `{error.key}` must be {error.valid}, got {values.get(error.key, getattr(model, error.key, None))!r}."
-        ) from None
+        given = values.get(error.key, getattr(model, error.key, None))
+        message = f"{component}: `{error.key}` must be {error.valid}, got {given!r}."
+        raise InvalidConfigException(message) from None
     return model
 
 

@@ -26,7 +26,8 @@ def write_atomically(path: Path, data: bytes, temporary_dir: Optional[Path] = No
     Args:
         path: the target file.
         data: its new content.
-        temporary_dir: where the temporary file is written (same file system as `path`); None: `path`'s folder.
+        temporary_dir: where the temporary file is written (on the file system of `path`); None: `path`'s
+            folder.
 
     Raises:
         OSError: if a folder cannot be created or the file not written or renamed.

@@ -1,10 +1,10 @@
 """The names that travel between channels, NLU components, policies, actions and the agent console.
 
 One message passes through many hands: a channel writes references into the message metadata, NLU components
-add their results to the message (and, with ``add_to_output=True``, to the parse result that the tracker keeps),
-policies and actions read them back. Every such key and every status value is defined here once; a module that
-needs one imports it from here instead of spelling the string again. docs/architecture.md describes what each
-key holds.
+add their results to the message (and, with ``add_to_output=True``, to the parse result that the tracker
+keeps), policies and actions read them back. Every such key and every status value is defined here once; a
+module that needs one imports it from here instead of spelling the string again. docs/architecture.md
+describes what each key holds.
 
 Nothing in this module imports Rasa, so channels, actions and the media package can use it.
 """
@@ -17,9 +17,9 @@ from typing import FrozenSet
 # ---------------------------------------------------------------------------------------------------------
 #: Message attribute (Rasa's ``METADATA``) holding what the channel sent beside the text.
 METADATA = "metadata"
-#: ``metadata[ATTACHMENTS]``: list of attachment references ``{"type", "id" | "url", "mime_type", "size", "name"}``.
+#: ``metadata[ATTACHMENTS]``: attachment references ``{"type", "id" | "url", "mime_type", "size", "name"}``.
 ATTACHMENTS = "attachments"
-#: ``metadata[ATTACHMENT_PROBLEMS]`` and parse result: ``[{"type", "code", "message"}]`` for rejected attachments.
+#: ``metadata[ATTACHMENT_PROBLEMS]`` and output: ``[{"type", "code", "message"}]`` per rejected attachment.
 ATTACHMENT_PROBLEMS = "attachment_problems"
 
 # ---------------------------------------------------------------------------------------------------------
@@ -33,9 +33,9 @@ TEXT_TRUNCATED = "text_truncated"
 IMAGE = "image"
 #: ImageFeaturizer: top-5 ImageNet labels per accepted image, ``[[{"label", "confidence"}]]``.
 IMAGE_LABELS = "image_labels"
-#: ImageFeaturizer: one pooled embedding per accepted image, ``float32 (n_images, dims)`` (not in the parse result).
+#: ImageFeaturizer: one pooled embedding per accepted image, ``float32 (n_images, dims)`` (not in the output).
 IMAGE_EMBEDDINGS = "image_embeddings"
-#: MultimodalFusionClassifier: ``{"label", "confidence"}``; also the metadata key of labelled training examples.
+#: MultimodalFusionClassifier: ``{"label", "confidence"}``; also the metadata key of labelled examples.
 SENTIMENT = "sentiment"
 #: ProductRecognizer: ``{"status", "method", "sku", "name", "confidence", "candidates"}`` for a photo.
 PRODUCT_RECOGNITION = "product_recognition"
@@ -47,7 +47,9 @@ SIMILAR_TO = "similar_to"
 ATTACHMENT_PROBLEM = "attachment_problem"
 
 #: Keys that only the channel and the NLU components may set; a client's values for them are dropped.
-RESERVED_METADATA_KEYS: FrozenSet[str] = frozenset({ATTACHMENTS, ATTACHMENT_PROBLEMS, TRANSCRIPT, IMAGE_LABELS})
+RESERVED_METADATA_KEYS: FrozenSet[str] = frozenset(
+    {ATTACHMENTS, ATTACHMENT_PROBLEMS, TRANSCRIPT, IMAGE_LABELS}
+)
 
 # ---------------------------------------------------------------------------------------------------------
 # Entities

@@ -1,7 +1,8 @@
 """Dense image features and ImageNet labels for the photos attached to a message.
 
 `ImageFeaturizer` reads the image references in `message.get("metadata")` (see the `media` package), decodes
-each photo defensively (`media.images.decode_image`), runs EfficientNet-Lite0 on it (`encoders.image`) and adds:
+each photo defensively (`media.images.decode_image`), runs EfficientNet-Lite0 on it (`encoders.image`) and
+adds:
 
 - a dense SENTENCE feature `float32 (1, 1280)` for the attribute `"image"`: the globally average-pooled output
   of the network's last convolution (the input of its classifier), averaged over the message's accepted
@@ -299,7 +300,9 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
                 inputs.append(crop_and_resize(image, self._image_size, self._resize_size))
             except AttachmentError as error:
                 if error.attachment_type is None:  # e.g. `not_found` from the store: say "photo", not "file"
-                    retyped = AttachmentError(error.code, error.detail, attachment_type=IMAGE_ATTACHMENT, limits=limits)
+                    retyped = AttachmentError(
+                        error.code, error.detail, attachment_type=IMAGE_ATTACHMENT, limits=limits
+                    )
                     retyped.logged, error = error.logged, retyped
                 if not error.logged:
                     logger.warning("Image attachment rejected (%s)", error)

@@ -113,10 +113,11 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
     - sequence: `float32 (n_tokens, hidden_size)` (`(n_tokens, 384)` for MiniLM). Row i is the mean of the
       last-layer vectors of the word pieces whose character span overlaps token i (the fast tokenizer's offset
       mapping). A token that no piece overlaps gets zeros.
-    - sentence: `float32 (1, hidden_size)`. `pooling="mean"`: the attention-masked mean of all word-piece
-      vectors of the first window ([CLS] and [SEP] included), then L2-normalised when `normalize` is true. This is the
-      sentence-transformers recipe for this model (modules.json: Transformer → Pooling(mean) → Normalize; see
-      sentence_transformers/models/Pooling.py and Normalize.py). `pooling="cls"`: the [CLS] vector.
+    - sentence: `float32 (1, hidden_size)` from `encoders.text.pool_sentences`. `pooling="mean"`: the
+      attention-masked mean of all word-piece vectors of the first window ([CLS] and [SEP] included), then
+      L2-normalised when `normalize` is true. This is the sentence-transformers recipe for this model
+      (modules.json: Transformer → Pooling(mean) → Normalize; see sentence_transformers/models/Pooling.py and
+      Normalize.py). `pooling="cls"`: the [CLS] vector.
 
     Long texts: the word pieces are split into consecutive windows of `max_length` pieces ([CLS] and [SEP]
     included, no overlap) that are encoded independently, so every token gets a contextual vector from its own
@@ -250,13 +251,16 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
         """All-zero features for a blank text (a photo or voice note without words).
 
         The sparse featurizers still add (all-zero) features for such a text, and DIET needs the same feature
-        structure for every message, so this component adds `float32 (n_tokens, hidden)` and `(1, hidden)` zeros
-        instead of nothing. A message with no text attribute at all gets no features.
+        structure for every message, so this component adds `float32 (n_tokens, hidden)` and `(1, hidden)`
+        zeros instead of nothing. A message with no text attribute at all gets no features.
         """
         n_tokens = len(message.get(TOKENS_NAMES[TEXT]) or [])
         hidden = self.dims
         self.add_features_to_message(
-            np.zeros((n_tokens, hidden), dtype=np.float32), np.zeros((1, hidden), dtype=np.float32), TEXT, message
+            np.zeros((n_tokens, hidden), dtype=np.float32),
+            np.zeros((1, hidden), dtype=np.float32),
+            TEXT,
+            message,
         )
 
     @staticmethod

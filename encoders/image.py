@@ -22,8 +22,8 @@ ImageNet class names: encoders/imagenet_labels.json, the 1000 short names of the
 classes in the standard synset order (as in Keras' imagenet_class_index.json), underscores replaced by spaces.
 Neither weight nor architecture package ships them.
 
-Users: the ImageFeaturizer (customer photos), the ProductRecognizer (catalog photos), `make tune-images` and the
-image benchmarks; they all share this one network per process and this one pre-processing.
+Users: the ImageFeaturizer (customer photos), the ProductRecognizer (catalog photos), `make tune-images` and
+the image benchmarks; they all share this one network per process and this one pre-processing.
 """
 from __future__ import annotations
 

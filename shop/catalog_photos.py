@@ -1,8 +1,8 @@
 """Where the shop's catalog photos live on disk, and how a recorded photo path is followed safely.
 
 Photo paths in the database (and in the catalog snapshot) are relative to the catalog image root: `image_root`
-in config.yml, else the environment variable CATALOG_IMAGE_DIR, else var/catalog-images. A path is only followed
-when it stays inside that root: no absolute paths, no `..`, no symbolic links that lead out. `make
+in config.yml, else the environment variable CATALOG_IMAGE_DIR, else var/catalog-images. A path is only
+followed when it stays inside that root: no absolute paths, no `..`, no symbolic links that lead out. `make
 catalog-images` stores photos there, the snapshot writer hashes them, the ProductRecognizer embeds them.
 """
 from __future__ import annotations

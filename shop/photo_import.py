@@ -1,6 +1,7 @@
 """Attaching product photos to catalog products (`make catalog-images`, scripts/catalog_images.py).
 
-Two ways to say which photo shows which product (the Grocery Store Dataset is a third: `shop.grocery_dataset`):
+Two ways to say which photo shows which product (the Grocery Store Dataset is a third:
+`shop.grocery_dataset`):
 
 - a folder with one sub-folder per sku (`DIR/FRU-BANANA/front.jpg`, case-insensitive sku names):
   `photos_from_folders`;
