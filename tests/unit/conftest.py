@@ -1,14 +1,17 @@
-"""Fixtures shared by the unit tests of `shop/` and `actions/`: a seeded in-memory SQLite database per test.
+"""Fixtures shared by the unit tests of several packages.
 
-The seeded database is built once per session and copied into each test's own in-memory database with SQLite's
-backup API, so every test starts from the same state without paying for seeding again. `shop_repo` is the real
-`ShopRepository` on that copy; the action tests install it with `actions.common.set_repository` (see
-tests/unit/actions/conftest.py).
+- `shop/` and `actions/`: a seeded in-memory SQLite database per test. The seeded database is built once per
+  session and copied into each test's own in-memory database with SQLite's backup API, so every test starts
+  from the same state without paying for seeding again. `shop_repo` is the real `ShopRepository` on that copy;
+  the action tests install it with `actions.common.set_repository` (see tests/unit/actions/conftest.py).
+- `encoders/` and the featurizers of `components/`: the tiny random encoders of tests/unit/encoders (a BERT
+  directory and an EfficientNet-Lite0 state_dict), written once per session.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -61,3 +64,21 @@ def shop_repo(shop_session_factory):
     from shop.repository import ShopRepository
 
     return ShopRepository(shop_session_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BertModel (hidden 32) and a fast WordPiece tokenizer, saved with `save_pretrained`
+    (tests/unit/encoders/tiny_bert.py). Tests that change files work on a copy."""
+    from tests.unit.encoders.tiny_bert import build_tiny_bert
+
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_efficientnet_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random EfficientNet-Lite0 state_dict for 64×64 inputs, BN statistics calibrated
+    (tests/unit/encoders/tiny_efficientnet.py). Tests that change the file work on a copy."""
+    from tests.unit.encoders.tiny_efficientnet import build_tiny_efficientnet
+
+    return build_tiny_efficientnet(tmp_path_factory.mktemp("tiny-efficientnet") / "lite0-tiny.pth")

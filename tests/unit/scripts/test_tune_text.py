@@ -1,6 +1,6 @@
 """Unit tests of scripts/tune_text.py (`make tune-text`): tunes once, then reports up to date.
 
-The encoder is the tiny random BERT of tests/unit/components/tiny_bert.py, tuned for one epoch.
+The encoder is the tiny random BERT of tests/unit/encoders/tiny_bert.py, tuned for one epoch.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import tune_text  # scripts/ is on sys.path (conftest.py)
-from tests.unit.components.tiny_bert import build_tiny_bert
+from tests.unit.encoders.tiny_bert import build_tiny_bert
 from tests.unit.tuning.test_text import TINY_TEXTS
 from tuning.text import TuningConfig, is_up_to_date, read_nlu_examples
 

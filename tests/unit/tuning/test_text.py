@@ -24,7 +24,7 @@ from tuning.text import (
     read_nlu_examples,
     read_report,
 )
-from tests.unit.components.tiny_bert import build_tiny_bert
+from tests.unit.encoders.tiny_bert import build_tiny_bert
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 

@@ -1,4 +1,4 @@
-"""components.fusion.inference: the batched forward pass and the torch thread count."""
+"""components.fusion.inference: the batched forward pass."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,6 @@ import torch
 
 from assistant.keys import SENTIMENT
 from components.fusion.features import FeatureReader, training_set
-from assistant.torch_runtime import torch_threads
 from components.fusion.inference import predict_logits
 from components.fusion.network import FusionNetwork
 from tests.unit.components.fusion.synthetic import (
@@ -22,15 +21,6 @@ from tests.unit.components.fusion.synthetic import (
 @pytest.fixture(scope="module")
 def examples():
     return labelled_examples()
-
-
-def test_torch_threads_sets_and_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with torch_threads(0):
-        assert torch.get_num_threads() == before
 
 
 def test_predict_logits_is_the_same_in_any_batch_size_and_keeps_no_graph(examples):

@@ -1,7 +1,7 @@
 """Unit tests for components/products/embeddings.py: catalog photos and texts embedded as the featurizers do.
 
 The photo test runs the packaged EfficientNet-Lite0; the text tests run the TransformerTextFeaturizer and
-`encode_catalog_texts` on the tiny random BERT of tests/unit/components/tiny_bert.py and compare them.
+`encode_catalog_texts` on the tiny random BERT of tests/unit/encoders/tiny_bert.py and compare them.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
 from rasa.shared.nlu.training_data.message import Message
-from tests.unit.components.tiny_bert import TINY_POSITIONS, build_tiny_bert
+from tests.unit.encoders.tiny_bert import TINY_POSITIONS, build_tiny_bert
 
 IMAGE_DIMS = 1280
 #: Catalog-like texts (name. kind. coarse category. description), long enough that the longest is truncated.
