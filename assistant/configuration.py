@@ -1,10 +1,11 @@
 """One way for every project component to check its configuration: a pydantic model per component.
 
-Each component declares a :class:`ComponentConfig` subclass whose fields are its config keys, with the default
-from ``get_default_config()`` and a ``valid=...`` text that says, in words, what values the key takes (it ends
-up in the error message). :func:`validate_config` turns whatever pydantic rejects into one
-``InvalidConfigException`` that names the component, the key, its valid values and the value that was given;
-unknown keys (usually typos) are refused with the list of valid keys.
+Each component declares a :class:`ComponentConfig` subclass whose fields are its config keys, each with its
+default and a ``valid=...`` text that says, in words, what values the key takes (it ends up in the error
+message). Building the model checks it: whatever is wrong becomes one ``InvalidConfigException`` that names the
+component, the key, its valid values and the value that was given; unknown keys (usually typos) are refused
+with the list of valid keys. :func:`validate_config` builds the model from the config Rasa hands over, and a
+model built in code (``ChannelSettings(upload_burst=0)``) is checked just as strictly.
 
 The field types below are strict where YAML would otherwise be coerced silently: ``true`` is not a number,
 ``"5"`` is not an integer, ``NaN`` is not a probability.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Type, TypeVar
 
 from pydantic import BaseModel, Extra, Field, ValidationError
@@ -39,7 +41,7 @@ __all__ = [
     "Number",
     "OptionalPath",
     "Choice",
-    "Text",
+    "TextValue",
     "defaults_of",
     "validate_config",
 ]
@@ -62,12 +64,21 @@ class ConfigError(ValueError):
 
 
 class ComponentConfig(BaseModel):
-    """Base of every component's config model: unknown keys refused, values immutable once checked."""
+    """Base of every component's config model: strict fields, unknown keys refused, immutable once checked.
+
+    The component's name in error messages is ``Config.title`` (default: the class name).
+
+    Raises:
+        InvalidConfigException: from the constructor, as :func:`validate_config` describes.
+    """
 
     class Config:
         extra = Extra.forbid
         allow_mutation = False
         arbitrary_types_allowed = True
+
+    def __init__(self, **data: Any) -> None:
+        _validated_init(self, type(self).__config__.title or type(self).__name__, data)
 
     def check(self) -> None:
         """Rules that span several keys; raise :class:`ConfigError` to refuse. Runs after the field checks."""
@@ -138,9 +149,17 @@ def Flag(default: bool, *, valid: str = "true or false") -> Any:  # noqa: N802
     return _field(default, valid, strict_type="bool")
 
 
-def Text(default: Any, *, valid: str, optional: bool = False) -> Any:  # noqa: N802
-    """A non-blank string field (``optional=True`` also accepts null)."""
-    return _field(default, valid, strict_type="text", optional=optional)
+def TextValue(  # noqa: N802
+    default: Any,
+    *,
+    valid: str,
+    optional: bool = False,
+    allow_empty: bool = False,
+    pattern: Optional[str] = None,
+) -> Any:
+    """A non-blank string field (``optional=True``: or null; ``allow_empty=True``: or ``""``), which must match
+    the regular expression ``pattern`` in full when one is given."""
+    return _field(default, valid, strict_type="text", optional=optional, allow_empty=allow_empty, pattern=pattern)
 
 
 def OptionalPath(default: Any, *, valid: str) -> Any:  # noqa: N802
@@ -194,8 +213,12 @@ def _check_value(extra: Mapping[str, Any], value: Any) -> None:
         if not isinstance(value, bool):
             raise TypeError("not true or false")
     elif kind == "text":
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):
             raise ValueError("not text")
+        if value == "" and extra.get("allow_empty"):
+            return
+        if not value.strip() or (extra.get("pattern") and not re.fullmatch(extra["pattern"], value)):
+            raise ValueError("not text of the expected form")
     elif kind == "path":
         if value is not None and not (isinstance(value, (str, os.PathLike)) and str(value).strip()):
             raise ValueError("not a path")
@@ -237,39 +260,47 @@ def validate_config(
     """
     skipped = set(ignore)
     values = {key: value for key, value in dict(config or {}).items() if key not in skipped}
-    fields = schema.__fields__
+    model = schema.__new__(schema)
+    _validated_init(model, component, values)
+    return model
+
+
+def _validated_init(model: ComponentConfig, component: str, values: Dict[str, Any]) -> None:
+    """Check ``values`` strictly, then initialise ``model`` with them and run its ``check()``.
+
+    Raises:
+        InvalidConfigException: see :func:`validate_config`.
+    """
+    fields = type(model).__fields__
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise InvalidConfigException(
             f"{component}: unknown config key(s) {', '.join(map(repr, unknown))}; valid keys are "
             f"{', '.join(sorted(fields))}."
         )
+
+    def refuse(key: str, valid: str) -> InvalidConfigException:
+        given = values[key] if key in values else getattr(model, key, None)
+        return InvalidConfigException(f"{component}: `{key}` must be {valid}, got {given!r}.")
+
     for key, field in fields.items():
         if key not in values:
             continue
         try:
             _check_value(field.field_info.extra, values[key])
         except (TypeError, ValueError):
-            raise InvalidConfigException(
-                f"{component}: `{key}` must be {field.field_info.extra['valid']}, got {values[key]!r}."
-            ) from None
+            raise refuse(key, field.field_info.extra["valid"]) from None
     try:
-        model = schema(**values)
-    except ValidationError as error:  # a field with a plain pydantic type
+        BaseModel.__init__(model, **values)
+    except ValidationError as error:  # a field with a plain pydantic type or a @validator of its own
         first = error.errors()[0]
         key = str(first["loc"][0]) if first.get("loc") else "?"
         field = fields.get(key)
-        valid = field.field_info.extra.get("valid", first["msg"]) if field is not None else first["msg"]
-        raise InvalidConfigException(
-            f"{component}: `{key}` must be {valid}, got {values.get(key)!r}."
-        ) from None
+        raise refuse(key, field.field_info.extra.get("valid", first["msg"]) if field else first["msg"]) from None
     try:
         model.check()
     except ConfigError as error:
-        given = values.get(error.key, getattr(model, error.key, None))
-        message = f"{component}: `{error.key}` must be {error.valid}, got {given!r}."
-        raise InvalidConfigException(message) from None
-    return model
+        raise refuse(error.key, error.valid) from None
 
 
 def defaults_of(schema: Type[ComponentConfig]) -> Dict[str, Any]:

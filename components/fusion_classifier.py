@@ -50,9 +50,9 @@ from assistant.configuration import (
     Integers,
     Names,
     Number,
+    TextValue,
     validate_config,
 )
-from assistant.configuration import Text as NonBlank
 from components.fusion import (
     BRANCHES,
     EARLY_STOPPING_METRICS,
@@ -84,7 +84,7 @@ class FusionClassifierConfig(ComponentConfig):
     """The MultimodalFusionClassifier's config keys (see `get_default_config` for their meaning and units)."""
 
     featurizers: Any = Names([], valid="a list of featurizer names ([] for all)")
-    image_attribute: str = NonBlank(IMAGE, valid="a non-empty string")
+    image_attribute: str = TextValue(IMAGE, valid="a non-empty string")
     embedding_dimension: int = Integer(128, ge=1, valid="an integer >= 1")
     trunk_branches: Any = Names(
         [TEXT_DENSE, IMAGE_BRANCH],
@@ -103,7 +103,7 @@ class FusionClassifierConfig(ComponentConfig):
     input_normalization: str = Choice("l2", *NORMALIZATIONS, valid=_one_of(NORMALIZATIONS))
     intent_loss_weight: float = Number(1.0, ge=0, valid="a non-negative number")
     sentiment_loss_weight: float = Number(0.5, ge=0, valid="a non-negative number")
-    sentiment_key: str = NonBlank(SENTIMENT, valid="a non-empty string")
+    sentiment_key: str = TextValue(SENTIMENT, valid="a non-empty string")
     sentiment_labels: Any = Names(list(SENTIMENT_LABELS), distinct=True, min_items=2, valid=_LABELS)
     learning_rate: float = Number(0.001, gt=0, valid="a positive number")
     weight_decay: float = Number(0.0, ge=0, valid="a non-negative number")

@@ -45,7 +45,14 @@ from assistant.keys import (
     IMAGE_LABELS,
     METADATA,
 )
-from assistant.configuration import ComponentConfig, ConfigError, Integer, OptionalPath, validate_config
+from assistant.configuration import (
+    ComponentConfig,
+    ConfigError,
+    Integer,
+    OptionalPath,
+    TextValue,
+    validate_config,
+)
 from encoders.image import (
     EMBEDDING_DIMS,
     LABELS_PATH,
@@ -74,7 +81,7 @@ _NAME = "ImageFeaturizer"
 class ImageFeaturizerConfig(ComponentConfig):
     """The ImageFeaturizer's config keys (see `ImageFeaturizer.get_default_config` for their meaning)."""
 
-    alias: Any = OptionalPath(None, valid="a feature name or null")
+    alias: Optional[str] = TextValue(None, valid="a feature name or null", optional=True)
     weights_path: Any = OptionalPath(None, valid="the path of an EfficientNet-Lite0 state_dict file or null")
     image_size: int = Integer(224, ge=32, le=1024, valid="an integer between 32 and 1024")
     resize_size: int = Integer(256, ge=32, le=4096, valid="an integer between 32 and 4096")

@@ -80,7 +80,7 @@ from assistant.configuration import (
     Integer,
     Number,
     OptionalPath,
-    Text as TextField,
+    TextValue,
     defaults_of,
     validate_config,
 )
@@ -143,13 +143,13 @@ class ProductRecognizerConfig(ComponentConfig):
     #: Candidates offered when unsure (count).
     candidates: int = Integer(3, ge=1, le=10, valid="an integer between 1 and 10")
     #: ImageNet label → catalog kind / coarse category mapping (YAML file; relative to the project root).
-    label_mapping: str = TextField(DEFAULT_LABEL_MAPPING, valid="the path of a YAML file")
+    label_mapping: str = TextValue(DEFAULT_LABEL_MAPPING, valid="the path of a YAML file")
     #: Mapped ImageNet probability at or above which a label match counts as recognised (0..1).
     label_min_confidence: float = Number(0.5, ge=0.0, le=1.0, valid=_UNIT)
     #: Mapped ImageNet probability below which a label match is not even offered (0..1).
     label_min_candidate: float = Number(0.1, ge=0.0, le=1.0, valid=_UNIT)
     #: Intent for which similar products are ranked (intent name).
-    similar_intent: str = TextField(INTENT_SIMILAR_PRODUCTS, valid="an intent name")
+    similar_intent: str = TextValue(INTENT_SIMILAR_PRODUCTS, valid="an intent name")
     #: Similar products returned at most (count).
     similar_top_n: int = Integer(5, ge=1, le=100, valid="an integer between 1 and 100")
     #: Weights of the text and photo cosine similarities in the similar-products score (not both 0).

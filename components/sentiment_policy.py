@@ -54,8 +54,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from assistant.keys import NEGATIVE, SENTIMENT
-from assistant.configuration import ComponentConfig, Integer, Names, Number, validate_config
-from assistant.configuration import Text as NonBlank
+from assistant.configuration import ComponentConfig, Integer, Names, Number, TextValue, validate_config
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +70,8 @@ class SentimentPolicyConfig(ComponentConfig):
     """The SentimentHandoffPolicy's config keys (see `SentimentHandoffPolicy.get_default_config`)."""
 
     priority: int = Integer(RULE_POLICY_PRIORITY + 1, valid="an integer")
-    offer_action: str = NonBlank("action_offer_human", valid="a non-empty string")
-    negative_label: str = NonBlank(NEGATIVE, valid="a non-empty string")
+    offer_action: str = TextValue("action_offer_human", valid="a non-empty string")
+    negative_label: str = TextValue(NEGATIVE, valid="a non-empty string")
     negative_turns: int = Integer(2, ge=1, valid="an integer >= 1")
     min_confidence: float = Number(0.5, ge=0, le=1, valid="a probability from 0 to 1")
     trigger_intents: Any = Names(["complaint"], valid="a list of names")

@@ -25,7 +25,15 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from assistant.configuration import Choice, ComponentConfig, Flag, Integer, OptionalPath, validate_config
+from assistant.configuration import (
+    Choice,
+    ComponentConfig,
+    Flag,
+    Integer,
+    OptionalPath,
+    TextValue,
+    validate_config,
+)
 from encoders.text import (
     POOLING_MODES,
     SentencePooling,
@@ -43,7 +51,7 @@ _NAME = "TransformerTextFeaturizer"
 class TextFeaturizerConfig(ComponentConfig):
     """The TransformerTextFeaturizer's config keys (see `get_default_config` for their meaning)."""
 
-    alias: Any = OptionalPath(None, valid="a feature name or null")
+    alias: Optional[str] = TextValue(None, valid="a feature name or null", optional=True)
     model_path: Any = OptionalPath(None, valid="a directory path or null (the packaged all-MiniLM-L6-v2)")
     max_length: int = Integer(256, ge=8, valid="an integer >= 8")
     pooling: str = Choice("mean", *POOLING_MODES)

@@ -71,7 +71,7 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         store: Optional[AttachmentStore] = None,
         environ: Optional[Dict[str, str]] = None,
     ) -> None:
-        self.settings = (settings or ChannelSettings()).checked()
+        self.settings = settings or ChannelSettings()
         self._store = store
         self._environ = environ
         limits = self.store.limits

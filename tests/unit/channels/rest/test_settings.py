@@ -14,6 +14,8 @@ from channels.rest import ChannelSettings, MultimodalRestInput
     [
         {"token": "abc"},  # unknown key (a secret must not be written here)
         {"token_env": "not a variable name"},
+        {"token_env": True},  # YAML `token_env: yes`: must not become the variable "True" and turn auth off
+        {"token_env": 1},
         {"max_body_bytes": "lots"},
         {"upload_rate_per_minute": -1},
         {"upload_burst": 3},  # less than max_attachments
@@ -27,6 +29,21 @@ def test_bad_credentials_fail_early_naming_the_key(credentials: Dict[str, Any]) 
         MultimodalRestInput.from_credentials(credentials)
     assert next(iter(credentials)) in str(caught.value)
 
+
+def test_a_yaml_boolean_never_turns_the_token_off() -> None:
+    import yaml
+
+    with pytest.raises(InvalidConfigException, match="`token_env` must be an environment variable name"):
+        MultimodalRestInput.from_credentials(yaml.safe_load("token_env: yes"))
+    channel = MultimodalRestInput.from_credentials(yaml.safe_load("token_env: CHAT_API_TOKEN"))
+    assert channel.settings.token_env == "CHAT_API_TOKEN"
+
+
+def test_settings_built_in_code_name_the_channel() -> None:
+    with pytest.raises(InvalidConfigException, match="^MultimodalRestInput: `upload_burst` must be"):
+        ChannelSettings(upload_burst=0)
+    with pytest.raises(InvalidConfigException, match="^MultimodalRestInput: `token_env`"):
+        ChannelSettings(token_env=True)
 
 
 def test_defaults_and_the_message_format() -> None:
