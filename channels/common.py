@@ -9,7 +9,7 @@ import hmac
 import json
 import logging
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from sanic import response
 from sanic.request import Request
@@ -133,19 +133,6 @@ def problem_replies(problems: Iterable[Tuple[Optional[str], str]], name_files: b
             text = f"About “{shown[:PROBLEM_NAME_CHARS]}”: {text}"
         replies.setdefault(text)
     return list(replies)
-
-
-def log_rejection(error: AttachmentError, redact: Callable[[str], str] = str) -> AttachmentError:
-    """Log a refused attachment once (``error.logged`` remembers it) and return the error.
-
-    Args:
-        error: The store's or the channel's error.
-        redact: Applied to the logged text (Telegram removes its bot token).
-    """
-    if not error.logged:
-        logger.warning("Attachment rejected (%s)", redact(str(error)))
-        error.logged = True
-    return error
 
 
 def with_attachments(

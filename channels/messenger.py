@@ -69,14 +69,12 @@ from channels.common import (
     URL_SAFE_TOKEN_RE,
     UsesAttachmentStore,
     health,
-    log_rejection,
-    problem_replies,
     secrets_match,
     settings_from,
     webhook_payload,
     with_attachments,
 )
-from media import AttachmentError, AttachmentRef, AttachmentStore
+from media import AttachmentError, AttachmentRef, AttachmentStore, log_rejection
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +188,7 @@ class MultimodalMessenger(Messenger):
                 await self._handle_user_message(text, sender_id, metadata)
             return
         refs, replies = await self._store_attachments(attachments if isinstance(attachments, list) else [])
-        for reply in problem_replies(((None, reply) for reply in replies), name_files=False):
+        for reply in dict.fromkeys(replies):
             await self._send_text(sender_id, reply)  # each distinct reply once, in order
         if refs:
             await self._handle_user_message(text, sender_id, with_attachments(metadata, refs))
@@ -209,7 +207,7 @@ class MultimodalMessenger(Messenger):
         replies: List[str] = []
         if len(attachments) > limits.max_attachments:
             error = AttachmentError("too_many", f"{len(attachments)} attachments", limits=limits)
-            replies.append(log_rejection(error).user_message)
+            replies.append(log_rejection(error, logger=logger).user_message)
             attachments = attachments[: limits.max_attachments]
         loop = asyncio.get_running_loop()
         for attachment in attachments:
@@ -223,15 +221,12 @@ class MultimodalMessenger(Messenger):
             if url is None:
                 detail = f"{kind} attachment without a URL"
                 error = AttachmentError("invalid_reference", detail, attachment_type=kind, limits=limits)
-                replies.append(log_rejection(error).user_message)
+                replies.append(log_rejection(error, logger=logger).user_message)
                 continue
             try:
                 refs.append(await loop.run_in_executor(None, partial(self.store.fetch_url, url)))
-            except AttachmentError as error:
-                if error.attachment_type is None:
-                    error = AttachmentError(error.code, error.detail, attachment_type=kind, limits=limits)
-                    error.logged = True  # fetch_url logged the original
-                replies.append(error.user_message)
+            except AttachmentError as error:  # fetch_url logged it; re-worded for the kind expected
+                replies.append(error.with_type(kind, limits).user_message)
         return refs, replies
 
     @staticmethod

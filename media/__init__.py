@@ -5,7 +5,8 @@ nothing in it imports Rasa, the channels or the components. The public API is re
 write ``from media import AttachmentStore`` and do not depend on the module layout inside the package:
 
 * :mod:`media.limits` — :class:`AttachmentLimits` (bytes, pixels, seconds, count, URL allow-list);
-* :mod:`media.errors` — :class:`AttachmentError`, :data:`ERROR_CODES` and the friendly texts;
+* :mod:`media.errors` — :class:`AttachmentError`, :data:`ERROR_CODES`, the friendly texts,
+  :func:`log_rejection` and :func:`merge_problems`;
 * :mod:`media.schema` — :class:`AttachmentRef`, :func:`parse_attachments`, :func:`sanitise_name`;
 * :mod:`media.images` — photo formats, identification, pixel-limit and damage checks, :func:`decode_image`;
 * :mod:`media.ffmpeg` — the one ``ffprobe``/``ffmpeg`` runner: demuxers, :func:`probe_audio`,
@@ -16,7 +17,7 @@ write ``from media import AttachmentStore`` and do not depend on the module layo
 * :mod:`media.store` — :class:`AttachmentStore`, :func:`default_store`.
 """
 from media.audio import DecodedAudio, loudest_frame_dbfs
-from media.errors import ERROR_CODES, AttachmentError
+from media.errors import ERROR_CODES, AttachmentError, log_rejection, merge_problems
 from media.ffmpeg import (
     AUDIO_DEMUXER_MIME,
     AUDIO_DEMUXERS,
@@ -48,7 +49,9 @@ __all__ = [
     "decode_image",
     "default_store",
     "ffmpeg_available",
+    "log_rejection",
     "loudest_frame_dbfs",
+    "merge_problems",
     "parse_attachments",
     "probe_audio",
     "sanitise_name",

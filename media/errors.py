@@ -2,20 +2,22 @@
 
 Every rejection in the media package is an :class:`AttachmentError` carrying a machine-readable ``code`` and a
 ``user_message`` that can be sent to the customer as is. Each rejected attachment is logged once, as one
-warning line naming the code and the cause (:func:`log_rejection`, :func:`logs_rejections`).
+warning line naming the code and the cause (:func:`log_rejection`, :func:`logs_rejections`). Callers that
+learn the type later re-word an untyped error with :meth:`AttachmentError.with_type`, and a message's
+``attachment_problems`` list grows with :func:`merge_problems` (one entry per distinct problem).
 """
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Dict, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, TypeVar
 
 from assistant.keys import AUDIO_ATTACHMENT, IMAGE_ATTACHMENT
 from media.limits import MiB, AttachmentLimits
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ERROR_CODES", "AttachmentError", "log_rejection", "logs_rejections"]
+__all__ = ["ERROR_CODES", "AttachmentError", "log_rejection", "logs_rejections", "merge_problems"]
 
 #: Every ``AttachmentError.code``, stable for programs and metrics.
 ERROR_CODES = (
@@ -149,11 +151,67 @@ class AttachmentError(Exception):
         """The ``attachment_problems`` entry for a message: ``{"type", "code", "message"}``."""
         return {"type": self.attachment_type, "code": self.code, "message": self.user_message}
 
+    def with_type(self, attachment_type: str, limits: Optional[AttachmentLimits] = None) -> AttachmentError:
+        """This error re-worded for an attachment of type ``attachment_type``, for a caller that knows it.
 
-def log_rejection(error: AttachmentError) -> AttachmentError:
-    """Log one warning line for a rejected attachment unless it was logged already; returns the error."""
+        The store cannot always tell what a missing or unreadable file was (``not_found`` says "file"); the
+        channel or component that expected a photo or a voice note re-words it. An error that already has a
+        type is returned as it is.
+
+        Args:
+            attachment_type: ``"image"`` or ``"audio"``.
+            limits: Limits quoted in the re-worded default user message (default: :class:`AttachmentLimits`
+                defaults).
+
+        Returns:
+            ``self`` when :attr:`attachment_type` is set; otherwise a new error with the same code and detail,
+            the given type, that type's default user message, and the same :attr:`logged` flag (a rejection
+            logged before re-wording is not logged again).
+        """
+        if self.attachment_type is not None:
+            return self
+        typed = AttachmentError(self.code, self.detail, attachment_type=attachment_type, limits=limits)
+        typed.logged = self.logged
+        return typed
+
+
+def merge_problems(
+    existing: Optional[Iterable[Mapping[str, Any]]], errors: Iterable[AttachmentError]
+) -> List[Mapping[str, Any]]:
+    """A message's ``attachment_problems`` with ``errors`` added, one entry per distinct problem, in order.
+
+    Problems without a type (``too_many``, a malformed item) concern every component that reads attachments,
+    so each of them reports them; an entry equal to one already present is not added again.
+
+    Args:
+        existing: The message's current ``attachment_problems`` (``None`` when it has none); not modified.
+        errors: The rejections to add, as :meth:`AttachmentError.to_problem` entries.
+
+    Returns:
+        A new list: ``existing`` followed by the entries of ``errors`` that were not in it yet.
+    """
+    problems: List[Mapping[str, Any]] = list(existing or ())
+    for error in errors:
+        entry = error.to_problem()
+        if entry not in problems:
+            problems.append(entry)
+    return problems
+
+
+def log_rejection(
+    error: AttachmentError,
+    redact: Callable[[str], str] = str,
+    logger: Optional[logging.Logger] = None,
+) -> AttachmentError:
+    """Log one warning line for a rejected attachment unless it was logged already; returns the error.
+
+    Args:
+        error: The rejection; its :attr:`AttachmentError.logged` flag is set, so it is logged once.
+        redact: Applied to the logged text (Telegram removes its bot token from it).
+        logger: The logger of the module that refused the attachment (default: ``media.errors``'s).
+    """
     if not error.logged:
-        logger.warning("Attachment rejected (%s)", error)
+        (logger or logging.getLogger(__name__)).warning("Attachment rejected (%s)", redact(str(error)))
         error.logged = True
     return error
 

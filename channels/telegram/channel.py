@@ -29,7 +29,6 @@ from channels.common import (
     URL_SAFE_TOKEN_RE,
     UsesAttachmentStore,
     health,
-    log_rejection,
     secrets_match,
     settings_from,
     webhook_payload,
@@ -38,7 +37,7 @@ from channels.common import (
 from channels.telegram.client import BOT_API_ERRORS, ENV_VARS, MultimodalTelegramOutput, api_server
 from channels.telegram.files import fetch_file
 from channels.telegram.updates import TelegramFile, as_int, as_str, chat_id, plan_message
-from media import AttachmentError, AttachmentRef, AttachmentStore
+from media import AttachmentError, AttachmentRef, AttachmentStore, log_rejection
 
 logger = logging.getLogger(__name__)
 
@@ -322,7 +321,7 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
             logger.warning("Telegram reply could not be sent: %s", detail)
 
     async def _refuse(self, bot: MultimodalTelegramOutput, to_chat: int, error: AttachmentError) -> None:
-        await self._reply(bot, to_chat, log_rejection(error, self._redact).user_message)
+        await self._reply(bot, to_chat, log_rejection(error, self._redact, logger=logger).user_message)
 
     def _redact(self, text: str) -> str:
         """``text`` without the bot token (aiohttp errors may quote a request URL)."""

@@ -12,7 +12,6 @@ from channels import common
 from channels.common import (
     UsesAttachmentStore,
     json_object,
-    log_rejection,
     problem_replies,
     secrets_match,
     settings_from,
@@ -89,15 +88,6 @@ def test_with_attachments_adds_the_references_and_the_problems(tmp_path: Path) -
     assert with_attachments({}, []) is None
     given = {"locale": "en"}
     assert with_attachments(given, [ref]) is not given and given == {"locale": "en"}
-
-
-def test_a_rejection_is_logged_once_and_redacted(caplog: pytest.LogCaptureFixture) -> None:
-    error = AttachmentError("fetch_failed", "GET https://api/bot123:SECRET/file failed")
-    with caplog.at_level(logging.WARNING, logger="channels.common"):
-        assert log_rejection(error, lambda text: text.replace("123:SECRET", "<token>")) is error
-        log_rejection(error)
-    messages = [record.getMessage() for record in caplog.records if record.name == "channels.common"]
-    assert len(messages) == 1 and "<token>" in messages[0] and "SECRET" not in messages[0]
 
 
 def test_the_store_is_the_given_one_or_the_default_on_first_use(

@@ -30,7 +30,7 @@ from assistant.paths import PROJECT_ROOT
 from channels import UNSUPPORTED_CONTENT_REPLY
 from channels import messenger as ms
 from channels.messenger import MultimodalMessengerInput, signature_is_valid
-from media import AttachmentLimits, AttachmentStore
+from media import AttachmentError, AttachmentLimits, AttachmentStore, log_rejection
 from tests.unit.http_responses import make_response
 from tests.unit.channels import (
     Recorder,
@@ -426,6 +426,40 @@ async def test_too_many_attachments(harness: Harness):
     await harness.post(body)
     assert len(only_message(harness).metadata["attachments"]) == 2
     assert "up to 2 attachments" in harness.send_api.texts[0]
+
+
+async def test_refusals_are_logged_once_each_under_the_channels_logger_and_answered_once(harness, caplog):
+    caplog.set_level(logging.INFO)
+    serve_cdn(harness.cdn)
+    harness.store.limits = AttachmentLimits(url_allowed_hosts=ALLOWED_HOSTS, max_attachments=3)
+    body = delivery(event("m8", attachments=[attachment("image"), attachment("audio"), attachment("image"),
+                                             attachment("image", IMAGE_URL)]))
+    await harness.post(body)
+    assert harness.rasa.messages == []  # the fourth attachment was dropped: nothing was stored
+    rejections = [(r.name, r.getMessage()) for r in caplog.records if "Attachment rejected" in r.getMessage()]
+    assert rejections == [
+        ("channels.messenger", "Attachment rejected (too_many: 4 attachments)"),
+        ("channels.messenger", "Attachment rejected (invalid_reference image: image attachment without a URL)"),
+        ("channels.messenger", "Attachment rejected (invalid_reference audio: audio attachment without a URL)"),
+        ("channels.messenger", "Attachment rejected (invalid_reference image: image attachment without a URL)"),
+    ]
+    invalid = "Something went wrong with that attachment on the way to me — could you send it again?"
+    assert harness.send_api.texts == [
+        "I can look at up to 3 attachments in one message — could you send the rest in another message?",
+        invalid,
+    ]
+
+
+async def test_a_file_the_store_cannot_type_is_worded_for_the_kind_expected(harness, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+
+    def untyped_failure(url: str) -> None:
+        raise log_rejection(AttachmentError("not_found", "gone"))
+
+    monkeypatch.setattr(harness.store, "fetch_url", untyped_failure)
+    await harness.post(PAYLOADS["messenger_audio.json"])
+    assert harness.send_api.texts == ["I couldn't find that voice note any more — could you send it again?"]
+    assert sum("Attachment rejected" in r.getMessage() for r in caplog.records) == 1  # not logged again
 
 
 async def test_text_quick_reply_and_postback(harness: Harness):

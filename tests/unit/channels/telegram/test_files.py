@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from media import AttachmentLimits, AttachmentStore
+from channels.telegram import channel as telegram_channel
+from media import AttachmentError, AttachmentLimits, AttachmentStore
 from tests.unit.channels import files_under, make_jpeg
 from tests.unit.channels.telegram import (
     CHAT_ID,
@@ -21,7 +22,7 @@ from tests.unit.channels.telegram import (
     only_message,
     serve_files,
 )
-from tests.unit.channels.telegram.bot_api_stub import StubFile
+from tests.unit.channels.telegram.bot_api_stub import TOKEN, StubFile
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -58,6 +59,7 @@ async def test_voice_too_large_is_refused_by_declared_size_before_downloading(ha
     assert files_under(store.root) == []
     rejections = [r for r in caplog.records if "Attachment rejected" in r.getMessage()]
     assert len(rejections) == 1 and "too_large" in rejections[0].getMessage()
+    assert rejections[0].name == "channels.telegram.channel"  # the channel's own logger, as before the move
 
 
 async def test_size_reported_by_getfile_is_checked_before_downloading(harness: Harness, store):
@@ -99,6 +101,27 @@ async def test_unknown_file_id_is_a_fetch_failure(harness: Harness, caplog):
     await harness.post(PAYLOADS["telegram_voice.json"])  # the stub serves no file for VOICE_ID
     assert harness.rasa.messages == [] and harness.stub.downloads == []
     assert "I couldn't download that voice note" in harness.stub.sent_texts[0]
+    assert TOKEN_SECRET_PART not in caplog.text
+
+
+async def test_a_refusal_is_logged_once_under_the_channels_logger_without_the_token(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog
+):
+    caplog.set_level(logging.DEBUG)
+
+    async def failing_fetch(*args, **kwargs):
+        detail = f"GET https://api.telegram.org/file/bot{TOKEN}/voice/file_5.oga failed"
+        raise AttachmentError("fetch_failed", detail, attachment_type="audio")
+
+    monkeypatch.setattr(telegram_channel, "fetch_file", failing_fetch)
+    await harness.post(PAYLOADS["telegram_voice.json"])
+    assert "I couldn't download that voice note" in harness.stub.sent_texts[0]
+    rejections = [(r.name, r.getMessage()) for r in caplog.records if "Attachment rejected" in r.getMessage()]
+    assert rejections == [
+        ("channels.telegram.channel",
+         "Attachment rejected (fetch_failed audio: GET https://api.telegram.org/file/bot<token>/voice/file_5.oga "
+         "failed)"),
+    ]
     assert TOKEN_SECRET_PART not in caplog.text
 
 
