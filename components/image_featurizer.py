@@ -69,6 +69,7 @@ from media import (
     AttachmentRef,
     AttachmentStore,
     default_store,
+    merge_problems,
     parse_attachments,
 )
 from media.images import decode_image, image_error
@@ -306,11 +307,7 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
                 image = decode_image(self._read(ref, limits), self._max_pixels, self._resize_size, limits)
                 inputs.append(crop_and_resize(image, self._image_size, self._resize_size))
             except AttachmentError as error:
-                if error.attachment_type is None:  # e.g. `not_found` from the store: say "photo", not "file"
-                    retyped = AttachmentError(
-                        error.code, error.detail, attachment_type=IMAGE_ATTACHMENT, limits=limits
-                    )
-                    retyped.logged, error = error.logged, retyped
+                error = error.with_type(IMAGE_ATTACHMENT, limits)  # `not_found` from the store says "photo"
                 if not error.logged:
                     logger.warning("Image attachment rejected (%s)", error)
                     error.logged = True
@@ -369,9 +366,5 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def _add_problems(message: Message, errors: Sequence[AttachmentError]) -> None:
-        problems = list(message.get(ATTACHMENT_PROBLEMS) or [])
-        for error in errors:
-            entry = error.to_problem()
-            if entry not in problems:
-                problems.append(entry)
+        problems = merge_problems(message.get(ATTACHMENT_PROBLEMS), errors)
         message.set(ATTACHMENT_PROBLEMS, problems, add_to_output=True)

@@ -63,6 +63,7 @@ from media import (
     AttachmentRef,
     AttachmentStore,
     default_store,
+    merge_problems,
     parse_attachments,
 )
 from media.audio import loudest_frame_dbfs
@@ -336,14 +337,8 @@ class SpeechRecognizer(GraphComponent):
         for ref in audio_refs:
             try:
                 transcripts.append(self.transcribe(self._read(ref)))
-            except AttachmentError as error:
-                if error.attachment_type is None:  # e.g. `not_found` from the store: say "voice note"
-                    worded = AttachmentError(
-                        error.code, error.detail, attachment_type=AUDIO_ATTACHMENT, limits=limits
-                    )
-                    worded.logged = error.logged
-                    error = worded
-                problems.append(error)
+            except AttachmentError as error:  # e.g. `not_found` from the store: say "voice note"
+                problems.append(error.with_type(AUDIO_ATTACHMENT, limits))
             except Exception as error:  # a bug or a crashed recogniser must not take the conversation down
                 logger.debug("Voice note failed", exc_info=True)
                 problems.append(
@@ -404,13 +399,10 @@ class SpeechRecognizer(GraphComponent):
 
     @staticmethod
     def _add_problems(message: Message, problems: List[AttachmentError]) -> None:
-        entries = list(message.get(ATTACHMENT_PROBLEMS) or [])
         for problem in problems:
-            if not getattr(problem, "logged", False):
+            if not problem.logged:
                 level = logging.INFO if problem.code == "no_speech" else logging.WARNING
                 logger.log(level, "Voice note rejected (%s)", problem)
                 problem.logged = True
-            entry = problem.to_problem()
-            if entry not in entries:
-                entries.append(entry)
+        entries = merge_problems(message.get(ATTACHMENT_PROBLEMS), problems)
         message.set(ATTACHMENT_PROBLEMS, entries, add_to_output=True)
