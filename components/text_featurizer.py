@@ -34,11 +34,11 @@ from assistant.configuration import (
     TextValue,
     validate_config,
 )
+from assistant.fingerprints import directory_sha256
 from encoders.text import (
     POOLING_MODES,
     SentencePooling,
     load_model,
-    model_directory_fingerprint,
     pool_sentences,
     resolve_model_path,
 )
@@ -221,7 +221,7 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
             path = resolve_model_path(config.get("model_path"))
         except InvalidConfigException:
             return hashlib.sha256(f"unresolvable:{config.get('model_path')}".encode()).hexdigest()
-        return model_directory_fingerprint(path)
+        return directory_sha256(path)
 
     @staticmethod
     def required_packages() -> List[Text]:

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Text
 
 import numpy as np
 
-from assistant.fingerprints import directory_sha256
 from assistant.paths import project_path
 from encoders.errors import EncoderError
 
@@ -162,11 +161,6 @@ def load_model(path: Path) -> LoadedTextModel:
             getattr(model.config, "num_hidden_layers", -1),
         )
         return loaded
-
-
-def model_directory_fingerprint(path: Path) -> str:
-    """A sha256 over the names and contents of every file in a model directory (see `directory_sha256`)."""
-    return directory_sha256(path)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from components.text_featurizer import TransformerTextFeaturizer, align_pieces_to_tokens
-from encoders.text import load_model, model_directory_fingerprint, resolve_model_path
+from assistant.fingerprints import directory_sha256
+from encoders.text import load_model, resolve_model_path
 from rasa.engine.graph import ExecutionContext
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.tokenizers.tokenizer import Token
@@ -401,12 +402,12 @@ def test_module_import_does_not_import_torch_or_transformers() -> None:
 
 
 def test_fingerprint_follows_the_model_files(tiny_bert_dir: Path, tmp_path: Path) -> None:
-    """The fingerprint is the model directory's content hash (`encoders.text.model_directory_fingerprint`,
+    """The fingerprint is the model directory's content hash (`assistant.fingerprints.directory_sha256`,
     which follows every file: tests/unit/encoders/test_text.py)."""
     config = {**TransformerTextFeaturizer.get_default_config(), "model_path": str(tiny_bert_dir)}
     before = TransformerTextFeaturizer.fingerprint_addon(config)
     assert before == TransformerTextFeaturizer.fingerprint_addon(config)
-    assert before == model_directory_fingerprint(resolve_model_path(str(tiny_bert_dir)))
+    assert before == directory_sha256(resolve_model_path(str(tiny_bert_dir)))
 
     missing = {**config, "model_path": str(tmp_path / "nowhere")}
     assert TransformerTextFeaturizer.fingerprint_addon(missing) not in (None, before)
