@@ -20,31 +20,17 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.rest.errors import ChannelError
+from media import AUDIO_DEMUXER_MIME, IMAGE_MIME, AttachmentError, AttachmentStore
 from media.schema import ID_RE
-from media import AttachmentError, AttachmentStore
 
 logger = logging.getLogger(__name__)
 
 #: The web chat's static files.
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
-#: MIME types the store produces, and so the only ones a stored file is served with.
-SERVED_MIME_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/gif",
-        "audio/ogg",
-        "audio/webm",
-        "audio/mp4",
-        "audio/3gpp",
-        "audio/mpeg",
-        "audio/wav",
-        "audio/flac",
-        "audio/aac",
-    }
-)
+#: MIME types the store produces (a photo's from :data:`media.IMAGE_MIME`, a voice note's from
+#: :data:`media.AUDIO_DEMUXER_MIME`), and so the only ones a stored file is served with.
+SERVED_MIME_TYPES = frozenset(IMAGE_MIME.values()) | frozenset(AUDIO_DEMUXER_MIME.values())
 
 #: Headers of a served upload: never sniffed, never run, cached for good (the id is the content hash).
 FILE_HEADERS = {

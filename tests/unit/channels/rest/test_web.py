@@ -1,9 +1,12 @@
 """`channels.rest.web`: stored files by id only, and the web chat's page, script, style sheet and widget."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from media import AttachmentStore
+from channels.rest.web import SERVED_MIME_TYPES
+from media import AUDIO_DEMUXER_MIME, IMAGE_MIME, AttachmentStore
 from tests.unit.channels import make_jpeg
 from tests.unit.channels.rest import Served, make_channel, serve, yarl_url
 
@@ -20,6 +23,24 @@ async def test_stored_file_is_served_by_id_with_its_mime_and_nosniff(served: Ser
     assert resp.headers["Content-Type"] == "image/jpeg"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in resp.headers["Content-Security-Policy"]
+
+
+def test_every_type_the_store_produces_is_served_and_nothing_else() -> None:
+    produced = {*IMAGE_MIME.values(), *AUDIO_DEMUXER_MIME.values()}  # what media.sniff can record
+    assert SERVED_MIME_TYPES == produced
+    assert SERVED_MIME_TYPES == {
+        "image/jpeg", "image/png", "image/webp", "image/gif", "audio/ogg", "audio/webm", "audio/mp4",
+        "audio/3gpp", "audio/mpeg", "audio/wav", "audio/flac", "audio/aac",
+    }
+
+
+async def test_a_stored_type_outside_the_served_ones_is_sent_as_bytes(served: Served, store: AttachmentStore):
+    ref = store.save(make_jpeg(shade=34), name="x.jpg")
+    sidecar = store.path_for(ref.id).with_suffix(".json")
+    info = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**info, "mime_type": "text/html"}))
+    resp = await served.http.get(served.base + "files/" + ref.id)
+    assert resp.status == 200 and resp.headers["Content-Type"] == "application/octet-stream"
 
 
 @pytest.mark.parametrize(
