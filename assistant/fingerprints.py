@@ -8,12 +8,16 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Tuple, TypeVar, Union
 
 _HASH_CHUNK_BYTES = 1 << 20
 _FILE_CACHE: Dict[Tuple[str, int, int], str] = {}
 _DIRECTORY_CACHE: Dict[Tuple[str, Tuple[Tuple[str, int, int], ...]], str] = {}
 _LOCK = threading.Lock()
+_Default = TypeVar("_Default")
+
+#: What fingerprints record in place of the hash of a file that cannot be read.
+UNREADABLE = "unreadable"
 
 
 def _feed(digest: "hashlib._Hash", path: Path) -> None:
@@ -40,6 +44,20 @@ def file_sha256(path: Path) -> str:
     with _LOCK:
         _FILE_CACHE[key] = digest.hexdigest()
     return _FILE_CACHE[key]
+
+
+def file_sha256_or(path: Path, default: _Default) -> Union[str, _Default]:
+    """`file_sha256(path)` (memoised the same way), or `default` when the file cannot be read (missing, a
+    directory, no permission): for fingerprints that record an unreadable file instead of failing.
+
+    Args:
+        path: the file.
+        default: returned for an unreadable file, e.g. None or `UNREADABLE`.
+    """
+    try:
+        return file_sha256(path)
+    except OSError:
+        return default
 
 
 def directory_sha256(path: Path) -> str:

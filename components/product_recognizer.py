@@ -73,6 +73,7 @@ from assistant.keys import (
     SIMILAR_PRODUCTS,
     SIMILAR_TO,
 )
+from assistant.fingerprints import UNREADABLE, file_sha256_or
 from assistant.configuration import (
     Choice,
     ComponentConfig,
@@ -94,7 +95,7 @@ from components.products.embeddings import (
     image_encoder_config,
     text_encoder_config,
 )
-from components.products.fingerprint import catalog_fingerprint, file_sha256_or_unreadable
+from components.products.fingerprint import catalog_fingerprint
 from components.products.index import CatalogIndex, build_index
 from components.products.knn import l2_normalise
 from components.products.labels import (
@@ -299,7 +300,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         products, image_pairs, source = read_catalog(config.catalog_snapshot)
         known = {product.sku for product in products}
         found = catalog_photo_files(image_pairs, resolve_image_root(config.image_root), known)
-        rows = [{"sku": sku, "path": relative, "sha256": file_sha256_or_unreadable(path)}
+        rows = [{"sku": sku, "path": relative, "sha256": file_sha256_or(path, UNREADABLE)}
                 for sku, relative, path in found]
         raw = np.zeros((0, 0), dtype=np.float32)
         if found:

@@ -41,6 +41,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
+from assistant.fingerprints import UNREADABLE, file_sha256_or
 from assistant.torch_runtime import seed_everything, torch_threads
 from tuning.io import (  # noqa: F401 (REPORT_FILE, read_report: re-exported)
     REPORT_FILE,
@@ -115,14 +116,12 @@ class ImageTuningConfig:
 def photo_digest(paths: Sequence[Path], labels: Sequence[str]) -> str:
     """SHA-256 (hex) over each photo file's content hash and its label, in order: names the data of a tuning.
 
-    An unreadable file counts as "unreadable" (it is skipped by the tuning either way).
+    Content hashes come from `assistant.fingerprints.file_sha256_or` (memoised per process); an unreadable
+    file counts as `UNREADABLE` (it is skipped by the tuning either way).
     """
     digest = hashlib.sha256()
     for path, label in zip(paths, labels):
-        try:
-            content = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        except OSError:
-            content = "unreadable"
+        content = file_sha256_or(Path(path), UNREADABLE)
         digest.update(content.encode("ascii") + b"\x00" + label.encode("utf-8") + b"\x01")
     return digest.hexdigest()
 

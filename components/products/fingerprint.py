@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Optional, Text
 
-from assistant.fingerprints import directory_sha256, file_sha256
+from assistant.fingerprints import UNREADABLE, directory_sha256, file_sha256, file_sha256_or
 from components.products.catalog import load_catalog
 from shop.catalog_photos import resolve_catalog_image, resolve_image_root
 from components.products.index import INDEX_FORMAT
@@ -20,14 +19,6 @@ from components.products.labels import resolve_mapping_path
 from encoders.errors import EncoderError
 
 _NAME = "ProductRecognizer"
-
-
-def file_sha256_or_unreadable(path: Path) -> str:
-    """`assistant.fingerprints.file_sha256` (memoised), or "unreadable"."""
-    try:
-        return file_sha256(path)
-    except OSError:
-        return "unreadable"
 
 
 def packaged_encoders_fingerprint() -> str:
@@ -65,10 +56,10 @@ def catalog_fingerprint(
     digest.update(str(root).encode())
     for sku, relative in catalog.photos:
         path = resolve_catalog_image(root, relative)
-        content = file_sha256_or_unreadable(path) if path is not None else "missing"
+        content = file_sha256_or(path, UNREADABLE) if path is not None else "missing"
         digest.update(f"{sku}|{relative}|{content}".encode())
     mapping_path = resolve_mapping_path(label_mapping)
-    mapping = file_sha256_or_unreadable(mapping_path) if mapping_path.is_file() else "no-mapping"
+    mapping = file_sha256_or(mapping_path, UNREADABLE) if mapping_path.is_file() else "no-mapping"
     digest.update(mapping.encode())
     digest.update(packaged_encoders_fingerprint().encode())
     return digest.hexdigest()

@@ -9,7 +9,7 @@ from typing import List
 import pytest
 
 import assistant.fingerprints as fingerprints
-from assistant.fingerprints import directory_sha256, file_sha256
+from assistant.fingerprints import UNREADABLE, directory_sha256, file_sha256, file_sha256_or
 
 
 @pytest.fixture
@@ -111,3 +111,17 @@ def test_a_missing_directory_hashes_distinctly(tmp_path: Path) -> None:
     missing, other_missing = tmp_path / "nowhere", tmp_path / "elsewhere"
     assert directory_sha256(missing) == directory_sha256(missing)
     assert len({directory_sha256(missing), directory_sha256(other_missing), directory_sha256(empty)}) == 3
+
+
+# ---------------------------------------------------------------------------------------------- file or marker
+def test_file_sha256_or_is_the_memoised_hash_of_a_readable_file(tmp_path: Path, reads: List[Path]) -> None:
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"photo")
+    assert file_sha256_or(path, None) == hashlib.sha256(b"photo").hexdigest()
+    assert file_sha256_or(path, UNREADABLE) == file_sha256(path) and reads == [path]  # read once
+
+
+def test_file_sha256_or_gives_the_default_for_an_unreadable_file(tmp_path: Path) -> None:
+    assert file_sha256_or(tmp_path / "gone.jpg", None) is None
+    assert file_sha256_or(tmp_path / "gone.jpg", UNREADABLE) == "unreadable"
+    assert file_sha256_or(tmp_path, "a directory") == "a directory"

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from components.products.fingerprint import catalog_fingerprint, file_sha256_or_unreadable
+from assistant.fingerprints import UNREADABLE, file_sha256_or
+from components.products.fingerprint import catalog_fingerprint
 from tests.unit.components.products.synthetic_catalog import make_catalog
 
 
@@ -37,4 +38,4 @@ def test_a_missing_snapshot_fingerprints_the_seed_catalog(tmp_path: Path) -> Non
     assert catalog_fingerprint(absent, str(tmp_path), None) == catalog_fingerprint(
         str(tmp_path / "also-absent.json"), str(tmp_path), None
     )
-    assert file_sha256_or_unreadable(tmp_path / "nothing") == "unreadable"
+    assert file_sha256_or(tmp_path / "nothing", UNREADABLE) == "unreadable"
