@@ -25,8 +25,6 @@ UNSUPPORTED_CONTENT_REPLY = (
     "Sorry, I can't open that kind of message. I can read text, photos and voice notes — "
     "could you type your question, or send a photo or a voice note instead?"
 )
-#: Bytes per chunk when an upload or a download is streamed into the attachment store (64 KiB).
-STREAM_CHUNK_BYTES = 64 * 1024
 #: 1-256 characters of ``A-Z a-z 0-9 _ -``: Telegram's webhook secret token and Meta's ``hub.challenge``.
 URL_SAFE_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 #: Answer of the webhooks to a body that is not a JSON object (HTTP 400).

@@ -27,7 +27,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
 from media.errors import AttachmentError
-from media.limits import AttachmentLimits
+from media.limits import CHUNK_BYTES, AttachmentLimits
 from media.urls import checked_url, redact, resolve_public
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_CHUNK_BYTES = 64 * 1024
 
 
 class PublicOnlyHTTPSConnection(HTTPSConnection):
@@ -205,7 +204,7 @@ def _check_declared_length(response: requests.Response, limits: AttachmentLimits
 def _body(response: requests.Response, limits: AttachmentLimits, deadline: float) -> Iterator[bytes]:
     """The body in 64 KiB chunks; ``fetch_failed`` past the deadline or when the transfer breaks."""
     try:
-        for chunk in response.iter_content(_CHUNK_BYTES):
+        for chunk in response.iter_content(CHUNK_BYTES):
             if time.monotonic() > deadline:
                 raise AttachmentError("fetch_failed", f"body not received within {limits.url_timeout_s:g} s")
             yield chunk

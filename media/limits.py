@@ -8,10 +8,13 @@ from pydantic import BaseModel, Extra, Field, validator
 
 from assistant.keys import IMAGE_ATTACHMENT
 
-__all__ = ["MiB", "AttachmentLimits"]
+__all__ = ["CHUNK_BYTES", "MiB", "AttachmentLimits"]
 
 #: One mebibyte, in bytes.
 MiB = 1024 * 1024
+#: Bytes per chunk when an upload or a download is streamed: a request body into the store, a file from a
+#: platform's CDN (64 KiB).
+CHUNK_BYTES = 64 * 1024
 
 _HOST_PATTERN_RE = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 

@@ -9,8 +9,7 @@ from sanic.request import Request
 
 from channels.rest.errors import ChannelError
 from media import AttachmentLimits
-
-MiB = 1024 * 1024
+from media.limits import MiB
 
 
 def too_large(limits: AttachmentLimits, detail: str) -> ChannelError:

@@ -20,7 +20,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.common import STREAM_CHUNK_BYTES, UsesAttachmentStore, health, problem_replies, with_attachments
+from channels.common import UsesAttachmentStore, health, problem_replies, with_attachments
 from channels.rest.auth import check_bearer
 from channels.rest.auth import expected_token as token_from
 from channels.rest.body import read_body, stop_reading
@@ -30,6 +30,7 @@ from channels.rest.parsing import RequestParser, Upload
 from channels.rest.settings import ChannelSettings
 from channels.rest.web import add_web_routes, serve_file
 from media import AttachmentError, AttachmentRef, AttachmentStore
+from media.limits import CHUNK_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 CHANNEL_NAME = "multimodal"
 
 
-def _chunks(data: memoryview, size: int = STREAM_CHUNK_BYTES) -> Iterator[memoryview]:
+def _chunks(data: memoryview, size: int = CHUNK_BYTES) -> Iterator[memoryview]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
 

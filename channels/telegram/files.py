@@ -22,10 +22,10 @@ from typing import Any, Callable, Iterator, Optional
 import aiohttp
 from aiogram import Bot
 
-from channels.common import STREAM_CHUNK_BYTES
 from channels.telegram.client import BOT_API_ERRORS
 from channels.telegram.updates import TelegramFile, as_int
 from media import AttachmentError, AttachmentLimits, AttachmentRef, AttachmentStore
+from media.limits import CHUNK_BYTES
 
 _FILE_PATH_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}(/[A-Za-z0-9_.-]{1,128}){0,4}")
 
@@ -173,7 +173,7 @@ def stream_from_loop(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AttachmentError("fetch_failed", too_slow, attachment_type=kind, limits=limits)
-        future = asyncio.run_coroutine_threadsafe(content.read(STREAM_CHUNK_BYTES), loop)
+        future = asyncio.run_coroutine_threadsafe(content.read(CHUNK_BYTES), loop)
         try:
             chunk = future.result(timeout=remaining)
         except concurrent.futures.TimeoutError:

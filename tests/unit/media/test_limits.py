@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from media import AttachmentLimits
-from media.limits import MiB
+from media.limits import CHUNK_BYTES, MiB
 
 
 def test_default_limits_have_documented_values():
@@ -19,6 +19,10 @@ def test_default_limits_have_documented_values():
     assert limits.url_max_redirects == 3
     assert {"*.fbcdn.net", "*.fbsbx.com", "api.telegram.org"} <= set(limits.url_allowed_hosts)
     assert limits.max_upload_bytes == 20 * MiB
+
+
+def test_streams_are_read_in_64_kib_chunks():
+    assert CHUNK_BYTES == 64 * 1024
 
 
 def test_limits_are_validated_and_frozen():

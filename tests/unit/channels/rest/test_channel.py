@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from channels.rest.channel import _chunks
 from media import AttachmentLimits, AttachmentStore
+from media.limits import CHUNK_BYTES
 from tests.unit.channels import HAS_FFMPEG, make_audio, make_jpeg
 from tests.unit.channels.rest import Served, b64, error_of, make_channel, serve, sha256, stored_files
 
@@ -224,3 +226,7 @@ async def test_file_over_the_type_limit_is_refused_while_streaming(tmp_path: Pat
         assert "too big" in (await resp.json())[0]["text"]
         assert [p for p in stored_files(small) if ".tmp" not in p.parts] == []
 
+
+def test_a_decoded_upload_goes_to_the_store_in_the_media_chunk_size() -> None:
+    data = memoryview(bytes(2 * CHUNK_BYTES + 1))
+    assert [len(chunk) for chunk in _chunks(data)] == [CHUNK_BYTES, CHUNK_BYTES, 1]
