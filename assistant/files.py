@@ -2,11 +2,12 @@
 
 The content goes to a temporary file in `temporary_dir` (default: the target's folder; it must be on the same
 file system), is flushed to disk (`os.fsync`) and renamed over the target (`os.replace`, atomic on POSIX and
-Windows). A new file is readable by everyone (`NEW_FILE_MODE`), a replaced one keeps its permissions. On any
-error the temporary file is removed and the target is left as it was.
+Windows). A new file is readable by everyone (`NEW_FILE_MODE`), a replaced one keeps its permissions, unless the
+caller names the mode. On any error the temporary file is removed and the target is left as it was.
 
-Users: the catalog snapshot (`shop.catalog_snapshot`) and the content-addressed catalog photos
-(`shop.photo_import`). Nothing here imports the project's other packages.
+Users: the catalog snapshot (`shop.catalog_snapshot`), the content-addressed catalog photos
+(`shop.photo_import`) and the upload store's sidecars (`media.store`, private: 0600). Nothing here imports the
+project's other packages.
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from typing import Optional
 NEW_FILE_MODE = 0o644
 
 
-def write_atomically(path: Path, data: bytes, temporary_dir: Optional[Path] = None) -> None:
+def write_atomically(
+    path: Path, data: bytes, temporary_dir: Optional[Path] = None, mode: Optional[int] = None
+) -> None:
     """Replaces `path` with `data` atomically, creating its folder (and `temporary_dir`) when missing.
 
     Args:
@@ -28,6 +31,8 @@ def write_atomically(path: Path, data: bytes, temporary_dir: Optional[Path] = No
         data: its new content.
         temporary_dir: where the temporary file is written (on the file system of `path`); None: `path`'s
             folder.
+        mode: permission bits of the written file (e.g. `0o600` for a file only its owner may read); None:
+            `NEW_FILE_MODE` for a new file, the old file's own for a replaced one.
 
     Raises:
         OSError: if a folder cannot be created or the file not written or renamed.
@@ -36,10 +41,11 @@ def write_atomically(path: Path, data: bytes, temporary_dir: Optional[Path] = No
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(temporary_dir) if temporary_dir is not None else path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        mode = NEW_FILE_MODE
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            mode = NEW_FILE_MODE
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(handle, "wb") as out:

@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Union
 import requests
 from pydantic import ValidationError
 
+from assistant.files import write_atomically
 from assistant.keys import IMAGE_ATTACHMENT
 from assistant.paths import VAR_DIR, project_path
 from media.errors import AttachmentError, logs_rejections
@@ -37,6 +38,8 @@ __all__ = ["DEFAULT_ATTACHMENT_DIR", "AttachmentStore", "default_store"]
 
 #: Where uploads are kept unless ``ATTACHMENT_DIR`` says otherwise.
 DEFAULT_ATTACHMENT_DIR = VAR_DIR / "uploads"
+#: Permissions of a stored upload and its sidecar (rw-------): customers' files are for the server's user only.
+PRIVATE_FILE_MODE = 0o600
 
 
 class AttachmentStore:
@@ -264,13 +267,8 @@ class AttachmentStore:
                 info.update(width=media.width, height=media.height)
             else:
                 info["duration_s"] = media.duration_s
-            fd, sidecar_tmp = tempfile.mkstemp(dir=self._tmp, prefix="sidecar-")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(info, handle, ensure_ascii=False)
-                os.replace(sidecar_tmp, sidecar)
-            finally:
-                Path(sidecar_tmp).unlink(missing_ok=True)
+            data = json.dumps(info, ensure_ascii=False).encode("utf-8")
+            write_atomically(sidecar, data, temporary_dir=self._tmp, mode=PRIVATE_FILE_MODE)
 
     # ---- reading -----------------------------------------------------------------------------------------
     def _shard_dir(self, attachment_id: str) -> Path:

@@ -34,3 +34,12 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, mon
         write_atomically(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+def test_a_named_mode_is_used_for_a_new_and_a_replaced_file(tmp_path: Path) -> None:
+    target = tmp_path / "private.json"
+    write_atomically(target, b"one", mode=0o600)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    target.chmod(0o644)
+    write_atomically(target, b"two", mode=0o600)
+    assert target.read_bytes() == b"two" and stat.S_IMODE(target.stat().st_mode) == 0o600

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import struct
 import subprocess
 import time
@@ -55,6 +56,16 @@ def test_save_stores_by_hash_with_sidecar(store: AttachmentStore):
     assert store.ref_for(digest) == AttachmentRef(
         type="image", id=digest, mime_type="image/jpeg", size=len(data), name="holiday photo.jpg"
     )
+    assert list((store.root / ".tmp").iterdir()) == []
+
+
+def test_an_upload_and_its_sidecar_are_readable_by_the_server_user_only(store: AttachmentStore):
+    ref = store.save(make_image("PNG"), name="private.png")
+    path = store.path_for(ref.id)
+    sidecar = path.parent / f"{ref.id}.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(sidecar.stat().st_mode) == store_module.PRIVATE_FILE_MODE == 0o600
+    assert json.loads(sidecar.read_text(encoding="utf-8"))["name"] == "private.png"
     assert list((store.root / ".tmp").iterdir()) == []
 
 
