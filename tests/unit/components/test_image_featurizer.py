@@ -458,6 +458,24 @@ def test_model_is_loaded_once_per_process(make_featurizer, monkeypatch) -> None:
     assert first._loaded is second._loaded
 
 
+def test_default_config_has_the_documented_keys_in_order() -> None:
+    """The defaults come from `ImageFeaturizerConfig` alone, after Rasa's `alias`; keys and values as before."""
+    config = ImageFeaturizer.get_default_config()
+    assert list(config.items()) == [
+        ("alias", None),
+        ("weights_path", None),
+        ("image_size", 224),
+        ("resize_size", 256),
+        ("batch_size", 8),
+        ("num_threads", 0),
+        ("top_k", 5),
+        ("attachment_dir", None),
+        ("max_pixels", None),
+        ("max_bytes", None),
+    ]
+    ImageFeaturizer.validate_config(config)
+
+
 @pytest.mark.parametrize(
     "overrides, key",
     [
