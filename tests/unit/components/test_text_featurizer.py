@@ -459,3 +459,16 @@ def test_default_config_has_the_documented_keys() -> None:
         "normalize": True,
     }
     TransformerTextFeaturizer.validate_config(config)
+
+
+def test_default_config_keeps_rasas_alias_first_and_the_keys_in_order() -> None:
+    """The defaults come from `TextFeaturizerConfig` alone, after Rasa's `alias`; keys and order as before."""
+    assert list(TransformerTextFeaturizer.get_default_config().items()) == [
+        ("alias", None),
+        ("model_path", None),
+        ("max_length", 256),
+        ("pooling", "mean"),
+        ("batch_size", 32),
+        ("num_threads", 0),
+        ("normalize", True),
+    ]
