@@ -2,7 +2,7 @@
 
 `scripts/train_if_changed.py` names the model after `model_fingerprint`: a SHA-256 over everything that shapes
 it (config, domain, data, the custom components, the pinned packages, any model directory or weight file the
-pipeline names, and the catalog snapshot the ProductRecognizer builds its index from). Tests and benchmarks
+pipeline names, and the catalog in the snapshot the ProductRecognizer builds its index from). Tests and benchmarks
 train with every `epochs` capped (`capped_config`), so their model has the same pipeline as the real one.
 
 Nothing here imports Rasa or the project's other packages.
@@ -33,9 +33,6 @@ INPUTS = (
 )
 #: Pipeline keys that name model files or directories outside the Rasa model (tuned encoders).
 MODEL_FILE_KEYS = ("model_path", "weights_path")
-#: Marker hashed in place of a catalog snapshot that does not exist (the recogniser then uses the seed
-#: catalog, which is part of data/).
-_NO_SNAPSHOT = b"no catalog snapshot"
 
 
 def pipeline(config: Path) -> List[Dict[str, Any]]:
@@ -74,16 +71,15 @@ def model_directories(config: Path, root: Path = PROJECT_ROOT) -> List[Path]:
     return found
 
 
-def model_fingerprint(
-    config: Path, root: Path = PROJECT_ROOT, catalog_snapshot: Optional[Path] = None
-) -> str:
+def model_fingerprint(config: Path, root: Path = PROJECT_ROOT, catalog: Optional[bytes] = None) -> str:
     """Hash of the files that determine the trained model.
 
     Args:
         config: the Rasa config file used for training.
         root: project root.
-        catalog_snapshot: the catalog snapshot file the ProductRecognizer reads; its content is hashed (a
-            missing file as a fixed marker). None: left out.
+        catalog: what the catalog snapshot the ProductRecognizer reads holds for the model
+            (`shop.catalog_snapshot.catalog_content`: its catalog, or a fixed marker when there is no
+            snapshot, in which case the recogniser uses the seed catalog of data/). None: left out.
 
     Returns:
         The first 12 hex digits of a SHA-256 over file names and contents.
@@ -99,12 +95,9 @@ def model_fingerprint(
     for path in sorted(set(paths)):
         digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path).encode())
         digest.update(path.read_bytes())
-    if catalog_snapshot is not None:
+    if catalog is not None:
         digest.update(b"catalog snapshot")
-        try:
-            digest.update(catalog_snapshot.read_bytes())
-        except OSError:
-            digest.update(_NO_SNAPSHOT)
+        digest.update(catalog)
     return digest.hexdigest()[:12]
 
 

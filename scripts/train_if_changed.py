@@ -2,15 +2,15 @@
 
 First the catalog snapshot the ProductRecognizer reads (`shop.catalog_snapshot`; the pipeline's
 `catalog_snapshot`, else CATALOG_SNAPSHOT, else var/catalog/snapshot.json) is refreshed from the shop database
-when the database can be read; otherwise the last snapshot is kept (without one, the recogniser uses the seed
-catalog).
+when the database can be read (reading only the photos that are new or changed since the last snapshot);
+otherwise the last snapshot is kept (without one, the recogniser uses the seed catalog).
 
 The model is then named after a SHA-256 over everything that shapes it
 (`assistant.training.model_fingerprint`): config.yml, domain.yml, data/, the custom components, the pinned
 packages, any model directory or weight file a component's `model_path` or `weights_path` names (a tuned
-encoder) and the catalog snapshot. When
-`models/assistant-<hash>.tar.gz` exists it is made the newest model (so `rasa shell`/`rasa run` pick it) and
-nothing is trained. Otherwise `rasa train` runs; Rasa's own fingerprint cache (.rasa/cache) then retrains only
+encoder) and the catalog in the snapshot (`shop.catalog_snapshot.catalog_content`: not the photos' file times).
+When `models/assistant-<hash>.tar.gz` exists it is made the newest model (so `rasa shell`/`rasa run` pick it)
+and nothing is trained. Otherwise `rasa train` runs; Rasa's own fingerprint cache (.rasa/cache) then retrains only
 the graph nodes whose inputs changed (after `make catalog-images`, the ProductRecognizer alone).
 
 With `--max-epochs N` every component and policy of the config is capped at N epochs (tests train this way, so
@@ -36,19 +36,20 @@ from assistant.training import capped_config, model_fingerprint, pipeline_value
 logger = logging.getLogger("train")
 
 
-def refresh_catalog_snapshot(config: Path) -> Path:
+def refresh_catalog_snapshot(config: Path) -> bytes:
     """Writes the catalog snapshot the pipeline of `config` reads from the shop database (when readable).
 
     Returns:
-        The snapshot file (it may not exist when the database never could be read).
+        What the snapshot holds for the model name (`shop.catalog_snapshot.catalog_content`; a marker when
+        there is no snapshot because the database never could be read).
     """
-    from shop.catalog_snapshot import refresh_snapshot, resolve_snapshot_path
+    from shop.catalog_snapshot import catalog_content, refresh_snapshot, resolve_snapshot_path
 
     snapshot = resolve_snapshot_path(pipeline_value(config, "ProductRecognizer", "catalog_snapshot"))
     written = refresh_snapshot(snapshot)
     if written:
         logger.info("Catalog snapshot written: %s", snapshot)
-    return snapshot
+    return catalog_content(snapshot)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -68,8 +69,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = project_path(args.out).resolve()
     if args.max_epochs:
         config = capped_config(config, args.max_epochs, out)
-    snapshot = refresh_catalog_snapshot(config)
-    name = f"{args.name}-{model_fingerprint(config, catalog_snapshot=snapshot)}"
+    catalog = refresh_catalog_snapshot(config)
+    name = f"{args.name}-{model_fingerprint(config, catalog=catalog)}"
     model = out / f"{name}.tar.gz"
     if model.exists() and not args.force:
         os.utime(model)  # newest model wins in `rasa shell` / `rasa run`

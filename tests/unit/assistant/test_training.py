@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from assistant.training import capped_config, model_directories, model_fingerprint, pipeline_value
+from shop.catalog_snapshot import catalog_content
 
 
 @pytest.fixture
@@ -70,15 +71,15 @@ def test_the_catalog_snapshot_is_part_of_the_fingerprint(project: Path) -> None:
     config = write_config(project, None)
     snapshot = project / "var" / "catalog" / "snapshot.json"
     without = model_fingerprint(config, project)
-    missing = model_fingerprint(config, project, catalog_snapshot=snapshot)
+    missing = model_fingerprint(config, project, catalog=catalog_content(snapshot))
     assert missing != without
     snapshot.parent.mkdir(parents=True)
     snapshot.write_text('{"format": 1, "products": [], "photos": []}\n')
-    first = model_fingerprint(config, project, catalog_snapshot=snapshot)
+    first = model_fingerprint(config, project, catalog=catalog_content(snapshot))
     assert first not in (without, missing)
-    assert model_fingerprint(config, project, catalog_snapshot=snapshot) == first
+    assert model_fingerprint(config, project, catalog=catalog_content(snapshot)) == first
     snapshot.write_text('{"format": 1, "products": [], "photos": [{"sku": "A"}]}\n')
-    assert model_fingerprint(config, project, catalog_snapshot=snapshot) != first
+    assert model_fingerprint(config, project, catalog=catalog_content(snapshot)) != first
 
 
 def test_pipeline_values_are_read_by_component_name(project: Path) -> None:

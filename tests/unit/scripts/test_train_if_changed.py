@@ -5,6 +5,7 @@ the project's real config, domain, data and components (assistant/training.py, t
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List
 
@@ -68,3 +69,16 @@ def test_an_unreadable_database_keeps_the_last_snapshot(shop, rasa_train, tmp_pa
     assert snapshot.read_bytes() == before
     assert not (tmp_path / "absent.db").exists(), "a missing database file is not created"
     assert rasa_train[0][-1] == rasa_train[1][-1], "same snapshot, same model name"
+
+
+def test_a_touched_photo_renames_no_model(shop, rasa_train, tmp_path: Path) -> None:
+    photo = tmp_path / "images" / "ab" / "kiwi.jpg"
+    photo.parent.mkdir(parents=True)
+    photo.write_bytes(b"kiwi photo")
+    shop.add_product_image("FRU-KIWI", "ab/kiwi.jpg", "a" * 64)
+    assert train_if_changed.main(["--out", str(tmp_path / "models")]) == 0
+    status = photo.stat()
+    os.utime(photo, ns=(status.st_atime_ns, status.st_mtime_ns + 1_000_000_000))
+    assert train_if_changed.main(["--out", str(tmp_path / "models")]) == 0
+    assert str(photo.stat().st_mtime_ns) in (tmp_path / "snapshot.json").read_text(), "the new time is recorded"
+    assert rasa_train[0][-1] == rasa_train[1][-1], "same catalog, same model name"

@@ -79,9 +79,9 @@ class TestCatalog:
 
     def write_snapshot(self) -> Path:
         """Writes the catalog snapshot from the database (as `make db` / `make train` do); returns it."""
-        from shop.catalog_snapshot import write_snapshot
+        from shop.catalog_snapshot import refresh_snapshot
 
-        write_snapshot(self.repository, self.snapshot, self.root)
+        refresh_snapshot(self.snapshot, self.url, self.root)
         return self.snapshot
 
     def config(self, **overrides: Any) -> Dict[str, Any]:
