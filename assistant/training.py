@@ -2,8 +2,9 @@
 
 `scripts/train_if_changed.py` names the model after `model_fingerprint`: a SHA-256 over everything that shapes
 it (config, domain, data, the custom components, the pinned packages, any model directory or weight file the
-pipeline names, and the catalog in the snapshot the ProductRecognizer builds its index from). Tests and benchmarks
-train with every `epochs` capped (`capped_config`), so their model has the same pipeline as the real one.
+pipeline names, and the catalog in the snapshot the ProductRecognizer builds its index from). Tests and
+benchmarks train with every `epochs` capped (`capped_config`), so their model has the same pipeline as the
+real one.
 
 Nothing here imports Rasa or the project's other packages.
 """

@@ -8,10 +8,10 @@ otherwise the last snapshot is kept (without one, the recogniser uses the seed c
 The model is then named after a SHA-256 over everything that shapes it
 (`assistant.training.model_fingerprint`): config.yml, domain.yml, data/, the custom components, the pinned
 packages, any model directory or weight file a component's `model_path` or `weights_path` names (a tuned
-encoder) and the catalog in the snapshot (`shop.catalog_snapshot.catalog_content`: not the photos' file times).
-When `models/assistant-<hash>.tar.gz` exists it is made the newest model (so `rasa shell`/`rasa run` pick it)
-and nothing is trained. Otherwise `rasa train` runs; Rasa's own fingerprint cache (.rasa/cache) then retrains only
-the graph nodes whose inputs changed (after `make catalog-images`, the ProductRecognizer alone).
+encoder) and the catalog in the snapshot (`shop.catalog_snapshot.catalog_content`: not the photos' file
+times). When `models/assistant-<hash>.tar.gz` exists it is made the newest model (so `rasa shell`/`rasa run`
+pick it) and nothing is trained. Otherwise `rasa train` runs; Rasa's own fingerprint cache (.rasa/cache) then
+retrains only the graph nodes whose inputs changed (after `make catalog-images`, the ProductRecognizer alone).
 
 With `--max-epochs N` every component and policy of the config is capped at N epochs (tests train this way, so
 the test model has the same pipeline as the real one).

@@ -13,8 +13,8 @@ Format (UTF-8 JSON, keys sorted, `SNAPSHOT_FORMAT` = 1)::
 
 `path` is relative to the catalog image root (`shop.catalog_photos.resolve_image_root`); `sha256` is
 the hex SHA-256 of the photo file when it could be read at writing time, else null. `size` (bytes) and
-`mtime_ns` (modification time, ns since the epoch) are the file's status when `sha256` was taken; they are left
-out when it could not be, and a reader accepts photos without them (snapshots written before they were
+`mtime_ns` (modification time, ns since the epoch) are the file's status when `sha256` was taken; they are
+left out when it could not be, and a reader accepts photos without them (snapshots written before they were
 recorded). Prices and stock are left out: actions read them live.
 
 Refreshing is cheap when nothing changed: a photo that the previous snapshot lists under the same path with
@@ -74,8 +74,8 @@ class SnapshotPhoto:
         path: the file, relative to the image root.
         sha256: the file's SHA-256 (hex); None when the file could not be read when the snapshot was written.
         size: the file's size (bytes) when `sha256` was taken; None when unknown.
-        mtime_ns: the file's modification time (ns since the epoch) when `sha256` was taken; None when unknown.
-            `size` and `mtime_ns` only tell a later refresh whether the file must be read again; they take no
+        mtime_ns: the file's modification time (ns since the epoch) when `sha256` was taken; None when
+            unknown. `size` and `mtime_ns` only tell a later refresh whether the file must be read again; they take no
             part in comparisons.
     """
 
@@ -195,13 +195,16 @@ def build_snapshot(
     ]
     root = image_root if image_root is not None else resolve_image_root(None)
     known = {photo.path: photo for photo in previous.photos} if previous is not None else {}
-    photos = [_photo(root, sku, relative, known.get(relative)) for sku, relative in repository.product_images()]
+    photos = [
+        _photo(root, sku, relative, known.get(relative)) for sku, relative in repository.product_images()
+    ]
     return CatalogSnapshot(tuple(sorted(products, key=lambda p: p["sku"])), tuple(photos))
 
 
 def _photo(root: Path, sku: str, relative: str, before: Optional[SnapshotPhoto]) -> SnapshotPhoto:
-    """The snapshot entry of one photo: its hash taken over from `before` when the file's size and modification
-    time are those `before` recorded, else read from the file (None, without a status, when it cannot be)."""
+    """The snapshot entry of one photo: its hash taken over from `before` when the file's size and
+    modification time are those `before` recorded, else read from the file (None, without a status, when it
+    cannot be)."""
     from shop.catalog_photos import resolve_catalog_image
 
     file = resolve_catalog_image(root, relative)

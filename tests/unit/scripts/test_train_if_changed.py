@@ -80,5 +80,6 @@ def test_a_touched_photo_renames_no_model(shop, rasa_train, tmp_path: Path) -> N
     status = photo.stat()
     os.utime(photo, ns=(status.st_atime_ns, status.st_mtime_ns + 1_000_000_000))
     assert train_if_changed.main(["--out", str(tmp_path / "models")]) == 0
-    assert str(photo.stat().st_mtime_ns) in (tmp_path / "snapshot.json").read_text(), "the new time is recorded"
+    recorded = (tmp_path / "snapshot.json").read_text()
+    assert str(photo.stat().st_mtime_ns) in recorded, "the new time is recorded"
     assert rasa_train[0][-1] == rasa_train[1][-1], "same catalog, same model name"

@@ -90,7 +90,7 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> List[Path]:
 
 
 def later(path: Path, seconds: int = 1) -> None:
-    """Moves the file's modification time `seconds` later, as touching or rewriting it a moment later would."""
+    """Moves the file's modification time `seconds` later, as touching or rewriting it later would."""
     status = path.stat()
     os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + seconds * 1_000_000_000))
 
