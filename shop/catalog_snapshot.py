@@ -75,8 +75,8 @@ class SnapshotPhoto:
         sha256: the file's SHA-256 (hex); None when the file could not be read when the snapshot was written.
         size: the file's size (bytes) when `sha256` was taken; None when unknown.
         mtime_ns: the file's modification time (ns since the epoch) when `sha256` was taken; None when
-            unknown. `size` and `mtime_ns` only tell a later refresh whether the file must be read again; they take no
-            part in comparisons.
+            unknown. `size` and `mtime_ns` only tell a later refresh whether the file must be read again;
+            they take no part in comparisons.
     """
 
     sku: str
