@@ -56,6 +56,7 @@ from rasa.shared.nlu.constants import (
     ENTITIES,
     ENTITY_ATTRIBUTE_TYPE,
     ENTITY_ATTRIBUTE_VALUE,
+    EXTRACTOR,
     INTENT,
     INTENT_NAME_KEY,
     TEXT,
@@ -69,6 +70,7 @@ from assistant.keys import (
     INTENT_SIMILAR_PRODUCTS,
     PRODUCT_ENTITY,
     PRODUCT_RECOGNITION,
+    PRODUCT_RECOGNIZER_EXTRACTOR,
     RECOGNISED,
     SIMILAR_PRODUCTS,
     SIMILAR_TO,
@@ -86,8 +88,8 @@ from assistant.configuration import (
     validate_config,
 )
 from components.image_featurizer import ImageFeaturizer
+from components.products import NAME
 from components.products.catalog import catalog_photo_files, read_catalog
-from shop.catalog_photos import resolve_image_root
 from components.products.embeddings import (
     encode_catalog_images,
     encode_catalog_texts,
@@ -104,14 +106,14 @@ from components.products.labels import (
     resolve_label_targets,
     resolve_mapping_path,
 )
-from shop.photo_import import PHOTO_MAX_BYTES
 from components.products.recognition import RecognitionSettings, recognise
 from components.products.recommender import SimilarityWeights, similar_products
 from components.text_featurizer import TransformerTextFeaturizer
+from media import AttachmentLimits
+from shop.catalog_photos import resolve_image_root
 
 logger = logging.getLogger(__name__)
 
-_NAME = "ProductRecognizer"
 _UNIT = "a number >= 0.0 and <= 1.0"
 
 
@@ -159,7 +161,7 @@ class ProductRecognizerConfig(ComponentConfig):
     #: Catalog photos decoded per run of the network at training time (count).
     batch_size: int = Integer(16, ge=1, valid="an integer >= 1")
     #: Largest catalog photo file read at training time (bytes; default: the customer photo limit, 10 MiB).
-    max_image_bytes: int = Integer(PHOTO_MAX_BYTES, ge=1, valid="an integer >= 1")
+    max_image_bytes: int = Integer(AttachmentLimits().image_max_bytes, ge=1, valid="an integer >= 1")
 
     def check(self) -> None:
         """`text_weight` and `image_weight` are not both 0."""
@@ -193,7 +195,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         Raises:
             InvalidConfigException: naming the key and its valid values, also for unknown keys.
         """
-        return validate_config(_NAME, ProductRecognizerConfig, config)
+        return validate_config(NAME, ProductRecognizerConfig, config)
 
     def __init__(
         self,
@@ -229,7 +231,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
                 logger.error(
                     "%s: the catalog photos were embedded with %s but the ImageFeaturizer now uses %s; photo "
                     "matching falls back to ImageNet labels until the model is retrained.",
-                    _NAME, index.encoder, expected,
+                    NAME, index.encoder, expected,
                 )
                 self._knn_enabled = False
         config = self._config
@@ -269,7 +271,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
                 index = CatalogIndex.load(Path(directory))
         except ValueError as error:
             logger.warning("%s: no usable catalog index in the model (%s); recognising by labels only.",
-                           _NAME, error)
+                           NAME, error)
         return cls(config, model_storage, resource, execution_context, index)
 
     @classmethod
@@ -312,7 +314,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
             try:
                 text = encode_catalog_texts([product.text() for product in products], self._text_config)
             except InvalidConfigException as error:
-                logger.warning("%s: no text encoder (%s); similar products use photos only.", _NAME, error)
+                logger.warning("%s: no text encoder (%s); similar products use photos only.", NAME, error)
         index = build_index(
             products, rows, raw, text, encoder_signature(self._image_config) if rows else {}, source,
             config.projection, config.lda_shrinkage, config.lda_min_photos_per_product,
@@ -321,7 +323,7 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
             index.save(Path(directory))
         self._set_index(index)
         logger.info("%s: catalog index with %d products and %d photos (source: %s, projection: %s).",
-                    _NAME, len(index.products), len(index.images), source,
+                    NAME, len(index.products), len(index.images), source,
                     "lda" if index.projection is not None else "none")
         return self._resource
 
@@ -342,13 +344,13 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
                 recognition = self.recognise_prepared(query, labels)
                 message.set(PRODUCT_RECOGNITION, recognition, add_to_output=True)
                 if recognition["status"] == RECOGNISED:
-                    entity = self.add_extractor_name([_entity(recognition)])
-                    message.set(ENTITIES, list(message.get(ENTITIES) or []) + entity, add_to_output=True)
+                    entities = list(message.get(ENTITIES) or []) + [_entity(recognition)]
+                    message.set(ENTITIES, entities, add_to_output=True)
             intent, payload_entities = _intent_and_payload(message)
             if intent == self._config.similar_intent:
                 reference, ranked = similar_products(
-                    self._index, self._weights, self._encode_query, self.name, message.get(TEXT),
-                    message.get(ENTITIES) or [], payload_entities, recognition, photo,
+                    self._index, self._weights, self._encode_query, PRODUCT_RECOGNIZER_EXTRACTOR,
+                    message.get(TEXT), message.get(ENTITIES) or [], payload_entities, recognition, photo,
                 )
                 message.set(SIMILAR_TO, reference, add_to_output=True)
                 message.set(SIMILAR_PRODUCTS, ranked, add_to_output=True)
@@ -374,13 +376,14 @@ class ProductRecognizer(GraphComponent, EntityExtractorMixin):
         try:
             return l2_normalise(encode_catalog_texts([words], self._text_config))[0]
         except InvalidConfigException as error:
-            logger.warning("%s: text encoder unavailable (%s)", _NAME, error)
+            logger.warning("%s: text encoder unavailable (%s)", NAME, error)
             return None
 
 
 # ---------------------------------------------------------------------------------------------- helpers
 def _entity(recognition: Mapping[str, Any]) -> Dict[str, Any]:
-    """The `product` entity of a recognised photo (no start/end: it is not in the text)."""
+    """The `product` entity of a recognised photo (no start/end: it is not in the text), with the `extractor`
+    that actions check (`PRODUCT_RECOGNIZER_EXTRACTOR`)."""
     return {
         ENTITY_ATTRIBUTE_TYPE: PRODUCT_ENTITY,
         ENTITY_ATTRIBUTE_VALUE: recognition["name"],
@@ -388,6 +391,7 @@ def _entity(recognition: Mapping[str, Any]) -> Dict[str, Any]:
         "confidence": recognition["confidence"],
         "method": recognition["method"],
         "candidates": recognition["candidates"],
+        EXTRACTOR: PRODUCT_RECOGNIZER_EXTRACTOR,
     }
 
 

@@ -522,3 +522,27 @@ def test_an_index_without_centroid_file_still_loads(model_storage, catalog):
     np.testing.assert_allclose(restored.index.image_centroids, original.index.image_centroids, atol=1e-6)
 
 
+
+
+# ---------------------------------------------------------------------------------------------- names, limits
+def test_the_component_name_is_the_extractor_actions_check() -> None:
+    from assistant.keys import PRODUCT_RECOGNIZER_EXTRACTOR
+    from components.products import NAME
+
+    assert ProductRecognizer.__name__ == NAME == PRODUCT_RECOGNIZER_EXTRACTOR
+    entity = recognizer_module._entity({"name": "Banana", "sku": "FRU-BANANA", "confidence": 0.9,
+                                        "method": "knn", "candidates": []})
+    assert entity["extractor"] == PRODUCT_RECOGNIZER_EXTRACTOR and list(entity)[-1] == "extractor"
+
+
+def test_the_photo_size_limit_is_the_customer_photo_limit_without_catalog_tooling() -> None:
+    import subprocess
+    import sys
+
+    from media import AttachmentLimits
+
+    assert ProductRecognizer.get_default_config()["max_image_bytes"] == AttachmentLimits().image_max_bytes
+    code = "import sys, components.product_recognizer; print('shop.photo_import' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[3], check=True)
+    assert result.stdout.strip() == "False", "the graph does not import the catalog photo import"
