@@ -30,14 +30,13 @@ from assistant.keys import (
     INTENT_SIMILAR_PRODUCTS,
     PRODUCT_ENTITY,
     PRODUCT_RECOGNITION,
+    PRODUCT_RECOGNIZER_EXTRACTOR,
     RECOGNISED,
     UNCERTAIN,
 )
 
 logger = logging.getLogger(__name__)
 
-#: Name the ProductRecognizer puts in the ``extractor`` field of its entities (its class name).
-RECOGNIZER = "ProductRecognizer"
 #: Candidates offered when the photo is not clear enough, at most.
 MAX_PHOTO_CANDIDATES = 3
 #: Longest attachment problem message echoed to the customer, in characters.
@@ -53,7 +52,7 @@ def recognised_sku(tracker: Tracker) -> Optional[Text]:
     """The sku of the product the ProductRecognizer found in the latest message's photo, if any."""
     for entity in latest_entities(tracker, PRODUCT_ENTITY):
         sku = entity.get("sku")
-        if entity.get("extractor") == RECOGNIZER and isinstance(sku, str) and sku.strip():
+        if entity.get("extractor") == PRODUCT_RECOGNIZER_EXTRACTOR and isinstance(sku, str) and sku.strip():
             return sku.strip()
     return None
 

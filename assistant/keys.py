@@ -56,6 +56,8 @@ RESERVED_METADATA_KEYS: FrozenSet[str] = frozenset(
 # ---------------------------------------------------------------------------------------------------------
 #: Entity (and slot) naming a catalog product; the ProductRecognizer adds one for a recognised photo.
 PRODUCT_ENTITY = "product"
+#: ``extractor`` of the entities the ProductRecognizer adds (its class name); actions trust only those.
+PRODUCT_RECOGNIZER_EXTRACTOR = "ProductRecognizer"
 
 # ---------------------------------------------------------------------------------------------------------
 # Intents that components set or react to

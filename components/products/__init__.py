@@ -15,5 +15,12 @@
 Attaching photos to the catalog (`make catalog-images`) is not part of the graph: see `shop.photo_import` and
 `shop.grocery_dataset`.
 
-Nothing is imported here, so a module can be used without loading the others (or Rasa).
+Only `assistant.keys` is imported here, so a module can be used without loading the others (or Rasa).
 """
+from __future__ import annotations
+
+from assistant.keys import PRODUCT_RECOGNIZER_EXTRACTOR
+
+#: Component name used in log lines and error messages: the class name, which is also the `extractor` value of
+#: the entities the recogniser adds (`assistant.keys.PRODUCT_RECOGNIZER_EXTRACTOR`).
+NAME = PRODUCT_RECOGNIZER_EXTRACTOR

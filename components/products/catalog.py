@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Text, Tuple
 
+from components.products import NAME
 from shop.catalog_photos import resolve_catalog_image
 from shop.catalog_snapshot import read_snapshot, resolve_snapshot_path
 
 logger = logging.getLogger(__name__)
 
-_NAME = "ProductRecognizer"
 #: Where the catalog came from (`CatalogIndex.source`).
 SOURCE_SNAPSHOT, SOURCE_SEED, SOURCE_NONE = "snapshot", "seed", "none"
 
@@ -121,7 +121,7 @@ def read_catalog(snapshot: Optional[Text] = None) -> Tuple[List[CatalogProduct],
     catalog = load_catalog(snapshot)
     if catalog.problem is not None:
         fallback = "the seed catalog without photos" if catalog.source == SOURCE_SEED else "an empty catalog"
-        logger.warning("%s: %s; using %s.", _NAME, catalog.problem, fallback)
+        logger.warning("%s: %s; using %s.", NAME, catalog.problem, fallback)
     return catalog.products, catalog.photos, catalog.source
 
 
@@ -134,7 +134,7 @@ def catalog_photo_files(
     for sku, relative in pairs:
         path = resolve_catalog_image(root, relative) if known is None or sku in known else None
         if path is None:
-            logger.warning("%s: catalog photo '%s' of %s not found under %s; skipped.", _NAME, relative, sku,
+            logger.warning("%s: catalog photo '%s' of %s not found under %s; skipped.", NAME, relative, sku,
                            root)
             continue
         found.append((sku, relative, path))

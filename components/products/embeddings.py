@@ -18,9 +18,10 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from components.products import NAME
+
 logger = logging.getLogger(__name__)
 
-_NAME = "ProductRecognizer"
 #: Characters of a text kept before tokenising (the tokenizer truncates to `max_length` pieces anyway).
 TEXT_MAX_CHARS = 1024
 
@@ -83,7 +84,7 @@ def encode_catalog_images(
             pending.append(crop_and_resize(image, config["image_size"], config["resize_size"]))
             ok.append(True)
         except (AttachmentError, OSError) as error:
-            logger.warning("%s: catalog photo %s skipped (%s)", _NAME, path.name, error)
+            logger.warning("%s: catalog photo %s skipped (%s)", NAME, path.name, error)
             ok.append(False)
         if len(pending) >= batch_size:
             chunks.append(encode_images(net, pending, config["batch_size"])[0])

@@ -12,13 +12,13 @@ import json
 from typing import Optional, Text
 
 from assistant.fingerprints import UNREADABLE, directory_sha256, file_sha256, file_sha256_or
+from components.products import NAME
 from components.products.catalog import load_catalog
-from shop.catalog_photos import resolve_catalog_image, resolve_image_root
 from components.products.index import INDEX_FORMAT
 from components.products.labels import resolve_mapping_path
 from encoders.errors import EncoderError
+from shop.catalog_photos import resolve_catalog_image, resolve_image_root
 
-_NAME = "ProductRecognizer"
 
 
 def packaged_encoders_fingerprint() -> str:
@@ -47,7 +47,7 @@ def catalog_fingerprint(
         image_root: the `image_root` config value (None: CATALOG_IMAGE_DIR or var/catalog-images).
         label_mapping: the `label_mapping` config value.
     """
-    digest = hashlib.sha256(f"{_NAME}:{INDEX_FORMAT}".encode())
+    digest = hashlib.sha256(f"{NAME}:{INDEX_FORMAT}".encode())
     catalog = load_catalog(snapshot)
     digest.update(catalog.source.encode())
     for product in catalog.products:

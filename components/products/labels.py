@@ -14,9 +14,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Text,
 from rasa.shared.exceptions import InvalidConfigException
 
 from assistant.paths import project_path
+from components.products import NAME
 from components.products.catalog import CatalogProduct
 
-_NAME = "ProductRecognizer"
 #: The shipped mapping (relative to the project root).
 DEFAULT_LABEL_MAPPING = "data/catalog/imagenet_to_kind.yml"
 
@@ -37,7 +37,7 @@ def load_label_mapping(path: Path) -> Dict[str, List[str]]:
             label that is not one of the 1000 ImageNet class names the ImageFeaturizer reports.
     """
     if not path.is_file():
-        raise InvalidConfigException(f"{_NAME}: `label_mapping` file '{path}' does not exist.")
+        raise InvalidConfigException(f"{NAME}: `label_mapping` file '{path}' does not exist.")
     status = path.stat()
     key = (str(path), status.st_size, status.st_mtime_ns)
     with _MAPPING_LOCK:
@@ -51,23 +51,23 @@ def load_label_mapping(path: Path) -> Dict[str, List[str]]:
             raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
         except Exception as error:
             raise InvalidConfigException(
-                f"{_NAME}: `label_mapping` '{path}' is not valid YAML: {error}"
+                f"{NAME}: `label_mapping` '{path}' is not valid YAML: {error}"
             ) from error
         if not isinstance(raw, dict):
-            raise InvalidConfigException(f"{_NAME}: `label_mapping` '{path}' must be a YAML mapping.")
+            raise InvalidConfigException(f"{NAME}: `label_mapping` '{path}' must be a YAML mapping.")
         known = set(imagenet_labels())
         mapping: Dict[str, List[str]] = {}
         for label, targets in raw.items():
             if label not in known:
                 raise InvalidConfigException(
-                    f"{_NAME}: `label_mapping` '{path}': '{label}' is not an ImageNet class name "
+                    f"{NAME}: `label_mapping` '{path}': '{label}' is not an ImageNet class name "
                     f"(see {LABELS_PATH.name} in the encoders package)."
                 )
             if isinstance(targets, str):
                 targets = [targets]
             if not isinstance(targets, list) or not all(isinstance(t, str) and t.strip() for t in targets):
                 raise InvalidConfigException(
-                    f"{_NAME}: `label_mapping` '{path}': '{label}' must map to a list of catalog kinds or "
+                    f"{NAME}: `label_mapping` '{path}': '{label}' must map to a list of catalog kinds or "
                     f"coarse categories, got {targets!r}."
                 )
             mapping[str(label)] = [t.strip() for t in targets]

@@ -8,7 +8,7 @@ from typing import Any, Dict
 
 import pytest
 
-from actions.photos import ActionAnswerProductPhoto, ActionAttachmentProblem
+from actions.photos import ActionAnswerProductPhoto, ActionAttachmentProblem, recognised_sku
 from assistant.keys import ATTACHMENT_PROBLEM, PRODUCT_RECOGNITION, RECOGNISED, UNCERTAIN, UNKNOWN
 from tests.unit.actions.harness import (
     buttons,
@@ -146,3 +146,12 @@ def test_an_overlong_problem_message_is_cut() -> None:
     tracker = with_parse(make_tracker(intent="attachment_problem"), **{ATTACHMENT_PROBLEM: problem})
     dispatcher, _ = run(ActionAttachmentProblem(), tracker)
     assert len(dispatcher.messages[0]["text"]) <= 300
+
+
+def test_only_the_recognisers_entity_names_the_photos_product() -> None:
+    from assistant.keys import PRODUCT_RECOGNIZER_EXTRACTOR
+
+    ours = photo_entity("FRU-BANANA", "Banana")
+    assert ours["extractor"] == PRODUCT_RECOGNIZER_EXTRACTOR
+    assert recognised_sku(photo_message([ours])) == "FRU-BANANA"
+    assert recognised_sku(photo_message([{**ours, "extractor": "DIETClassifier"}])) is None
