@@ -170,8 +170,10 @@ class UsesAttachmentStore:
 
     @property
     def store(self) -> AttachmentStore:
-        """Where the channel's photos and voice notes go: :func:`media.default_store` unless one was given
-        (``ATTACHMENT_DIR``; created on first use, not when the channel is built)."""
+        """Where the channel's photos and voice notes go: :func:`media.default_store` (``ATTACHMENT_DIR``)
+        unless one was given. The default store is created on first use of this property: Telegram and
+        Messenger reach it with their first download, the REST channel already in its constructor (it checks
+        its rate-limit bursts against the store's ``max_attachments``)."""
         if self._store is None:
             self._store = default_store()
         return self._store

@@ -48,7 +48,8 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
 
     Args:
         settings: Channel settings (see :class:`~channels.rest.settings.ChannelSettings`); checked again here.
-        store: Upload store; defaults to :func:`media.default_store` (``ATTACHMENT_DIR``).
+        store: Upload store; defaults to :func:`media.default_store` (``ATTACHMENT_DIR``), created here
+            because the settings are checked against its limits.
         environ: Where the bearer token is looked up (default ``os.environ``, read per request).
 
     Raises:

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from channels import common
+from channels.rest import MultimodalRestInput
 from channels.rest.channel import _chunks
+from channels.rest.settings import ChannelSettings
 from media import AttachmentLimits, AttachmentStore
 from media.limits import CHUNK_BYTES
 from tests.unit.channels import HAS_FFMPEG, make_audio, make_jpeg
@@ -230,3 +233,12 @@ async def test_file_over_the_type_limit_is_refused_while_streaming(tmp_path: Pat
 def test_a_decoded_upload_goes_to_the_store_in_the_media_chunk_size() -> None:
     data = memoryview(bytes(2 * CHUNK_BYTES + 1))
     assert [len(chunk) for chunk in _chunks(data)] == [CHUNK_BYTES, CHUNK_BYTES, 1]
+
+
+def test_the_default_store_is_created_with_the_channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Unlike Telegram and Messenger, the REST channel needs the store's limits when it is built."""
+    default = AttachmentStore(tmp_path / "default")
+    calls = []
+    monkeypatch.setattr(common, "default_store", lambda: calls.append(1) or default)
+    channel = MultimodalRestInput(ChannelSettings())
+    assert calls == [1] and channel.store is default and calls == [1]
