@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl
 
-from assistant.keys import ATTACHMENTS, RESERVED_METADATA_KEYS
+from assistant.keys import RESERVED_METADATA_KEYS
 from channels.rest.errors import ChannelError
 from channels.rest.forms import FormError, FormPart, parse_form
 from channels.rest.settings import ChannelSettings
@@ -23,7 +23,10 @@ from media.schema import ID_RE
 
 logger = logging.getLogger(__name__)
 
-#: An upload id: the SHA-256 of the file's bytes as 64 lower-case hex digits.
+#: The JSON body's list of uploads (``{"sender", "message", "attachments": [...]}``): a field of the public
+#: REST API (README, "REST"), which clients depend on. It spells the same word as the internal metadata key
+#: ``assistant.keys.ATTACHMENTS`` but is not that key: renaming the key must not rename the HTTP field.
+BODY_ATTACHMENTS = "attachments"
 #: Form fields that hold files even when the client sent no file name.
 FILE_FIELDS = frozenset({"files", "file", "files[]"})
 #: Form fields read as text; any other field without a file name is ignored.
@@ -134,6 +137,12 @@ class RequestParser:
     # ---- fields --------------------------------------------------------------------------------------
     @staticmethod
     def check_sender(value: Any) -> str:
+        """The ``sender`` field: the conversation id, 1-:data:`SENDER_MAX_CHARS` printable characters.
+
+        Raises:
+            ChannelError: 400 ``missing_sender`` when it is absent or empty, ``invalid_sender`` when it is not
+                a string, too long, blank or has unprintable characters.
+        """
         if value is None or value == "":
             raise ChannelError(400, "missing_sender", "Every message needs a 'sender' (the conversation id).")
         if not isinstance(value, str):
@@ -147,6 +156,12 @@ class RequestParser:
         return value
 
     def check_text(self, value: Any) -> Optional[str]:
+        """The ``message`` field: ``None`` when absent (a message of attachments only), else the text as sent.
+
+        Raises:
+            ChannelError: 400 ``invalid_message`` when it is not a string, ``message_too_long`` (with the
+                friendly text for the customer) when it has more than ``max_text_chars`` characters.
+        """
         if value is None:
             return None
         if not isinstance(value, str):
@@ -185,6 +200,11 @@ class RequestParser:
         return {key: item for key, item in value.items() if key not in RESERVED_METADATA_KEYS}
 
     def check_count(self, count: int) -> None:
+        """Refuses a request with more than ``max_attachments`` attachments as a whole.
+
+        Raises:
+            ChannelError: 400 ``too_many_attachments``, with the store's friendly ``too_many`` text.
+        """
         if count > self.max_attachments:
             raise ChannelError(
                 400,
@@ -211,7 +231,7 @@ class RequestParser:
         sender = self.check_sender(payload.get("sender"))
         text = self.check_text(payload.get("message"))
         metadata = self.check_metadata(payload.get("metadata"))
-        items = payload.get(ATTACHMENTS)  # the body names its uploads like the metadata names references
+        items = payload.get(BODY_ATTACHMENTS)
         if items is None:
             items = []
         if not isinstance(items, list):

@@ -91,10 +91,12 @@ def _module_level_string_constants(path: Path) -> Iterator[Tuple[str, str, int]]
 #: Constants whose value happens to equal a shared key but that name something else; each says what.
 UNRELATED_CONSTANTS = {
     ("components/fusion/__init__.py", "IMAGE_BRANCH"): "config vocabulary of `trunk_branches`, not a message key",
+    ("channels/rest/parsing.py", "BODY_ATTACHMENTS"): "a field of the public REST API's JSON body",
 }
 #: String literals that equal a shared key but are another system's field name.
 FOREIGN_FIELDS = {
     ("channels/messenger.py", "attachments"): "the Messenger Platform's `message.attachments` field",
+    ("channels/rest/parsing.py", "attachments"): "BODY_ATTACHMENTS: a public REST API field",
     ("components/products/index.py", "image_embeddings"): "a file name of the persisted index (image_embeddings.npy)",
 }
 

@@ -4,11 +4,13 @@ request of the cases list (ids that climb out of the store, URLs to private addr
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
 
-from channels.rest import looks_like_base64
+from channels.rest import looks_like_base64, parsing
+from channels.rest.settings import ChannelSettings
 from media import AttachmentStore
 from tests.unit.channels import make_jpeg
 from tests.unit.channels.rest import PRIVATE_URLS, TRAVERSAL_IDS, Served, b64, error_of, stored_files
@@ -192,3 +194,13 @@ def test_base64_syntax_check() -> None:
     assert not looks_like_base64("a")
     assert not looks_like_base64("data:image/png,rawtext")
 
+
+
+def test_the_public_body_field_for_uploads_is_the_rests_own_constant() -> None:
+    """Clients send `{"attachments": [...]}`: a public API name, kept apart from the internal metadata key
+    (`assistant.keys.ATTACHMENTS`), so renaming that key cannot rename the HTTP field."""
+    assert parsing.BODY_ATTACHMENTS == "attachments"
+    parser = parsing.RequestParser(ChannelSettings(), max_attachments=10)
+    body = json.dumps({"sender": "a", "attachments": [{"type": "image", "data": b64(make_jpeg())}]})
+    message = parser.parse("application/json", body.encode("utf-8"))
+    assert [(upload.kind, upload.declared_type) for upload in message.uploads] == [("base64", "image")]
