@@ -117,11 +117,11 @@ async def test_a_refusal_is_logged_once_under_the_channels_logger_without_the_to
     await harness.post(PAYLOADS["telegram_voice.json"])
     assert "I couldn't download that voice note" in harness.stub.sent_texts[0]
     rejections = [(r.name, r.getMessage()) for r in caplog.records if "Attachment rejected" in r.getMessage()]
-    assert rejections == [
-        ("channels.telegram.channel",
-         "Attachment rejected (fetch_failed audio: GET https://api.telegram.org/file/bot<token>/voice/file_5.oga "
-         "failed)"),
-    ]
+    logged = (
+        "Attachment rejected (fetch_failed audio: "
+        "GET https://api.telegram.org/file/bot<token>/voice/file_5.oga failed)"
+    )
+    assert rejections == [("channels.telegram.channel", logged)]
     assert TOKEN_SECRET_PART not in caplog.text
 
 
