@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple
 
 from assistant.files import write_atomically
 from media import AttachmentError, AttachmentLimits
+from shop.catalog_photos import relative_parts
 
 if TYPE_CHECKING:  # hints only
     from shop.repository import ShopRepository
@@ -65,12 +66,10 @@ def inside(base: Path, candidate: Path) -> Optional[Path]:
 
 
 def relative_file(base: Path, relative: str) -> Optional[Path]:
-    """A file named by a path relative to `base` (as in a CSV), refusing absolute paths and `..` parts."""
-    text = (relative or "").strip().replace("\\", "/")
-    parts = [part for part in text.split("/") if part not in ("", ".")]
-    if not parts or text.startswith("/") or ".." in parts or ":" in parts[0] or "\x00" in text:
-        return None
-    return inside(base, base.joinpath(*parts))
+    """A file named by a path relative to `base` (as in a CSV): the path must pass
+    `shop.catalog_photos.relative_parts` (no absolute paths, no `..`), the file must pass `inside`."""
+    parts = relative_parts(relative)
+    return inside(base, base.joinpath(*parts)) if parts else None
 
 
 def photos_from_folders(base: Path) -> Tuple[List[Photo], List[str]]:

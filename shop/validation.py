@@ -13,9 +13,9 @@ import logging
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
-from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Dict, List, Optional
 
+from shop.catalog_photos import relative_parts
 from shop.errors import InvalidAmount, InvalidInput, InvalidOrderNumber
 from shop.statuses import CENT, MAX_AMOUNT, TicketPriority
 
@@ -412,8 +412,10 @@ def clean_sha256(value: Any) -> str:
 def clean_image_path(path: Any) -> str:
     """Validate an image path relative to the image root and return it in POSIX form.
 
-    Backslashes become slashes, ``.`` parts and empty parts are dropped: ``"Fruit\\\\Banana\\\\b.jpg"`` →
-    ``"Fruit/Banana/b.jpg"``.
+    The path syntax is `shop.catalog_photos.relative_parts` (the check the catalog's readers make):
+    backslashes become slashes, ``.`` parts and empty parts are dropped: ``"Fruit\\\\Banana\\\\b.jpg"`` →
+    ``"Fruit/Banana/b.jpg"``. What is stored must also be short, free of control characters and not start
+    with ``~``.
 
     Args:
         path: The path as a caller gives it.
@@ -423,24 +425,15 @@ def clean_image_path(path: Any) -> str:
 
     Raises:
         InvalidInput: For non-strings, empty or over-long (> 500 characters) paths, absolute paths, drive
-            letters, ``..`` parts, ``~`` or control characters.
+            letters (a colon in the first part), ``..`` parts, ``~`` or control characters.
     """
     if not isinstance(path, str) or not path.strip() or len(path) > MAX_IMAGE_PATH_CHARS:
         raise InvalidInput("image path must be a non-empty string of at most 500 characters")
     if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in path):
         raise InvalidInput("image path contains control characters")
-    posix = path.strip().replace("\\", "/")
-    windows = PureWindowsPath(path.strip())
-    pure = PurePosixPath(posix)
-    if (
-        pure.is_absolute()
-        or windows.drive
-        or windows.is_absolute()
-        or ".." in pure.parts
-        or posix.startswith("~")
-    ):
+    parts = relative_parts(path)
+    if parts is None or path.strip().replace("\\", "/").startswith("~"):
         raise InvalidInput(f"image path must be relative to the image root: {path[:80]!r}")
-    parts = [part for part in pure.parts if part not in ("", ".")]
     if not parts:
         raise InvalidInput("image path has no file name")
     return "/".join(parts)
