@@ -66,8 +66,8 @@ def test_relative_parts_is_the_syntax_of_a_relative_photo_path(path, parts) -> N
 @pytest.mark.parametrize(
     "path",
     [
-        "fru-banana/fadc28.png", "./fru-banana\\fadc28.png", "../x.png", "/x.png", "c:x.png", "ab:c/x.png", ".",
-        "a\x00b",
+        "fru-banana/fadc28.png", "./fru-banana\\fadc28.png", "../x.png", "/x.png", "c:x.png", "ab:c/x.png",
+        ".", "a\x00b",
     ],
 )
 def test_the_recorder_and_both_readers_agree_on_a_path(tmp_path: Path, path: str) -> None:
