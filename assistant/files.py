@@ -2,8 +2,8 @@
 
 The content goes to a temporary file in `temporary_dir` (default: the target's folder; it must be on the same
 file system), is flushed to disk (`os.fsync`) and renamed over the target (`os.replace`, atomic on POSIX and
-Windows). A new file is readable by everyone (`NEW_FILE_MODE`), a replaced one keeps its permissions, unless the
-caller names the mode. On any error the temporary file is removed and the target is left as it was.
+Windows). A new file is readable by everyone (`NEW_FILE_MODE`), a replaced one keeps its permissions, unless
+the caller names the mode. On any error the temporary file is removed and the target is left as it was.
 
 Users: the catalog snapshot (`shop.catalog_snapshot`), the content-addressed catalog photos
 (`shop.photo_import`) and the upload store's sidecars (`media.store`, private: 0600). Nothing here imports the

@@ -38,7 +38,7 @@ __all__ = ["DEFAULT_ATTACHMENT_DIR", "AttachmentStore", "default_store"]
 
 #: Where uploads are kept unless ``ATTACHMENT_DIR`` says otherwise.
 DEFAULT_ATTACHMENT_DIR = VAR_DIR / "uploads"
-#: Permissions of a stored upload and its sidecar (rw-------): customers' files are for the server's user only.
+#: Permissions of a stored upload and its sidecar (rw-------): customers' files are for the server's user.
 PRIVATE_FILE_MODE = 0o600
 
 
