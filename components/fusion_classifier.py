@@ -51,6 +51,7 @@ from assistant.configuration import (
     Names,
     Number,
     TextValue,
+    defaults_of,
     validate_config,
 )
 from components.fusion import (
@@ -81,43 +82,93 @@ def _one_of(values: tuple) -> str:
 
 
 class FusionClassifierConfig(ComponentConfig):
-    """The MultimodalFusionClassifier's config keys (see `get_default_config` for their meaning and units)."""
+    """The MultimodalFusionClassifier's config keys: defaults, valid values, and each key's meaning and unit
+    in its comment (`MultimodalFusionClassifier.get_default_config` returns the defaults)."""
 
+    #: Names (node names or `alias`) of the featurizers whose TEXT sentence features are used (list of str);
+    #: [] uses every featurizer's, e.g. MiniLM + CountVectors word/char + regex.
     featurizers: Any = Names([], valid="a list of featurizer names ([] for all)")
+    #: Message attribute that holds the image sentence feature (str; ImageFeaturizer writes "image").
     image_attribute: str = TextValue(IMAGE, valid="a non-empty string")
+    #: Width of each input branch's projection and absent embedding (units).
     embedding_dimension: int = Integer(128, ge=1, valid="an integer >= 1")
+    #: Input branches projected into the fused input of the hidden layers (list of "text_dense",
+    #: "text_sparse", "image"). The count vectors' vocabulary is large: through a projection they over-fit
+    #: within a few epochs, so by default they reach the heads through the wide path only.
     trunk_branches: Any = Names(
         [TEXT_DENSE, IMAGE_BRANCH],
         choices=BRANCHES,
         distinct=True,
         valid=f"a list of distinct branch names out of {', '.join(map(repr, BRANCHES))}",
     )
+    #: Add a linear map from every branch's normalised input and the modality indicators straight to both
+    #: heads' logits, next to the hidden layers (bool; "wide and deep", see `fusion.network`).
     wide_path: bool = Flag(True)
+    #: Adam step size of the wide path (float > 0); its inputs have unit norm, so its weights must grow larger
+    #: than the hidden layers' and it needs a larger step to get there in a few epochs.
     wide_learning_rate: float = Number(0.01, gt=0, valid="a positive number")
+    #: Hidden layers after the fusion, shared by both heads (list of units per layer; [] feeds the heads
+    #: directly).
     hidden_layer_sizes: Any = Integers([256], ge=1, valid=_LAYERS)
+    #: Hidden layers of the sentiment head's own path from the fused input (list of units per layer); [] puts
+    #: the sentiment head on the shared layers.
     sentiment_hidden_layer_sizes: Any = Integers([], ge=1, valid=_LAYERS)
+    #: Intent head: "linear" (affine layer) or "cosine" (scaled cosine between the last hidden vector and a
+    #: learned vector per intent; see `fusion.network.CosineHead`).
     intent_head: str = Choice("linear", *INTENT_HEADS, valid=_one_of(INTENT_HEADS))
+    #: Scale of the cosine head's logits, i.e. its inverse softmax temperature (float > 0).
     cosine_scale: float = Number(20.0, gt=0, valid="a positive number")
+    #: Dropout on the fused input and after each hidden layer (probability, 0..1 exclusive). With the wide
+    #: path beside it the trunk over-fits first; 0.5 was best of 0.2 / 0.3 / 0.5 on BANKING77 (a split of its
+    #: train part) and on the project's own data.
     dropout: float = Number(0.5, ge=0, lt=1, valid=_PROBABILITY)
+    #: While training, each present modality of an example (text, image) is replaced by its absent embedding
+    #: with this probability; one always stays (probability, 0..1 exclusive).
     modality_dropout: float = Number(0.1, ge=0, lt=1, valid=_PROBABILITY)
+    #: Input scaling per message: "l2" divides dense features by their L2 norm and sparse counts are
+    #: log(1 + count)-compressed, then L2-normalised; "none" passes features on as they come.
     input_normalization: str = Choice("l2", *NORMALIZATIONS, valid=_one_of(NORMALIZATIONS))
+    #: Weight of the intent cross-entropy in the total loss (non-negative float, unitless).
     intent_loss_weight: float = Number(1.0, ge=0, valid="a non-negative number")
+    #: Weight of the sentiment cross-entropy in the total loss (non-negative float, unitless).
     sentiment_loss_weight: float = Number(0.5, ge=0, valid="a non-negative number")
+    #: Metadata key of an example's sentiment label (str); see `sentiment_label_of`.
     sentiment_key: str = TextValue(SENTIMENT, valid="a non-empty string")
+    #: Sentiment classes of the sentiment head, in output order (list of ≥ 2 distinct lower-case str);
+    #: training labels outside this list are ignored with a warning.
     sentiment_labels: Any = Names(list(SENTIMENT_LABELS), distinct=True, min_items=2, valid=_LABELS)
+    #: Adam step size (float > 0).
     learning_rate: float = Number(0.001, gt=0, valid="a positive number")
+    #: Adam L2 weight decay (float ≥ 0).
     weight_decay: float = Number(0.0, ge=0, valid="a non-negative number")
+    #: Examples per mini-batch, in training and prediction (count).
     batch_size: int = Integer(64, ge=1, valid="an integer >= 1")
+    #: Most passes over the training examples (count); early stopping may end training sooner.
     epochs: int = Integer(100, ge=1, valid="an integer >= 1")
+    #: Share of the examples held out, stratified by label, for early stopping (fraction, 0 ≤ x < 1; 0 trains
+    #: for all `epochs` without validation).
     validation_split: float = Number(0.1, ge=0, lt=1, valid=_FRACTION)
+    #: Epochs without a better validation score before training stops (count ≥ 1).
     early_stopping_patience: int = Integer(10, ge=1, valid="an integer >= 1")
+    #: What "better" means: "accuracy" = a higher validation accuracy (the heads' accuracies weighted like
+    #: their losses), ties broken by a lower validation loss; "loss" = a lower validation loss. The loss
+    #: minimum usually comes epochs before the accuracy stops rising.
     early_stopping_metric: str = Choice(
         "accuracy", *EARLY_STOPPING_METRICS, valid=_one_of(EARLY_STOPPING_METRICS)
     )
+    #: Label smoothing of both cross-entropies while training (fraction of the target mass spread over all
+    #: classes, 0 ≤ x < 1; Szegedy et al. 2016, "Rethinking the Inception Architecture").
     label_smoothing: float = Number(0.0, ge=0, lt=1, valid=_FRACTION)
+    #: After early stopping picked the best epoch count on the validation split, train a fresh network on all
+    #: examples (validation part included) for that many epochs (bool; doubles training time).
     refit_on_all_data: bool = Flag(False)
+    #: Intents listed in `intent_ranking` (count; 0 lists all).
     ranking_length: int = Integer(10, ge=0, valid="an integer >= 0")
+    #: Seed of python's `random`, numpy and torch: initialisation, split, shuffling, dropout (int).
     random_seed: int = Integer(42, valid="an integer")
+    #: torch intra-op CPU threads while this component trains or predicts (count; the previous setting is
+    #: restored afterwards); 0 leaves torch's setting. The network is small: one thread is usually fastest,
+    #: and far faster than several on a busy machine.
     num_threads: int = Integer(1, ge=0, valid="an integer >= 0")
 
     def check(self) -> None:
@@ -179,87 +230,9 @@ class MultimodalFusionClassifier(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        """The component's default config; each key's unit is in its comment."""
-        return {
-            # Names (node names or `alias`) of the featurizers whose TEXT sentence features are used
-            # (list of str); [] uses every featurizer's, e.g. MiniLM + CountVectors word/char + regex.
-            "featurizers": [],
-            # Message attribute that holds the image sentence feature (str; ImageFeaturizer writes "image").
-            "image_attribute": IMAGE,
-            # Width of each input branch's projection and absent embedding (units).
-            "embedding_dimension": 128,
-            # Input branches projected into the fused input of the hidden layers (list of "text_dense",
-            # "text_sparse", "image"). The count vectors' vocabulary is large: through a projection they
-            # over-fit within a few epochs, so by default they reach the heads through the wide path only.
-            "trunk_branches": [TEXT_DENSE, IMAGE_BRANCH],
-            # Add a linear map from every branch's normalised input and the modality indicators straight to
-            # both heads' logits, next to the hidden layers (bool; "wide and deep", see `fusion.network`).
-            "wide_path": True,
-            # Adam step size of the wide path (float > 0); its inputs have unit norm, so its weights must
-            # grow larger than the hidden layers' and it needs a larger step to get there in a few epochs.
-            "wide_learning_rate": 0.01,
-            # Hidden layers after the fusion, shared by both heads (list of units per layer; [] feeds the
-            # heads directly).
-            "hidden_layer_sizes": [256],
-            # Hidden layers of the sentiment head's own path from the fused input (list of units per layer);
-            # [] puts the sentiment head on the shared layers.
-            "sentiment_hidden_layer_sizes": [],
-            # Intent head: "linear" (affine layer) or "cosine" (scaled cosine between the last hidden vector
-            # and a learned vector per intent; see `fusion.network.CosineHead`).
-            "intent_head": "linear",
-            # Scale of the cosine head's logits, i.e. its inverse softmax temperature (float > 0).
-            "cosine_scale": 20.0,
-            # Dropout on the fused input and after each hidden layer (probability, 0..1 exclusive). With the
-            # wide path beside it the trunk over-fits first; 0.5 was best of 0.2 / 0.3 / 0.5 on BANKING77
-            # (a split of its train part) and on the project's own data.
-            "dropout": 0.5,
-            # While training, each present modality of an example (text, image) is replaced by its absent
-            # embedding with this probability; one always stays (probability, 0..1 exclusive).
-            "modality_dropout": 0.1,
-            # Input scaling per message: "l2" divides dense features by their L2 norm and sparse counts are
-            # log(1 + count)-compressed, then L2-normalised; "none" passes features on as they come.
-            "input_normalization": "l2",
-            # Weight of the intent cross-entropy in the total loss (non-negative float, unitless).
-            "intent_loss_weight": 1.0,
-            # Weight of the sentiment cross-entropy in the total loss (non-negative float, unitless).
-            "sentiment_loss_weight": 0.5,
-            # Metadata key of an example's sentiment label (str); see `sentiment_label_of`.
-            "sentiment_key": SENTIMENT,
-            # Sentiment classes of the sentiment head, in output order (list of ≥ 2 distinct lower-case str);
-            # training labels outside this list are ignored with a warning.
-            "sentiment_labels": list(SENTIMENT_LABELS),
-            # Adam step size (float > 0).
-            "learning_rate": 0.001,
-            # Adam L2 weight decay (float ≥ 0).
-            "weight_decay": 0.0,
-            # Examples per mini-batch, in training and prediction (count).
-            "batch_size": 64,
-            # Most passes over the training examples (count); early stopping may end training sooner.
-            "epochs": 100,
-            # Share of the examples held out, stratified by label, for early stopping (fraction, 0 ≤ x < 1;
-            # 0 trains for all `epochs` without validation).
-            "validation_split": 0.1,
-            # Epochs without a better validation score before training stops (count ≥ 1).
-            "early_stopping_patience": 10,
-            # What "better" means: "accuracy" = a higher validation accuracy (the heads' accuracies weighted
-            # like their losses), ties broken by a lower validation loss; "loss" = a lower validation loss.
-            # The loss minimum usually comes epochs before the accuracy stops rising.
-            "early_stopping_metric": "accuracy",
-            # Label smoothing of both cross-entropies while training (fraction of the target mass spread
-            # over all classes, 0 ≤ x < 1; Szegedy et al. 2016, "Rethinking the Inception Architecture").
-            "label_smoothing": 0.0,
-            # After early stopping picked the best epoch count on the validation split, train a fresh network
-            # on all examples (validation part included) for that many epochs (bool; doubles training time).
-            "refit_on_all_data": False,
-            # Intents listed in `intent_ranking` (count; 0 lists all).
-            "ranking_length": 10,
-            # Seed of python's `random`, numpy and torch: initialisation, split, shuffling, dropout (int).
-            "random_seed": 42,
-            # torch intra-op CPU threads while this component trains or predicts (count; the previous setting
-            # is restored afterwards); 0 leaves torch's setting. The network is small: one thread is usually
-            # fastest, and far faster than several on a busy machine.
-            "num_threads": 1,
-        }
+        """The component's default config: `FusionClassifierConfig`'s defaults (each key's meaning and unit
+        is in its comment there; Rasa's base classes add no defaults)."""
+        return defaults_of(FusionClassifierConfig)
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:

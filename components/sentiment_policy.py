@@ -35,7 +35,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Tuple
 
-from rasa.core.constants import POLICY_FEATURIZER, POLICY_MAX_HISTORY, POLICY_PRIORITY, RULE_POLICY_PRIORITY
+from rasa.core.constants import POLICY_FEATURIZER, POLICY_MAX_HISTORY, RULE_POLICY_PRIORITY
 from rasa.core.policies.policy import Policy, PolicyPrediction, SupportedData
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -54,7 +54,15 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
 from assistant.keys import NEGATIVE, SENTIMENT
-from assistant.configuration import ComponentConfig, Integer, Names, Number, TextValue, validate_config
+from assistant.configuration import (
+    ComponentConfig,
+    Integer,
+    Names,
+    Number,
+    TextValue,
+    defaults_of,
+    validate_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +75,25 @@ _BASE_KEYS = (POLICY_MAX_HISTORY, POLICY_FEATURIZER)
 
 
 class SentimentPolicyConfig(ComponentConfig):
-    """The SentimentHandoffPolicy's config keys (see `SentimentHandoffPolicy.get_default_config`)."""
+    """The SentimentHandoffPolicy's config keys: defaults, valid values, and each key's meaning and unit in
+    its comment (`SentimentHandoffPolicy.get_default_config` returns the defaults)."""
 
+    #: Rank among policies on equal confidence (int, Rasa's `priority`); above RulePolicy's (4) so the offer
+    #: wins ties.
     priority: int = Integer(RULE_POLICY_PRIORITY + 1, valid="an integer")
+    #: Action that apologises and offers a person (action name in the domain).
     offer_action: str = TextValue("action_offer_human", valid="a non-empty string")
+    #: Sentiment label that counts as unhappy (str, compared in lower case).
     negative_label: str = TextValue(NEGATIVE, valid="a non-empty string")
+    #: Negative user messages in a row that trigger the offer (count ≥ 1).
     negative_turns: int = Integer(2, ge=1, valid="an integer >= 1")
+    #: Lowest sentiment confidence for a message to count as negative (probability 0..1).
     min_confidence: float = Number(0.5, ge=0, le=1, valid="a probability from 0 to 1")
+    #: Intents for which one negative message is enough (list of intent names).
     trigger_intents: Any = Names(["complaint"], valid="a list of names")
+    #: Intents never answered with an offer, e.g. the customer already asked for a person (list).
     ignore_intents: Any = Names(["contact_human_agent"], valid="a list of names")
+    #: Actions after which counting starts again, besides `offer_action` (list of action names).
     reset_actions: Any = Names(["action_hand_over_to_human"], valid="a list of names")
 
 
@@ -111,25 +129,10 @@ class SentimentHandoffPolicy(Policy):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        """The policy's default config; each key's unit is in its comment."""
-        return {
-            # Rank among policies on equal confidence (int); above RulePolicy's (4) so the offer wins ties.
-            POLICY_PRIORITY: RULE_POLICY_PRIORITY + 1,
-            # Action that apologises and offers a person (action name in the domain).
-            "offer_action": "action_offer_human",
-            # Sentiment label that counts as unhappy (str, compared in lower case).
-            "negative_label": NEGATIVE,
-            # Negative user messages in a row that trigger the offer (count ≥ 1).
-            "negative_turns": 2,
-            # Lowest sentiment confidence for a message to count as negative (probability 0..1).
-            "min_confidence": 0.5,
-            # Intents for which one negative message is enough (list of intent names).
-            "trigger_intents": ["complaint"],
-            # Intents never answered with an offer, e.g. the customer already asked for a person (list).
-            "ignore_intents": ["contact_human_agent"],
-            # Actions after which counting starts again, besides `offer_action` (list of action names).
-            "reset_actions": ["action_hand_over_to_human"],
-        }
+        """The policy's default config: `SentimentPolicyConfig`'s defaults (each key's meaning and unit is in
+        its comment there). Rasa's `Policy` base class has no defaults of its own (`{}`; it reads `priority`,
+        which the model declares, and `max_history` / `featurizer` only when given)."""
+        return defaults_of(SentimentPolicyConfig)
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:

@@ -31,7 +31,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from assistant.keys import TEXT_TRUNCATED
-from assistant.configuration import ComponentConfig, Integer, validate_config
+from assistant.configuration import ComponentConfig, Integer, defaults_of, validate_config
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,10 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 class SanitizerConfig(ComponentConfig):
-    """The TextSanitizer's config keys (see `TextSanitizer.get_default_config`)."""
+    """The TextSanitizer's config keys: defaults, valid values, and each key's meaning and unit in its comment
+    (`TextSanitizer.get_default_config` returns the defaults)."""
 
+    #: Longest text passed on, in characters; longer texts are cut (the parse result says so).
     max_chars: int = Integer(1000, ge=16, le=100_000, valid="a whole number of characters from 16 to 100000")
 
 
@@ -79,11 +81,9 @@ class TextSanitizer(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        """Default configuration."""
-        return {
-            # Longest text passed on, in characters; longer texts are cut (the parse result says so).
-            "max_chars": 1000,
-        }
+        """The component's default config: `SanitizerConfig`'s defaults (each key's unit is in its comment
+        there)."""
+        return defaults_of(SanitizerConfig)
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         """Creates the component; see `validate_config` for the accepted keys."""

@@ -260,6 +260,9 @@ def test_bad_config_names_the_key(make_policy, key, value):
 
 
 def test_default_config_is_the_config_model():
+    from rasa.core.policies.policy import Policy
+
+    assert Policy.get_default_config() == {}, "Rasa's Policy adds defaults: merge them into get_default_config"
     assert SentimentHandoffPolicy.get_default_config() == defaults_of(SentimentPolicyConfig)
     assert SentimentHandoffPolicy.get_default_config()["negative_label"] == NEGATIVE
     for key, field in SentimentPolicyConfig.__fields__.items():
