@@ -22,8 +22,11 @@ ImageNet class names: encoders/imagenet_labels.json, the 1000 short names of the
 classes in the standard synset order (as in Keras' imagenet_class_index.json), underscores replaced by spaces.
 Neither weight nor architecture package ships them.
 
-Users: the ImageFeaturizer (customer photos), the ProductRecognizer (catalog photos), `make tune-images` and
-the image benchmarks; they all share this one network per process and this one pre-processing.
+Users: the ImageFeaturizer (customer photos), the ProductRecognizer (catalog photos) and the image benchmarks
+share the one network per process that `load_model` keeps (per weights file and input size) and this one
+pre-processing. `make tune-images` (tuning/image.py) uses the same pre-processing but builds its own network
+(`build_network` + `read_state_dict`, not the shared one): it needs the batch norms unfolded and trains the
+last stages, which must not change the network the others run.
 """
 from __future__ import annotations
 

@@ -8,9 +8,17 @@ architecture, tuned weights) loads the same way.
 Sentence pooling (`SentencePooling`, `pool_sentences`) is the sentence-transformers recipe for this model
 (modules.json: Transformer → Pooling(mean) → Normalize; sentence_transformers/models/Pooling.py and
 Normalize.py): the attention-masked mean of the last layer's word-piece vectors ([CLS] and [SEP] included),
-then L2 normalisation; or the [CLS] vector. The TransformerTextFeaturizer, the ProductRecognizer's catalog
-texts, `make tune-text` and the benchmarks all pool through `pool_sentences` with the settings of the
-featurizer in config.yml, so messages and catalog texts are embedded in one vector space.
+then L2 normalisation; or the [CLS] vector. Every sentence vector of the project comes from `pool_sentences`,
+with these settings:
+
+- the TransformerTextFeaturizer: its `pooling` and `normalize` config (config.yml);
+- the ProductRecognizer's catalog texts: the featurizer's settings, read from the graph schema, so messages
+  and catalog texts are embedded in one vector space;
+- the benchmarks' Rasa pipelines (bench_intents, bench_text_featurizer) run the featurizer itself, with
+  config.yml's settings or its defaults;
+- `make tune-text` (tuning/text.py) and the frozen all-MiniLM-L6-v2 floor of bench_intents
+  (`minilm_embeddings`): a fixed `SentencePooling()` (attention-masked mean, L2-normalised; the featurizer's
+  default), whatever config.yml says.
 """
 from __future__ import annotations
 
