@@ -123,11 +123,8 @@ def plot_confusion(data: Dict[str, Any], key: str, path: Path, title: str) -> bo
     row = data.get("pipelines", {}).get(key)
     if row is None or "predicted" not in row:
         return False
-    labels = set(data["test_labels"])
-    columns = len(labels) + any(p not in labels for p in row["predicted"])  # + "other"
-    size = max(6, 0.45 * columns)
     save_confusion_matrix(data["test_labels"], row["predicted"], path, title,
-                          ConfusionStyle(figsize=(size + 2, size), fontsize=7, annotate_counts=True))
+                          ConfusionStyle(fontsize=7, annotate_counts=True))
     return True
 
 
