@@ -43,9 +43,10 @@ def refresh_catalog_snapshot(config: Path) -> bytes:
         What the snapshot holds for the model name (`shop.catalog_snapshot.catalog_content`; a marker when
         there is no snapshot because the database never could be read).
     """
+    from components.products import NAME as RECOGNIZER
     from shop.catalog_snapshot import catalog_content, refresh_snapshot, resolve_snapshot_path
 
-    snapshot = resolve_snapshot_path(pipeline_value(config, "ProductRecognizer", "catalog_snapshot"))
+    snapshot = resolve_snapshot_path(pipeline_value(config, RECOGNIZER, "catalog_snapshot"))
     written = refresh_snapshot(snapshot)
     if written:
         logger.info("Catalog snapshot written: %s", snapshot)
