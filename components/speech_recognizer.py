@@ -51,12 +51,11 @@ from assistant.configuration import defaults_of, validate_config
 from components.speech.config import SpeechRecognizerConfig
 from components.speech.model_location import (
     MODEL_DIR_ENV,
-    ModelLocation,
     model_fingerprint,
     resolve_model_dir,
     warn_korean_fallback,
 )
-from components.speech.vosk import Recognition, Recognizer, VoskRecognizer
+from components.speech.vosk import Recognizer, VoskRecognizer
 from media import (
     AttachmentError,
     AttachmentLimits,
@@ -71,18 +70,7 @@ from media.ffmpeg import UNAVAILABLE_MESSAGE, decode_audio
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "NO_SPEECH_MESSAGE",
-    "UNAVAILABLE_MESSAGE",
-    "ModelLocation",
-    "Recognition",
-    "Recognizer",
-    "SpeechRecognizer",
-    "SpeechRecognizerConfig",
-    "Transcript",
-    "VoskRecognizer",
-    "resolve_model_dir",
-]
+__all__ = ["NO_SPEECH_MESSAGE", "SpeechRecognizer", "Transcript"]
 
 _NAME = "SpeechRecognizer"
 NO_SPEECH_MESSAGE = "I couldn't hear anything, could you type it?"

@@ -24,7 +24,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from assistant.keys import ATTACHMENT_PROBLEMS, TRANSCRIPT
 from components import speech_recognizer as sr
 from components.speech import model_location
-from components.speech_recognizer import NO_SPEECH_MESSAGE, Recognition, SpeechRecognizer
+from components.speech.vosk import Recognition
+from components.speech_recognizer import NO_SPEECH_MESSAGE, SpeechRecognizer
 from media import AttachmentError, AttachmentLimits, AttachmentRef, AttachmentStore
 from tests.unit.components.speech.fake_vosk import fake_vosk  # noqa: F401 (a fixture)
 from tests.unit.media.samples import (  # noqa: F401  (audio_files and silence_10min_ogg are fixtures)
@@ -358,7 +359,7 @@ def test_a_real_store_upload_is_transcribed(tmp_path, audio_files):
 # Model choice (with a stand-in `vosk` module)
 # --------------------------------------------------------------------------------------------------------
 def test_the_korean_fallback_is_announced_once(tmp_path, monkeypatch, caplog, fake_vosk):
-    location = sr.ModelLocation(tmp_path, "package", "ko")
+    location = model_location.ModelLocation(tmp_path, "package", "ko")
     monkeypatch.setattr(sr, "resolve_model_dir", lambda model_dir: location)
     monkeypatch.setattr(model_location, "_korean_warning_done", False)
     with caplog.at_level(logging.WARNING, logger="components.speech_recognizer"):
@@ -369,7 +370,7 @@ def test_the_korean_fallback_is_announced_once(tmp_path, monkeypatch, caplog, fa
 
 
 def test_no_model_at_all_is_a_friendly_problem(monkeypatch):
-    monkeypatch.setattr(sr, "resolve_model_dir", lambda model_dir: sr.ModelLocation(None, "none", None))
+    monkeypatch.setattr(sr, "resolve_model_dir", lambda model_dir: model_location.ModelLocation(None, "none", None))
     with pytest.raises(AttachmentError) as raised:
         SpeechRecognizer({}, store=FakeStore()).recognizer
     assert raised.value.code == "unsupported_type" and "type" in raised.value.user_message
