@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping
+from typing import Any, Mapping, Tuple, Union
 
 import requests
 from requests.structures import CaseInsensitiveDict
@@ -19,3 +19,15 @@ def make_response(
     response.url = request.url
     response.request = request
     return response
+
+
+#: What a stand-in server answers: ``(status, headers, body)``, or an exception to raise as the transport.
+Route = Union[Tuple[int, Mapping[str, str], Any], Exception]
+
+
+def answer(request: requests.PreparedRequest, route: Route) -> requests.Response:
+    """The response for `route`; an exception route is raised, as a failing connection would."""
+    if isinstance(route, Exception):
+        raise route
+    status, headers, body = route
+    return make_response(request, status, headers, body)

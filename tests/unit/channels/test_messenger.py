@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -31,7 +31,7 @@ from channels import UNSUPPORTED_CONTENT_REPLY
 from channels import messenger as ms
 from channels.messenger import MultimodalMessengerInput, signature_is_valid
 from media import AttachmentError, AttachmentLimits, AttachmentStore, log_rejection
-from tests.unit.http_responses import make_response
+from tests.unit.http_responses import Route, answer
 from tests.unit.channels import (
     Recorder,
     check_every_shared_payload_is_expected,
@@ -114,7 +114,6 @@ EXPECTED: Dict[str, Expected] = {
 # ------------------------------------------------------------------------------------------------------------
 # In-memory CDN and Send API (requests transport adapters)
 # ------------------------------------------------------------------------------------------------------------
-Route = Union[Tuple[int, Dict[str, str], bytes], Exception]
 
 
 class MemoryTransport(requests.adapters.BaseAdapter):
@@ -135,10 +134,7 @@ class MemoryTransport(requests.adapters.BaseAdapter):
         route = self.routes.get(key) or (self.default(request) if self.default else None)
         if route is None:
             route = (404, {}, b"not found")
-        if isinstance(route, Exception):
-            raise route
-        status, headers, body = route
-        return make_response(request, status, headers, body)
+        return answer(request, route)
 
     def close(self) -> None:
         pass

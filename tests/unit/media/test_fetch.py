@@ -11,7 +11,7 @@ import logging
 import socket
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 import requests
@@ -19,7 +19,7 @@ import requests
 from media import AttachmentError, AttachmentLimits, AttachmentRef, AttachmentStore
 from media import fetch
 from media.limits import MiB
-from tests.unit.http_responses import make_response
+from tests.unit.http_responses import Route, answer
 from tests.unit.media.samples import expect_error, make_image, stored_files
 
 PUBLIC_IP = "157.240.1.35"
@@ -28,7 +28,6 @@ PUBLIC_IP = "157.240.1.35"
 # ------------------------------------------------------------------------------------------------------------
 # fetch_url: everything is refused before any connection; a fake transport for the positive paths
 # ------------------------------------------------------------------------------------------------------------
-Route = Union[Tuple[int, Dict[str, str], Union[bytes, io.RawIOBase]], Exception]
 
 
 class FakeAdapter(requests.adapters.BaseAdapter):
@@ -44,10 +43,7 @@ class FakeAdapter(requests.adapters.BaseAdapter):
         route = self.routes.get(request.url)
         if route is None:
             pytest.fail(f"unexpected request to {request.url}")
-        if isinstance(route, Exception):
-            raise route
-        status, headers, body = route
-        return make_response(request, status, headers, body)
+        return answer(request, route)
 
     def close(self) -> None:
         pass
