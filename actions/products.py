@@ -348,7 +348,6 @@ class ActionSimilarProducts(ShopAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         """List up to four similar products (in stock first, with price) or ask which product is meant."""
-        repository = common.get_repository()
         reference = parse_value(tracker, SIMILAR_TO, dict)
         ranked = parse_value(tracker, SIMILAR_PRODUCTS, list) or []
         product = self._reference_product(tracker, reference)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import resource
 import shutil
 import statistics
 import subprocess

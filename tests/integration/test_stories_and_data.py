@@ -1,7 +1,6 @@
 """Training data checks and the test stories, run with Rasa's own tools against the trained test model."""
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path

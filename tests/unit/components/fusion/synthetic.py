@@ -6,11 +6,9 @@ its own direction in every space, so a tiny network separates them within a few 
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
-import pytest
 import scipy.sparse
 from rasa.shared.nlu.constants import INTENT, METADATA, TEXT
 from rasa.shared.nlu.training_data.features import Features
