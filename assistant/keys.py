@@ -46,9 +46,13 @@ SIMILAR_TO = "similar_to"
 #: AttachmentRouter: the first ``attachment_problems`` entry of a message left with nothing usable.
 ATTACHMENT_PROBLEM = "attachment_problem"
 
+#: ``metadata[CUSTOMER]``: ``{"id": <customer id>}`` of a customer the shop's site vouched for with a signed token;
+#: set by channels only, after checking the token (never from client-sent metadata).
+CUSTOMER = "customer"
+
 #: Keys that only the channel and the NLU components may set; a client's values for them are dropped.
 RESERVED_METADATA_KEYS: FrozenSet[str] = frozenset(
-    {ATTACHMENTS, ATTACHMENT_PROBLEMS, TRANSCRIPT, IMAGE_LABELS}
+    {ATTACHMENTS, ATTACHMENT_PROBLEMS, TRANSCRIPT, IMAGE_LABELS, CUSTOMER}
 )
 
 # ---------------------------------------------------------------------------------------------------------
@@ -68,6 +72,8 @@ INTENT_SEND_IMAGE = "send_image"
 INTENT_ATTACHMENT_PROBLEM = "attachment_problem"
 #: A message with no text and no attachment.
 INTENT_EMPTY_MESSAGE = "empty_message"
+#: A message the server had no capacity to read (worker pool full or past its deadline).
+INTENT_SERVER_BUSY = "server_busy"
 #: The request for products similar to one named, shown or discussed.
 INTENT_SIMILAR_PRODUCTS = "similar_products"
 

@@ -10,6 +10,7 @@ from assistant.keys import (
     ATTACHMENT_PROBLEMS,
     ATTACHMENT_TYPES,
     ATTACHMENTS,
+    CUSTOMER,
     IMAGE,
     IMAGE_EMBEDDINGS,
     IMAGE_LABELS,
@@ -55,7 +56,7 @@ def test_the_message_keys_are_distinct() -> None:
 def test_the_reserved_metadata_keys_are_keys() -> None:
     assert isinstance(RESERVED_METADATA_KEYS, frozenset)
     assert RESERVED_METADATA_KEYS <= set(key_constants().values())
-    assert RESERVED_METADATA_KEYS == {ATTACHMENTS, ATTACHMENT_PROBLEMS, TRANSCRIPT, IMAGE_LABELS}
+    assert RESERVED_METADATA_KEYS == {ATTACHMENTS, ATTACHMENT_PROBLEMS, TRANSCRIPT, IMAGE_LABELS, CUSTOMER}
 
 
 def test_attachment_types_are_those_of_the_media_schema() -> None:
