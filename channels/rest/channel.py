@@ -1,9 +1,12 @@
 """``MultimodalRestInput``: the REST channel's routes and what one ``POST /webhook`` does, step by step.
 
-auth (:mod:`channels.rest.auth`) → body under the cap (:mod:`channels.rest.body`) → parse
-(:mod:`channels.rest.parsing`) → upload rate limit (:mod:`channels.rest.limits`) → store the uploads (the
-attachment store, in a worker thread) → hand one ``UserMessage`` to Rasa → the replies, after one reply per
-refused attachment. Files and the web page are served by :mod:`channels.rest.web`.
+messages per client address (:mod:`channels.rest.limits`, before the body is read) → bearer token
+(:mod:`channels.rest.auth`) → body under the cap (:mod:`channels.rest.body`) → parse
+(:mod:`channels.rest.parsing`) → the sender: ``api:<id>`` for a caller with the token, else a web id the
+server signed (:mod:`channels.rest.senders`) → messages per sender → upload rate limit → the customer token
+(:mod:`channels.rest.customer`) → store the uploads (the attachment store, in a worker thread) → hand one
+``UserMessage`` to Rasa → the replies, after one reply per refused attachment. ``POST /session`` issues web
+conversation ids. Files and the web page are served by :mod:`channels.rest.web`.
 """
 from __future__ import annotations
 
@@ -21,14 +24,18 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.common import UsesAttachmentStore, health, problem_replies, with_attachments
-from channels.rest.auth import check_bearer
+from channels.rest import customer
 from channels.rest.auth import expected_token as token_from
+from channels.rest.auth import is_api_caller
 from channels.rest.body import read_body, stop_reading
+from channels.rest.customer import CustomerTokens
 from channels.rest.errors import ChannelError
-from channels.rest.limits import UploadRateLimit
-from channels.rest.parsing import RequestParser, Upload
+from channels.rest.limits import MessageRateLimit, UploadRateLimit
+from channels.rest.parsing import IncomingMessage, RequestParser, Upload
+from channels.rest.senders import WebSenderIds
 from channels.rest.settings import ChannelSettings
 from channels.rest.web import add_web_routes, serve_file
+from channels.senders import API, namespaced
 from media import AttachmentError, AttachmentRef, AttachmentStore
 from media.limits import CHUNK_BYTES
 
@@ -50,11 +57,12 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         settings: Channel settings (see :class:`~channels.rest.settings.ChannelSettings`); checked again here.
         store: Upload store; defaults to :func:`media.default_store` (``ATTACHMENT_DIR``), created here
             because the settings are checked against its limits.
-        environ: Where the bearer token is looked up (default ``os.environ``, read per request).
+        environ: Where the bearer token (read per request), ``SENDER_ID_SECRET`` and
+            ``CUSTOMER_TOKEN_SECRET`` (read here, once) are looked up; default ``os.environ``.
 
     Raises:
-        RasaException: for bad settings, or a burst smaller than the store's ``max_attachments`` while its
-            rate limit is on (a full message could never be sent).
+        RasaException: for bad settings, a burst smaller than the store's ``max_attachments`` while its
+            rate limit is on (a full message could never be sent), or a secret shorter than 32 characters.
     """
 
     @classmethod
@@ -89,9 +97,14 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
                 )
         self.parser = RequestParser(self.settings, limits.max_attachments)
         self.rate_limit = UploadRateLimit(self.settings)
+        self.message_limit = MessageRateLimit(self.settings)
+        environ_now = os.environ if environ is None else environ
+        self.web_senders = WebSenderIds.from_environ(environ_now)
+        self.customers = CustomerTokens.from_environ(environ_now, self.settings.customer_token_leeway_s)
 
     def expected_token(self) -> Optional[str]:
-        """The bearer token POSTs need, or ``None`` when auth is off (variable unset or empty)."""
+        """The bearer token of server-to-server callers, or ``None`` when there are none (variable unset or
+        empty): then every POST needs a signed web conversation id."""
         return token_from(self.settings.token_env, os.environ if self._environ is None else self._environ)
 
     # ---- storing -------------------------------------------------------------------------------------
@@ -133,29 +146,48 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         return refs, problems
 
     # ---- the webhook ---------------------------------------------------------------------------------
+    def conversation_of(self, incoming: IncomingMessage, api_caller: bool) -> str:
+        """The sender id Rasa gets: ``api:<sender>`` for a caller with the bearer token, else the web id.
+
+        Raises:
+            ChannelError: 403 ``unknown_sender`` for a sender the server did not sign (a made-up id, another
+                channel's id, a changed signature, an id signed with another ``SENDER_ID_SECRET``).
+        """
+        if api_caller:
+            return namespaced(API, incoming.sender)
+        sender = self.web_senders.verify(incoming.sender)
+        if sender is None:
+            raise ChannelError(
+                403,
+                "unknown_sender",
+                "This conversation id was not issued by this server: start a conversation with "
+                "POST .../session, or call the API with its bearer token.",
+                detail=f"unsigned sender {incoming.sender[:40]!r}",
+            )
+        return sender
+
     async def handle_post(
         self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> HTTPResponse:
-        """The whole POST: auth, size, parse, rate limit, store, hand to Rasa, collect the replies."""
+        """The whole POST: limits, auth, size, parse, sender, store, hand to Rasa, collect the replies."""
         body_read = False
         try:
-            check_bearer(request.headers.get("authorization"), self.expected_token())
+            self.message_limit.check_address(request)  # before a byte of the body is read
+            api_caller = is_api_caller(request.headers.get("authorization"), self.expected_token())
             body = await read_body(request, self.settings.max_body_bytes, self.store.limits)
             body_read = True
             incoming = self.parser.parse(request.headers.get("content-type", ""), body)
+            sender = self.conversation_of(incoming, api_caller)
+            self.message_limit.check_sender(sender)
             if incoming.uploads:
-                self.rate_limit.check(request, incoming.sender, len(incoming.uploads))
+                self.rate_limit.check(request, sender, len(incoming.uploads))
         except ChannelError as error:
-            logger.warning(
-                "Multimodal request refused (%s %s): %s",
-                error.status,
-                error.code,
-                error.detail or error.message,
-            )
+            self._log_refusal(error)
             if not body_read:
                 stop_reading(request)
             return error.to_response()
 
+        metadata = {**incoming.metadata, **self.customers.metadata(request.headers.get(customer.HEADER))}
         refs, problems = await self.store_uploads(incoming.uploads)
         del body  # the request's bytes are not needed any more
         texts = problem_replies(
@@ -170,21 +202,45 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         message = UserMessage(
             incoming.text or "",  # photo/voice-only: Rasa's NLU components need a string, never None
             collector,
-            incoming.sender,
+            sender,
             input_channel=self.name(),
-            metadata=with_attachments(incoming.metadata, refs, [error for _, error in problems]),
+            metadata=with_attachments(metadata, refs, [error for _, error in problems]),
         )
         try:
             await on_new_message(message)
         except asyncio.CancelledError:
-            logger.error("Multimodal message from %.40s timed out in the bot", incoming.sender)
+            logger.error("Multimodal message from %.40s timed out in the bot", sender)
             if not collector.messages:
                 return self._internal_error()
         except Exception:
-            logger.exception("Multimodal message from %.40s failed in the bot", incoming.sender)
+            logger.exception("Multimodal message from %.40s failed in the bot", sender)
             if not collector.messages:
                 return self._internal_error()
-        return response.json(replies + collector.messages)
+        # Replies name the conversation as the client does (its own id, not the namespaced one).
+        bot_replies = [{**reply, "recipient_id": incoming.sender} for reply in collector.messages]
+        return response.json(replies + bot_replies)
+
+    async def new_session(self, request: Request) -> HTTPResponse:
+        """``POST /session``: a new signed web conversation id, ``{"sender": "web:<hex>.<signature>"}``.
+
+        Spends one token of the client address's message bucket (429 when empty); a body is never read.
+        """
+        try:
+            self.message_limit.check_address(request)
+        except ChannelError as error:
+            self._log_refusal(error)
+            stop_reading(request)
+            return error.to_response()
+        has_body = request.headers.get("content-length", "0").strip() != "0"
+        if has_body or "transfer-encoding" in request.headers:
+            stop_reading(request)  # nothing to read: close the connection rather than drain a body
+        return response.json({"sender": self.web_senders.issue()}, headers={"Cache-Control": "no-store"})
+
+    @staticmethod
+    def _log_refusal(error: ChannelError) -> None:
+        logger.warning(
+            "Multimodal request refused (%s %s): %s", error.status, error.code, error.detail or error.message
+        )
 
     @staticmethod
     def _internal_error() -> HTTPResponse:
@@ -194,18 +250,23 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
 
     # ---- blueprint -----------------------------------------------------------------------------------
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """The channel's routes: health, the webhook, files by id and (unless turned off) the web chat."""
+        """The channel's routes: health, the webhook, new web conversations, files by id and (unless turned
+        off) the web chat."""
         module = inspect.getmodule(self)
         bp = Blueprint(f"multimodal_webhook_{type(self).__name__}", module.__name__ if module else None)
 
         async def receive(request: Request) -> HTTPResponse:
             return await self.handle_post(request, on_new_message)
 
+        async def new_session(request: Request) -> HTTPResponse:
+            return await self.new_session(request)
+
         async def get_file(request: Request, file_id: str) -> HTTPResponse:
             return await serve_file(self.store, file_id)
 
         bp.add_route(health, "/", methods=["GET"], name="health")
         bp.add_route(receive, "/webhook", methods=["POST"], name="receive", stream=True)
+        bp.add_route(new_session, "/session", methods=["POST"], name="session", stream=True)
         bp.add_route(get_file, "/files/<file_id:str>", methods=["GET"], name="file")
         if self.settings.web_chat:
             add_web_routes(bp, self.settings.frame_ancestors)

@@ -1,7 +1,15 @@
-"""The REST channel's upload rate limit: attachments per sender id and per client address.
+"""The REST channel's rate limits: messages and attachments, per sender id and per client address.
 
-Two token buckets (:class:`channels.ratelimit.TokenBucketLimiter`) must both have the tokens; text is never
-limited. Sender ids are chosen by the client, which is why the client address has a bucket of its own.
+Each limit is a pair of token buckets (:class:`channels.ratelimit.TokenBucketLimiter`):
+
+- messages per client address (``address_message_rate_per_minute``/``address_message_burst``), checked first,
+  before a byte of the body is read; a new web conversation (``POST .../session``) spends one token too;
+- messages per sender id (``message_rate_per_minute``/``message_burst``), once the body names the sender;
+- attachments per sender id and per address (``upload_*``, ``address_rate_per_minute``/``address_burst``).
+
+Web sender ids are issued by the server, but anyone can ask for new ones, which is why the address has
+buckets of its own. A refused request is answered 429 ``rate_limited`` with ``Retry-After`` and nothing is
+stored or passed to the bot.
 """
 from __future__ import annotations
 
@@ -15,6 +23,76 @@ from channels.rest.settings import ChannelSettings
 
 #: Longest wait in seconds named in ``Retry-After``.
 MAX_RETRY_AFTER_S = 3600
+
+
+def client_address(request: Request) -> str:
+    """The client's address as Sanic sees it (the forwarded one only when ``PROXIES_COUNT`` is set)."""
+    return request.remote_addr or request.ip or "unknown"
+
+
+def rate_limited(wait: float, message: str, detail: str) -> ChannelError:
+    """429 ``rate_limited`` with ``Retry-After`` (whole seconds, 1 to :data:`MAX_RETRY_AFTER_S`).
+
+    Args:
+        wait: Seconds until the request would pass.
+        message: The friendly text; ``{seconds}`` is replaced by the rounded wait.
+        detail: For the log line.
+    """
+    seconds = max(1, math.ceil(min(wait, MAX_RETRY_AFTER_S)))
+    return ChannelError(
+        429,
+        "rate_limited",
+        message.format(seconds=seconds),
+        detail=detail,
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+#: What a customer reads when they send messages too fast.
+TOO_MANY_MESSAGES = (
+    "You're sending messages faster than I can answer them — please wait {seconds} seconds and try again."
+)
+#: ... and when they send photos and voice notes too fast.
+TOO_MANY_UPLOADS = (
+    "You're sending photos and voice notes faster than I can look at them — "
+    "please wait {seconds} seconds and try again."
+)
+
+
+class MessageRateLimit:
+    """Messages per client address (checked before the body is read) and per sender id.
+
+    Args:
+        settings: ``address_message_rate_per_minute``/``address_message_burst`` and
+            ``message_rate_per_minute``/``message_burst``; a rate of 0 turns that bucket off.
+    """
+
+    def __init__(self, settings: ChannelSettings) -> None:
+        self.address_limiter = TokenBucketLimiter(
+            settings.address_message_rate_per_minute, settings.address_message_burst
+        )
+        self.sender_limiter = TokenBucketLimiter(settings.message_rate_per_minute, settings.message_burst)
+
+    def check_address(self, request: Request) -> None:
+        """Spends one token of the client address's bucket.
+
+        Raises:
+            ChannelError: 429 ``rate_limited`` when the bucket is empty (nothing is spent).
+        """
+        client = client_address(request)
+        wait = self.address_limiter.take_all((client,))
+        if wait > 0:
+            raise rate_limited(wait, TOO_MANY_MESSAGES, f"messages from address {client}")
+
+    def check_sender(self, sender: str) -> None:
+        """Spends one token of the sender id's bucket.
+
+        Raises:
+            ChannelError: 429 ``rate_limited`` when the bucket is empty (nothing is spent).
+        """
+        wait = self.sender_limiter.take_all((sender,))
+        if wait > 0:
+            raise rate_limited(wait, TOO_MANY_MESSAGES, f"messages from sender {sender[:40]!r}")
 
 
 class UploadRateLimit:
@@ -35,7 +113,7 @@ class UploadRateLimit:
         Raises:
             ChannelError: 429 ``rate_limited`` with ``Retry-After`` (whole seconds, 1 to 3600).
         """
-        client = request.remote_addr or request.ip or "unknown"
+        client = client_address(request)
         wait = max(
             self.sender_limiter.retry_after(sender, count), self.address_limiter.retry_after(client, count)
         )
@@ -43,12 +121,6 @@ class UploadRateLimit:
             wait = self.sender_limiter.take_all((sender,), count)
             wait += self.address_limiter.take_all((client,), count)
         if wait > 0:
-            seconds = max(1, math.ceil(min(wait, MAX_RETRY_AFTER_S)))
-            raise ChannelError(
-                429,
-                "rate_limited",
-                f"You're sending photos and voice notes faster than I can look at them — "
-                f"please wait {seconds} seconds and try again.",
-                detail=f"{count} attachment(s) from sender {sender[:40]!r} / {client}",
-                headers={"Retry-After": str(seconds)},
+            raise rate_limited(
+                wait, TOO_MANY_UPLOADS, f"{count} attachment(s) from sender {sender[:40]!r} / {client}"
             )

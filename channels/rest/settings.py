@@ -40,6 +40,15 @@ class ChannelSettings(ComponentConfig):
             has the proxy's address unless Sanic is told to trust forwarded headers (``PROXIES_COUNT``): raise
             this or set it to ``0`` there.
         address_burst: The address's bucket size in attachments (default 60); at least ``max_attachments``.
+        message_rate_per_minute: Messages per minute granted to each sender id (token bucket refill rate,
+            default 30). ``0`` turns the limit off.
+        message_burst: Messages a sender may send at once after being idle (default 10).
+        address_message_rate_per_minute: Messages (and new web conversations) per minute granted to each
+            client address, whatever sender ids it uses (default 120). Checked before the request body is
+            read. Behind a reverse proxy: as ``address_rate_per_minute``.
+        address_message_burst: The address's message bucket size (default 60).
+        customer_token_leeway_s: Seconds of clock difference allowed when checking a customer token's
+            ``exp`` (default 30).
         web_chat: Whether the chat page and widget are served (default true).
         frame_ancestors: CSP ``frame-ancestors`` sources allowed to embed the chat page in an iframe
             (default ``*``: any site may embed the widget; e.g. ``'self' https://shop.example``).
@@ -67,6 +76,15 @@ class ChannelSettings(ComponentConfig):
         120.0, ge=0, valid="a number >= 0 (attachments per minute; 0 = no limit)"
     )
     address_burst: int = Integer(60, ge=1, valid="an integer >= 1 (attachments)")
+    message_rate_per_minute: float = Number(
+        30.0, ge=0, valid="a number >= 0 (messages per minute; 0 = no limit)"
+    )
+    message_burst: int = Integer(10, ge=1, valid="an integer >= 1 (messages)")
+    address_message_rate_per_minute: float = Number(
+        120.0, ge=0, valid="a number >= 0 (messages per minute; 0 = no limit)"
+    )
+    address_message_burst: int = Integer(60, ge=1, valid="an integer >= 1 (messages)")
+    customer_token_leeway_s: int = Integer(30, ge=0, le=300, valid="an integer from 0 to 300 (seconds)")
     web_chat: bool = Flag(True)
     frame_ancestors: str = TextValue(
         "*", valid="CSP sources separated by spaces, e.g. 'self' https://shop.example"

@@ -2,6 +2,10 @@
 fake bot (no trained model), requests made by hand or with aiohttp, and the attack inputs of the "Attachments
 sent through the REST/web channel" list (ids that climb out of the store, URLs to private addresses).
 
+Requests go in as a server-to-server caller by default (``Authorization: Bearer`` with the channel's token, so
+a test's ``sender`` reaches the bot as ``api:<sender>``); ``auth=False`` sends them as the web chat does, and
+:meth:`Served.new_sender` asks the channel for a signed web conversation id.
+
 The fixtures (an upload store beside a secret file that must never change, the served channel) are in
 conftest.py beside this file; photos and voice notes are made by `tests.unit.channels`.
 """
@@ -101,19 +105,37 @@ class Served:
         self.base, self.port, self.bot, self.channel = base, port, bot, channel
         self.http: Optional[aiohttp.ClientSession] = None
 
-    async def post_json(self, payload: Any, headers: Optional[Dict[str, str]] = None) -> Response:
+    def _headers(self, headers: Optional[Dict[str, str]], auth: bool) -> Dict[str, str]:
+        """``headers`` plus the bearer token (when ``auth`` and the channel has one, unless already given)."""
+        result = dict(headers or {})
+        token = self.channel.expected_token()
+        if auth and token and not any(name.lower() == "authorization" for name in result):
+            result["Authorization"] = f"Bearer {token}"
+        return result
+
+    async def post_json(
+        self, payload: Any, headers: Optional[Dict[str, str]] = None, auth: bool = True
+    ) -> Response:
         body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
         return await self.http.post(
-            self.base + "webhook", data=body, headers={"Content-Type": "application/json", **(headers or {})}
+            self.base + "webhook",
+            data=body,
+            headers={"Content-Type": "application/json", **self._headers(headers, auth)},
         )
 
-    async def post_form(self, fields: Dict[str, str], files: List[tuple], headers=None) -> Response:
+    async def post_form(self, fields: Dict[str, str], files: List[tuple], headers=None, auth: bool = True):
         form = aiohttp.FormData()
         for key, value in fields.items():
             form.add_field(key, value)
         for name, data, content_type in files:
             form.add_field("files", data, filename=name, content_type=content_type)
-        return await self.http.post(self.base + "webhook", data=form, headers=headers or {})
+        return await self.http.post(self.base + "webhook", data=form, headers=self._headers(headers, auth))
+
+    async def new_sender(self) -> str:
+        """A signed web conversation id from ``POST /session``."""
+        resp = await self.http.post(self.base + "session")
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["sender"]
 
     async def raw(self, request: bytes, body_chunks: Optional[AsyncIterator[bytes]] = None) -> bytes:
         """Sends a hand-made HTTP request, streaming the body until the server answers (as curl does)."""
@@ -154,10 +176,20 @@ async def serve(channel: MultimodalRestInput, bot: Optional[FakeBot] = None) -> 
             await running.stop()
 
 
+#: The bearer token and the web conversation id key of :func:`make_channel`'s default environment.
+API_TOKEN = "test-api-token-0123456789"
+SENDER_SECRET = "test-sender-secret-0123456789abcdef"
+CUSTOMER_SECRET = "test-customer-secret-0123456789abcdef"
+TEST_ENVIRON = {"CHAT_API_TOKEN": API_TOKEN, "SENDER_ID_SECRET": SENDER_SECRET}
+
+
 def make_channel(store: AttachmentStore, environ: Optional[Dict[str, str]] = None, **settings: Any):
-    settings.setdefault("upload_rate_per_minute", 0)
-    settings.setdefault("address_rate_per_minute", 0)
-    return MultimodalRestInput(ChannelSettings(**settings), store=store, environ=environ or {})
+    """The channel with every rate limit off unless given, and ``environ`` (default :data:`TEST_ENVIRON`)."""
+    for key in ("upload_rate_per_minute", "address_rate_per_minute", "message_rate_per_minute",
+                "address_message_rate_per_minute"):
+        settings.setdefault(key, 0)
+    environ = dict(TEST_ENVIRON) if environ is None else environ
+    return MultimodalRestInput(ChannelSettings(**settings), store=store, environ=environ)
 
 
 async def error_of(resp: aiohttp.ClientResponse) -> Dict[str, str]:

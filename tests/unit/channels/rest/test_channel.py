@@ -44,7 +44,7 @@ async def test_text_message_reaches_the_bot_and_replies_come_back_like_rasa_rest
     ]
     message = served.bot.last
     assert message.text == "how much are bananas"
-    assert (message.sender_id, message.input_channel) == ("alice", "multimodal")
+    assert (message.sender_id, message.input_channel) == ("api:alice", "multimodal")  # the API's namespace
     assert message.metadata is None
 
 

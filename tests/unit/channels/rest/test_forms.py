@@ -25,7 +25,7 @@ async def test_multipart_photo_and_voice_note(served: Served, store: AttachmentS
     resp = await served.post_form(fields, files)
     assert resp.status == 200
     message = served.bot.last
-    assert message.text == "what is this?" and message.sender_id == "carol"
+    assert message.text == "what is this?" and message.sender_id == "api:carol"
     assert message.metadata["locale"] == "en"
     refs = message.metadata["attachments"]
     assert refs[0] == {"type": "image", "id": sha256(photo), "mime_type": "image/jpeg", "size": len(photo),
@@ -51,18 +51,23 @@ async def test_multipart_without_sender_or_with_bad_framing(served: Served) -> N
 
 
 async def test_multipart_and_urlencoded_forms_without_files(served: Served) -> None:
+    """As the web chat sends them (a signed conversation id, no token) and as an API caller may."""
+    dora = await served.new_sender()
     body = (
-        b'--xyz\r\nContent-Disposition: form-data; name="sender"\r\n\r\ndora\r\n'
+        b'--xyz\r\nContent-Disposition: form-data; name="sender"\r\n\r\n' + dora.encode() + b'\r\n'
         b'--xyz\r\nContent-Disposition: form-data; name="message"\r\n\r\nhello there\r\n--xyz--\r\n'
     )
     resp = await served.http.post(
         served.base + "webhook", data=body, headers={"Content-Type": "multipart/form-data; boundary=xyz"}
     )
     assert resp.status == 200
-    assert (served.bot.last.sender_id, served.bot.last.text) == ("dora", "hello there")
-    resp = await served.http.post(served.base + "webhook", data={"sender": "ed", "message": "hi & bye"})
+    assert (served.bot.last.sender_id, served.bot.last.text) == (dora.split(".")[0], "hello there")
+    auth = {"Authorization": f"Bearer {served.channel.expected_token()}"}
+    resp = await served.http.post(
+        served.base + "webhook", data={"sender": "ed", "message": "hi & bye"}, headers=auth
+    )
     assert resp.status == 200
-    assert (served.bot.last.sender_id, served.bot.last.text) == ("ed", "hi & bye")
+    assert (served.bot.last.sender_id, served.bot.last.text) == ("api:ed", "hi & bye")
 
 
 async def test_multipart_bad_metadata(served: Served) -> None:
