@@ -27,6 +27,13 @@ class AttachmentLimits(BaseModel):
         image_max_pixels: Largest photo in pixels, width × height, checked from the header before any
             decoding (default 40,000,000 = 40 megapixels). Pillow's own guard refuses more than about
             179 M pixels whatever this says.
+        image_max_decoded_bytes: Largest bitmap a photo may decode into, in bytes: width × height (after a
+            JPEG's DCT scaling) × the bytes Pillow keeps per pixel of the decoded mode (1 for bilevel,
+            grayscale and palette, 2 for 16-bit grayscale, 4 for everything else, RGB included). Checked
+            before any pixel is decoded; a JPEG over it is decoded at the largest of 1/2, 1/4, 1/8 scale
+            that fits instead (see :func:`media.images.load_image`). Default 128 MiB = 134,217,728 bytes:
+            RGB/RGBA PNGs and WebPs up to 33.5 megapixels, every other accepted mode up to the pixel limit.
+            Decoding and converting one accepted photo to RGB then holds at most about 2.5 × this.
         audio_max_bytes: Largest voice note file in bytes (default 20 MiB = 20,971,520 bytes).
         audio_max_seconds: Longest voice note in seconds (default 120 s).
         max_attachments: Most attachments read from one message; the rest are dropped with a ``too_many``
@@ -44,6 +51,7 @@ class AttachmentLimits(BaseModel):
 
     image_max_bytes: int = Field(10 * MiB, gt=0, description="bytes")
     image_max_pixels: int = Field(40_000_000, gt=0, description="pixels (width × height)")
+    image_max_decoded_bytes: int = Field(128 * MiB, gt=0, description="bytes of the decoded bitmap")
     audio_max_bytes: int = Field(20 * MiB, gt=0, description="bytes")
     audio_max_seconds: float = Field(120.0, gt=0, description="seconds")
     max_attachments: int = Field(10, gt=0, description="attachments per message")

@@ -9,7 +9,15 @@ import pytest
 from PIL import Image
 
 from media import AttachmentError, AttachmentLimits
-from media.images import IMAGE_FORMATS, IMAGE_MIME, decode_image, identify_image, inspect_image, to_rgb
+from media.images import (
+    IMAGE_FORMATS,
+    IMAGE_MIME,
+    decode_image,
+    decoded_bytes,
+    identify_image,
+    inspect_image,
+    to_rgb,
+)
 from tests.unit.media.photos import (
     NON_IMAGES,
     animation_and_first_frame,
@@ -199,3 +207,78 @@ def test_to_rgb_handles_every_mode(mode: str) -> None:
     assert image.mode == mode
     converted = to_rgb(image)
     assert converted.mode == "RGB" and converted.size == (96, 72)
+
+
+# The decoded-size bound: bytes of the bitmap Pillow would make, checked before any pixel is decoded
+
+
+def _flat_png(mode: str, size: tuple) -> bytes:
+    if mode == "I;16":
+        return encode_image(Image.fromarray(np.zeros((size[1], size[0]), np.uint16)), "PNG")
+    return encode_image(Image.new(mode, size), "PNG")
+
+
+def test_decoded_bytes_count_pillows_bytes_per_pixel_by_mode_and_webp_thrice() -> None:
+    assert decoded_bytes("L", (100, 10)) == 1000
+    assert decoded_bytes("P", (100, 10)) == 1000
+    assert decoded_bytes("I;16", (100, 10)) == 2000
+    assert decoded_bytes("RGB", (100, 10)) == 4000  # Pillow keeps RGB in 4 bytes a pixel
+    assert decoded_bytes("RGBA", (100, 10), "WEBP") == 12000
+    assert decoded_bytes("unknown", (100, 10)) == 8000
+
+
+@pytest.mark.parametrize("mode, accepted", [("L", True), ("I;16", False), ("RGBA", False)])
+def test_the_decoded_size_is_refused_before_decoding_by_the_bytes_of_its_mode(
+    mode: str, accepted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100 × 100 pixels: 10,000 bytes as 8-bit grayscale, 20,000 as 16-bit, 40,000 as RGBA.
+    limits = AttachmentLimits(image_max_decoded_bytes=15_000)
+    data = _flat_png(mode, (100, 100))
+    if accepted:
+        assert decode_image(data, MAX_PIXELS, limits=limits).size == (100, 100)
+        assert inspect_image(data, limits).width == 100
+        return
+    forbid_pixel_decoding(monkeypatch)
+    for check in (lambda: decode_image(data, MAX_PIXELS, limits=limits), lambda: inspect_image(data, limits)):
+        with pytest.raises(AttachmentError) as raised:
+            check()
+        assert raised.value.code == "too_large" and "bytes" in raised.value.detail
+
+
+def test_a_jpeg_over_the_decoded_size_is_decoded_smaller_not_refused() -> None:
+    data = encode_image(sample_image(61, (320, 240)), "JPEG", quality=90)
+    full = decode_image(data, MAX_PIXELS)
+    assert full.size == (320, 240)
+    limits = AttachmentLimits(image_max_decoded_bytes=320 * 240 * 4 // 3)  # 1/2 scale fits, 1/1 does not
+    half = decode_image(data, MAX_PIXELS, limits=limits)
+    assert half.size == (160, 120)
+    expected = np.asarray(full.resize((160, 120), Image.Resampling.BOX), dtype=np.int16)
+    assert np.abs(np.asarray(half, dtype=np.int16) - expected).mean() < 6.0
+    # with a draft size the stronger of the two reductions wins (sides still >= 40 pixels: 1/4 scale)
+    assert decode_image(data, MAX_PIXELS, draft_size=40, limits=limits).size == (80, 60)
+
+
+def test_the_default_decoded_size_accepts_every_mode_to_the_pixel_limit_but_big_rgb() -> None:
+    limits = AttachmentLimits()
+    assert limits.image_max_decoded_bytes == 128 * 1024 * 1024
+    for mode in ("L", "P", "I;16"):
+        assert decoded_bytes(mode, (8000, 5000)) <= limits.image_max_decoded_bytes
+    assert decoded_bytes("RGBA", (8000, 5000)) > limits.image_max_decoded_bytes
+
+
+def test_sixteen_bit_grayscale_is_converted_in_strips_not_one_float64_array() -> None:
+    """The issue's photo: 16-bit grayscale of flat colour (75 KiB at 40 megapixels) went through three
+    full-size float64 arrays (~900 MiB at 40 megapixels). numpy's allocations are traced; Pillow's are not."""
+    import tracemalloc
+
+    width, height = 4000, 2500  # 10 megapixels: 80 MB as one float64 array
+    image = Image.fromarray(np.full((height, width), 30000, np.uint16))
+    tracemalloc.start()
+    try:
+        converted = to_rgb(image)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert converted.mode == "RGB" and converted.getpixel((5, 5)) == (117, 117, 117)
+    assert peak < 4 * width * height  # the 8-bit result plus a few 8 MiB strips
+

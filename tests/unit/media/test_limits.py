@@ -57,3 +57,9 @@ def test_limits_are_validated_and_frozen():
 )
 def test_host_allow_list_matching(host: str, allowed: bool):
     assert AttachmentLimits().host_allowed(host) is allowed
+
+
+def test_the_decoded_size_limit_defaults_to_128_mib_and_must_be_positive():
+    assert AttachmentLimits().image_max_decoded_bytes == 128 * MiB
+    with pytest.raises(ValidationError):
+        AttachmentLimits(image_max_decoded_bytes=0)
