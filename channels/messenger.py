@@ -20,6 +20,9 @@ attachments of other types (``file``,  nothing; the customer gets ``channels.UNS
 echoes, deliveries, reads, reactions   nothing
 =====================================  =====================================================================
 
+Rasa gets the sender as ``messenger:<page-scoped id>`` (:mod:`channels.senders`); replies go through
+:class:`PageClient`, which turns that back into the PSID for the Send API.
+
 An attachment that cannot be stored (host not allowed, private address, too large, damaged, ...) is
 answered with its :attr:`AttachmentError.user_message`. When at least one attachment was stored the
 message goes on with those; when none was, the bot is not called and only the replies are sent.
@@ -74,6 +77,7 @@ from channels.common import (
     webhook_payload,
     with_attachments,
 )
+from channels.senders import MESSENGER, namespaced, platform_id
 from media import AttachmentError, AttachmentRef, AttachmentStore, log_rejection
 
 logger = logging.getLogger(__name__)
@@ -104,6 +108,30 @@ class _GraphSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+class PageClient(MessengerClient):
+    """fbmessenger's Send API client, addressing a conversation's sender id ``messenger:<PSID>`` as the PSID.
+
+    Raises (from :meth:`send` and :meth:`send_action`):
+        ValueError: for a recipient of another channel (``web:...``, ``telegram:...``); nothing is sent.
+    """
+
+    @staticmethod
+    def _psid(recipient_id: str) -> str:
+        psid = platform_id(MESSENGER, str(recipient_id))
+        if psid is None:
+            logger.error("Messenger reply not sent: the recipient belongs to another channel")
+            raise ValueError("the recipient is not a Messenger user")
+        return psid
+
+    def send(self, payload: Any, recipient_id: str, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return super().send(payload, self._psid(recipient_id), *args, **kwargs)
+
+    def send_action(  # noqa: D102
+        self, sender_action: str, recipient_id: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        return super().send_action(sender_action, self._psid(recipient_id), *args, **kwargs)
+
+
 def signature_is_valid(app_secret: Optional[str], body: bytes, header: Optional[str]) -> bool:
     """Whether ``header`` is ``sha256=<hex HMAC-SHA256 of body keyed with app_secret>`` (constant-time).
 
@@ -131,7 +159,7 @@ class MultimodalMessenger(Messenger):
         page_access_token: Page access token (for the reply client when ``client`` is not given).
         on_new_message: Rasa's message handler.
         store: Where attachments are stored.
-        client: The Graph API client for replies; Rasa's default client when ``None``.
+        client: The Graph API client for replies; a :class:`PageClient` with the page token when ``None``.
     """
 
     def __init__(
@@ -142,8 +170,7 @@ class MultimodalMessenger(Messenger):
         client: Optional[MessengerClient] = None,
     ) -> None:
         super().__init__(page_access_token, on_new_message)
-        if client is not None:
-            self.client = client
+        self.client = client if client is not None else PageClient(page_access_token)
         self.store = store
 
     async def handle(self, payload: Dict, metadata: Optional[Dict[Text, Any]]) -> None:
@@ -260,7 +287,9 @@ class MultimodalMessenger(Messenger):
         out_channel = MessengerBot(self.client)
         await self._send_action(out_channel, sender_id, "mark_seen")
         await self._send_action(out_channel, sender_id, "typing_on")
-        user_message = UserMessage(text, out_channel, sender_id, input_channel=self.name(), metadata=metadata)
+        user_message = UserMessage(
+            text, out_channel, namespaced(MESSENGER, sender_id), input_channel=self.name(), metadata=metadata
+        )
         try:
             await self.on_new_message(user_message)
         except Exception:
@@ -320,11 +349,11 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
             settings["verify"], settings["secret"], settings["page-access-token"]  # type: ignore[arg-type]
         )
 
-    def client(self) -> MessengerClient:
+    def client(self) -> "PageClient":
         """A Graph API client for replies (with ``appsecret_proof`` and a bounded timeout)."""
         if self._graph_session is None:
             self._graph_session = _GraphSession()
-        return MessengerClient(self.fb_access_token, session=self._graph_session, app_secret=self.fb_secret)
+        return PageClient(self.fb_access_token, session=self._graph_session, app_secret=self.fb_secret)
 
     def get_output_channel(self) -> MessengerBot:
         """Rasa's Messenger output channel (text, images, buttons, quick replies, templates)."""

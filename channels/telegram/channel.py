@@ -34,6 +34,7 @@ from channels.common import (
     webhook_payload,
     with_attachments,
 )
+from channels.senders import TELEGRAM, namespaced
 from channels.telegram.client import BOT_API_ERRORS, ENV_VARS, MultimodalTelegramOutput, api_server
 from channels.telegram.files import fetch_file
 from channels.telegram.updates import TelegramFile, as_int, as_str, chat_id, plan_message
@@ -66,12 +67,14 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         webhook_url: Public ``https://`` URL of ``/webhooks/telegram/webhook``; registered at server start.
         debug_mode: Kept for Rasa's signature; errors are logged, never raised to Telegram (a 5xx would
             make Telegram deliver the same update again).
-        secret_token: When set, the ``X-Telegram-Bot-Api-Secret-Token`` header must equal it (403 otherwise).
+        secret_token: The ``X-Telegram-Bot-Api-Secret-Token`` header every update must carry (403 otherwise);
+            required, since without it anyone who knows the webhook URL could post updates.
         api_url: Bot API server base URL (default ``https://api.telegram.org``).
         store: Attachment store; the process-wide :func:`media.default_store` by default.
 
     Raises:
-        RasaException: for a missing or malformed token, a bad ``api_url``, ``webhook_url`` or secret.
+        RasaException: for a missing or malformed token, a missing or malformed secret, a bad ``api_url`` or
+            ``webhook_url``.
     """
 
     def __init__(
@@ -95,7 +98,13 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
             ) from None
         if webhook_url is not None and urlsplit(webhook_url).scheme != "https":
             raise RasaException(f"{ENV_VARS['webhook_url']} must be an https:// URL (Telegram requires TLS)")
-        if secret_token is not None and not URL_SAFE_TOKEN_RE.fullmatch(secret_token):
+        if secret_token is None:
+            raise RasaException(
+                f"The Telegram channel needs {ENV_VARS['secret_token']}: without it anyone who knows the "
+                "webhook URL can post updates. Choose one with python -c \"import secrets; "
+                "print(secrets.token_urlsafe(32))\" (see docs/channels.md)"
+            )
+        if not URL_SAFE_TOKEN_RE.fullmatch(secret_token):
             raise RasaException(
                 f"{ENV_VARS['secret_token']} must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
             )
@@ -104,10 +113,6 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         self._store = store
         self._bot: Optional[MultimodalTelegramOutput] = None
         self._verified: Optional[bool] = None
-        if secret_token is None:
-            logger.warning(
-                "%s is not set: anyone who knows the webhook URL can post updates", ENV_VARS["secret_token"]
-            )
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
@@ -115,7 +120,7 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         fine: see :func:`channels.common.settings_from`).
 
         Raises:
-            RasaException: when no bot token is set, and as the constructor.
+            RasaException: when no bot token or no secret token is set, and as the constructor.
         """
         settings = settings_from(credentials, ENV_VARS, os.environ)
         if settings["access_token"] is None:
@@ -174,9 +179,7 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         return telegram_webhook
 
     def secret_matches(self, header: Optional[str]) -> bool:
-        """Whether a request's secret-token header is acceptable (always, when no secret is configured)."""
-        if self.secret_token is None:
-            return True
+        """Whether a request's secret-token header equals the configured secret (constant-time)."""
         return secrets_match(header, self.secret_token)
 
     async def set_webhook(self, bot: MultimodalTelegramOutput) -> bool:
@@ -188,9 +191,8 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         payload: Dict[str, Any] = {
             "url": self.webhook_url,
             "allowed_updates": json.dumps(list(ALLOWED_UPDATES)),
+            "secret_token": self.secret_token,
         }
-        if self.secret_token is not None:
-            payload["secret_token"] = self.secret_token
         try:
             await bot.request("setWebhook", payload)
         except BOT_API_ERRORS as error:
@@ -304,7 +306,7 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         user_message = UserMessage(
             text,
             turn.bot,
-            str(to_chat),
+            namespaced(TELEGRAM, str(to_chat)),  # replies: MultimodalTelegramOutput strips the namespace
             input_channel=self.name(),
             metadata=with_attachments(turn.metadata, refs),
         )

@@ -11,7 +11,7 @@ credential key            environment variable        meaning
                                                       belongs to another bot (checked once, with getMe)
 ``webhook_url``           ``TELEGRAM_WEBHOOK_URL``    ``https://<host>/webhooks/telegram/webhook``; when set,
                                                       the webhook is registered when the server starts
-``secret_token``          ``TELEGRAM_SECRET_TOKEN``   1-256 characters ``A-Z a-z 0-9 _ -``; when set, every
+``secret_token``          ``TELEGRAM_SECRET_TOKEN``   1-256 characters ``A-Z a-z 0-9 _ -`` (required); every
                                                       update must carry it in ``X-Telegram-Bot-Api-Secret-
                                                       Token`` (403 otherwise) and it is sent with setWebhook
 ``api_url``               ``TELEGRAM_API_URL``        Bot API server (default ``https://api.telegram.org``)
@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Optional, Text
+from typing import Any, Dict, List, Optional, Text, Union
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiogram import Bot
 from aiogram.bot.api import TELEGRAM_PRODUCTION, TelegramAPIServer
-from aiogram.utils.exceptions import TelegramAPIError
+from aiogram.utils.exceptions import ChatNotFound, TelegramAPIError
 from rasa.core.channels.telegram import TelegramOutput
 from rasa.shared.exceptions import RasaException
+
+from channels.senders import TELEGRAM, platform_id
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,10 @@ BOT_API_ERRORS = (TelegramAPIError, aiohttp.ClientError, asyncio.TimeoutError)
 class MultimodalTelegramOutput(TelegramOutput):
     """Rasa's ``TelegramOutput`` (text, buttons, images, custom JSON) talking to a configurable server.
 
+    Rasa sends replies to the conversation's sender id, ``telegram:<chat id>``; every Bot API call goes
+    through :meth:`request`, which turns a ``chat_id`` of that form back into the chat id (a bare chat id, as
+    the channel's own replies use, passes unchanged).
+
     Args:
         access_token: Bot token from @BotFather.
         server: Bot API server; the production server by default.
@@ -56,6 +62,23 @@ class MultimodalTelegramOutput(TelegramOutput):
 
     def __init__(self, access_token: Optional[Text], server: TelegramAPIServer = TELEGRAM_PRODUCTION) -> None:
         Bot.__init__(self, access_token, server=server)
+
+    async def request(
+        self, method: str, data: Optional[Dict[str, Any]] = None, files: Optional[Dict] = None, **kwargs: Any
+    ) -> Union[List, Dict, bool]:
+        """aiogram's Bot API call, with a namespaced ``chat_id`` turned into Telegram's chat id.
+
+        Raises:
+            ChatNotFound: for a recipient of another channel (``web:...``, ``messenger:...``), not sent.
+            TelegramAPIError, aiohttp.ClientError, asyncio.TimeoutError: as aiogram.
+        """
+        if data is not None and isinstance(data.get("chat_id"), str):
+            chat = platform_id(TELEGRAM, data["chat_id"])
+            if chat is None:
+                logger.error("Telegram %s not sent: the recipient belongs to another channel", method)
+                raise ChatNotFound("the recipient is not a Telegram chat")
+            data = {**data, "chat_id": chat}
+        return await super().request(method, data, files, **kwargs)
 
 
 def api_server(api_url: Optional[str]) -> TelegramAPIServer:

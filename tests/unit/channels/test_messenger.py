@@ -272,7 +272,8 @@ async def check_expected(harness: Harness, name: str, body: Dict[str, Any]) -> N
     status, _ = await harness.post(body)
     assert status == 200
     message = only_message(harness)
-    assert (message.text, message.sender_id, message.input_channel) == (expected.text, PSID, "facebook")
+    assert (message.text, message.sender_id, message.input_channel) == (
+        expected.text, f"messenger:{PSID}", "facebook")
     [stored] = message.metadata["attachments"]
     assert (stored["type"], stored["mime_type"]) == expected.attachment
     assert "url" not in stored and expected.url not in message.text
@@ -489,7 +490,8 @@ async def test_every_event_of_a_delivery_is_handled_and_the_rest_ignored(harness
     status, _ = await harness.post(body)
     assert status == 200
     assert [(m.text, m.sender_id) for m in harness.rasa.messages] == [
-        ("first customer", PSID), ("", "PSID_2"), ("second entry", PSID)]
+        ("first customer", f"messenger:{PSID}"), ("", "messenger:PSID_2"),
+        ("second entry", f"messenger:{PSID}")]
 
 
 @pytest.mark.parametrize(
@@ -599,10 +601,20 @@ async def test_bot_replies_go_to_the_send_api_with_appsecret_proof(harness: Harn
     assert messages[0]["attachment"]["payload"]["buttons"][0]["payload"] == '/inform{"order_number": "45172"}'
     assert messages[1]["attachment"] == {"type": "image",
                                          "payload": {"url": "https://shop.example/img/banana.jpg"}}
+    # Rasa answers the conversation "messenger:<PSID>"; the Send API gets the PSID itself.
+    assert {b["recipient"]["id"] for b in harness.send_api.bodies} == {PSID}
     proof = hmac.new(APP_SECRET.encode(), PAGE_TOKEN.encode(), hashlib.sha256).hexdigest()
     for _method, url, _body in harness.send_api.requests:
         query = parse_qs(urlsplit(url).query)
         assert query["access_token"] == [PAGE_TOKEN] and query["appsecret_proof"] == [proof]
+
+
+@pytest.mark.parametrize("recipient", ["web:" + "a" * 32, f"telegram:{PSID}", "api:42"])
+async def test_a_reply_to_another_channels_conversation_is_never_sent(harness: Harness, recipient: str):
+    out = harness.channel.get_output_channel()
+    with pytest.raises(ValueError):
+        await out.send_text_message(recipient, "not for you")
+    assert harness.send_api.requests == []
 
 
 async def test_rasa_failing_on_a_message_does_not_stop_the_channel(harness: Harness, caplog):

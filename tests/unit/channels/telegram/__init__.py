@@ -190,7 +190,7 @@ async def check_expected(harness: Harness, name: str, body: Dict[str, Any], stor
         assert len(harness.stub.sent_texts) == 1 and expected.reply in harness.stub.sent_texts[0]
         return
     message = only_message(harness)
-    assert (message.text, message.sender_id) == (expected.text, str(CHAT_ID))
+    assert (message.text, message.sender_id) == (expected.text, f"telegram:{CHAT_ID}")
     assert message.input_channel == "telegram"
     assert harness.stub.sent_texts == []
     if expected.attachment is None:

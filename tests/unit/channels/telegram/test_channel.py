@@ -12,9 +12,16 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import pytest
+from aiogram.utils.exceptions import ChatNotFound
 from rasa.core.channels.channel import UserMessage
+from rasa.shared.exceptions import RasaException
 
-from channels.telegram import ALLOWED_UPDATES, START_COMMAND_TEXT, UNSUPPORTED_CONTENT_REPLY
+from channels.telegram import (
+    ALLOWED_UPDATES,
+    START_COMMAND_TEXT,
+    UNSUPPORTED_CONTENT_REPLY,
+    MultimodalTelegramInput,
+)
 from media import AttachmentStore
 from tests.unit.channels import (
     check_every_shared_payload_is_expected,
@@ -28,6 +35,7 @@ from tests.unit.channels.telegram import (
     EXPECTED,
     PAYLOADS,
     SECRET,
+    TOKEN,
     Harness,
     check_expected,
     only_message,
@@ -116,7 +124,7 @@ async def test_text_and_commands(harness: Harness):
     await harness.post(update(4, text="/restart@grocery_test_bot"))
     assert [m.text for m in harness.rasa.messages] == [
         "do you have oat milk?", START_COMMAND_TEXT, START_COMMAND_TEXT, "/restart"]
-    assert all(m.metadata is None and m.sender_id == str(CHAT_ID) for m in harness.rasa.messages)
+    assert all(m.metadata is None and m.sender_id == f"telegram:{CHAT_ID}" for m in harness.rasa.messages)
 
 
 async def test_edited_text_is_handled_and_other_edits_are_ignored(harness: Harness):
@@ -135,7 +143,7 @@ async def test_button_press_is_passed_on_and_answered(harness: Harness):
         "id": "cbq-1", "from": {"id": CHAT_ID, "is_bot": False, "first_name": "Customer"},
         "message": telegram_message(70, text="Which order?"), "chat_instance": "1", "data": "/track_order"}}
     await harness.post(body)
-    assert [(m.text, m.sender_id) for m in harness.rasa.messages] == [("/track_order", str(CHAT_ID))]
+    assert [(m.text, m.sender_id) for m in harness.rasa.messages] == [("/track_order", f"telegram:{CHAT_ID}")]
     assert harness.stub.methods("answerCallbackQuery") == [{"callback_query_id": "cbq-1"}]
 
 
@@ -179,10 +187,9 @@ async def test_right_secret_token_is_accepted(harness: Harness):
     assert (status, text) == (200, "success") and len(harness.rasa.messages) == 1
 
 
-async def test_without_a_configured_secret_every_request_is_accepted(make_harness):
-    harness = await make_harness(secret_token=None)
-    status, _ = await harness.post(update(1, text="hello"), secret=None)
-    assert status == 200 and len(harness.rasa.messages) == 1
+def test_without_a_configured_secret_the_channel_refuses_to_start(store):
+    with pytest.raises(RasaException, match="TELEGRAM_SECRET_TOKEN"):
+        MultimodalTelegramInput(TOKEN, None, None, secret_token=None, store=store)
 
 
 async def test_health_route(harness: Harness):
@@ -231,6 +238,16 @@ async def test_bot_replies_with_buttons_and_images_go_through_the_bot_api(harnes
     assert keyboard["inline_keyboard"] == [[button]]
     photo = {"chat_id": str(CHAT_ID), "photo": "https://shop.example/img/banana.jpg"}
     assert harness.stub.methods("sendPhoto") == [photo]
+    # Rasa answers the conversation "telegram:<chat id>"; Telegram gets the chat id itself.
+    assert {m["chat_id"] for m in messages} == {str(CHAT_ID)}
+
+
+@pytest.mark.parametrize("recipient", ["web:" + "a" * 32, "messenger:123", "api:42"])
+async def test_a_reply_to_another_channels_conversation_is_never_sent(harness: Harness, recipient: str):
+    out = harness.channel.get_output_channel()
+    with pytest.raises(ChatNotFound):
+        await out.send_text_message(recipient, "not for you")
+    assert harness.stub.calls == []
 
 
 async def test_webhook_is_registered_with_the_secret_at_server_start(make_harness):

@@ -12,19 +12,25 @@ from channels.telegram import MultimodalTelegramInput
 from tests.unit.channels.telegram import CHAT_ID, SECRET, TOKEN
 from tests.unit.channels.telegram.bot_api_stub import BOT_USERNAME, BotApiStub
 
+WITH_SECRET = {"TELEGRAM_ACCESS_TOKEN": TOKEN, "TELEGRAM_SECRET_TOKEN": SECRET}
+
 
 # ------------------------------------------------------------------------------------------------------------
 # The output channel
 # ------------------------------------------------------------------------------------------------------------
 async def test_output_channel_is_reused_and_talks_to_the_configured_server(bot_api: BotApiStub, store):
-    channel = MultimodalTelegramInput(TOKEN, None, None, api_url=bot_api.url, store=store)
+    channel = MultimodalTelegramInput(
+        TOKEN, None, None, secret_token=SECRET, api_url=bot_api.url, store=store
+    )
     out = channel.get_output_channel()
     assert channel.get_output_channel() is out and out.name() == "telegram"
     try:
         await out.send_text_message(str(CHAT_ID), "hello")
+        await out.send_text_message(f"telegram:{CHAT_ID}", "hello again")  # a conversation's sender id
     finally:
         await out.session.close()
-    assert bot_api.sent_texts == ["hello"]
+    assert bot_api.sent_texts == ["hello", "hello again"]
+    assert {call["chat_id"] for call in bot_api.methods("sendMessage")} == {str(CHAT_ID)}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -47,8 +53,11 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch):
 def test_credentials_win_over_the_environment_and_empty_ones_fall_back(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TELEGRAM_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("TELEGRAM_VERIFY", "env_bot")
-    channel = MultimodalTelegramInput.from_credentials({"verify": "yaml_bot", "access_token": ""})
-    assert (channel.access_token, channel.verify, channel.secret_token) == (TOKEN, "yaml_bot", None)
+    monkeypatch.setenv("TELEGRAM_SECRET_TOKEN", SECRET)
+    channel = MultimodalTelegramInput.from_credentials(
+        {"verify": "yaml_bot", "access_token": "", "secret_token": "yaml-secret"}
+    )
+    assert (channel.access_token, channel.verify, channel.secret_token) == (TOKEN, "yaml_bot", "yaml-secret")
     assert channel.server.api_url(token="T", method="getMe") == "https://api.telegram.org/botT/getMe"
 
 
@@ -74,11 +83,13 @@ def test_the_repository_credentials_file_names_this_channel():
     [
         ({}, "TELEGRAM_ACCESS_TOKEN"),
         ({"TELEGRAM_ACCESS_TOKEN": "not-a-token"}, "TELEGRAM_ACCESS_TOKEN"),
-        ({"TELEGRAM_ACCESS_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_URL": "http://shop.example/hook"}, "https"),
+        ({"TELEGRAM_ACCESS_TOKEN": TOKEN}, "TELEGRAM_SECRET_TOKEN"),  # no secret: refuses to start
+        ({"TELEGRAM_ACCESS_TOKEN": TOKEN, "TELEGRAM_SECRET_TOKEN": " "}, "TELEGRAM_SECRET_TOKEN"),
+        ({**WITH_SECRET, "TELEGRAM_WEBHOOK_URL": "http://shop.example/hook"}, "https"),
         ({"TELEGRAM_ACCESS_TOKEN": TOKEN, "TELEGRAM_SECRET_TOKEN": "has spaces"}, "TELEGRAM_SECRET_TOKEN"),
-        ({"TELEGRAM_ACCESS_TOKEN": TOKEN, "TELEGRAM_API_URL": "ftp://api.telegram.org"}, "TELEGRAM_API_URL"),
-        ({"TELEGRAM_ACCESS_TOKEN": TOKEN, "TELEGRAM_API_URL": "https://u:p@api.example"}, "TELEGRAM_API_URL"),
-        ({"TELEGRAM_ACCESS_TOKEN": TOKEN, "TELEGRAM_API_URL": "https://api.example/?x"}, "TELEGRAM_API_URL"),
+        ({**WITH_SECRET, "TELEGRAM_API_URL": "ftp://api.telegram.org"}, "TELEGRAM_API_URL"),
+        ({**WITH_SECRET, "TELEGRAM_API_URL": "https://u:p@api.example"}, "TELEGRAM_API_URL"),
+        ({**WITH_SECRET, "TELEGRAM_API_URL": "https://api.example/?x"}, "TELEGRAM_API_URL"),
     ],
 )
 def test_bad_settings_fail_at_start_naming_the_variable(monkeypatch, env: Dict[str, str], message: str):
