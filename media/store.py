@@ -3,7 +3,8 @@
 ``id`` is the SHA-256 of the content. Uploads are checked by content (:func:`media.sniff.inspect_upload`)
 before they are kept; platform-hosted files are fetched by the guarded downloader (:mod:`media.fetch`) and
 stored the same way. Reading verifies the content against its hash and refuses ids, symlinks and paths that
-could leave the store.
+could leave the store. Uploads expire: :meth:`AttachmentStore.purge` removes those not uploaded again since a
+cut-off time (``make purge``), :meth:`AttachmentStore.delete` one upload.
 """
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Union
 
 import requests
 from pydantic import ValidationError
@@ -38,6 +41,8 @@ __all__ = ["DEFAULT_ATTACHMENT_DIR", "AttachmentStore", "default_store"]
 
 #: Where uploads are kept unless ``ATTACHMENT_DIR`` says otherwise.
 DEFAULT_ATTACHMENT_DIR = VAR_DIR / "uploads"
+#: A shard directory's name: the first two characters of the ids it holds.
+_SHARD_RE = re.compile(r"[0-9a-f]{2}")
 #: Permissions of a stored upload and its sidecar (rw-------): customers' files are for the server's user.
 PRIVATE_FILE_MODE = 0o600
 
@@ -253,6 +258,8 @@ class AttachmentStore:
         final = shard / attachment_id
         if not (final.is_file() and not final.is_symlink() and final.stat().st_size == size):
             os.replace(tmp_path, final)  # atomic on one file system; identical content may simply win twice
+        else:
+            os.utime(final)  # sent again: retention (`purge`) counts from the latest upload
         sidecar = shard / f"{attachment_id}.json"
         if not sidecar.exists():
             info = {
@@ -401,6 +408,112 @@ class AttachmentStore:
                     attachment_type=expected_type,
                 )
         return data
+
+    # ---- retention ---------------------------------------------------------------------------------------
+    def delete(self, attachment_id: str) -> bool:
+        """Remove one upload and its sidecar.
+
+        Args:
+            attachment_id: 64 lower-case hex characters (anything else is refused, as by :meth:`path_for`).
+
+        Returns:
+            True when something was removed; False when neither the upload nor its sidecar was there.
+
+        Raises:
+            AttachmentError: ``invalid_reference`` (bad id, symlinked shard, a path that leaves the store, or
+                something other than a regular file under the upload's name).
+        """
+        path = self._checked_path(attachment_id)
+        removed = self._remove_file(path)
+        removed = self._remove_file(path.with_name(f"{attachment_id}.json")) or removed
+        if removed:
+            logger.info("Deleted upload %s", attachment_id)
+            self._remove_if_empty(path.parent)
+        return removed
+
+    def purge(self, older_than: datetime) -> int:
+        """Remove every upload last saved before ``older_than``, with its sidecar (retention).
+
+        An upload's age is its file's modification time, which saving the same content again renews. A
+        sidecar left without its upload is removed once it is older than the cut-off too, and so are
+        leftovers of interrupted writes in ``root/.tmp``. Shards and files that are symlinks, and names that
+        are not upload ids, are left alone.
+
+        Args:
+            older_than: Timezone-aware cut-off; uploads saved strictly before it are removed.
+
+        Returns:
+            How many uploads were removed.
+
+        Raises:
+            ValueError: ``older_than`` is not a timezone-aware datetime.
+            OSError: the store cannot be listed.
+        """
+        if not isinstance(older_than, datetime) or older_than.utcoffset() is None:
+            raise ValueError(f"older_than must be a timezone-aware datetime, got {older_than!r}")
+        cutoff = older_than.timestamp()
+        removed = 0
+        for shard in self._shards():
+            for entry in list(os.scandir(shard)):
+                name = entry.name
+                upload_id = name[:-5] if name.endswith(".json") else name
+                if not ID_RE.fullmatch(upload_id) or upload_id[:2] != shard.name:
+                    continue
+                try:
+                    status = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISREG(status.st_mode) or status.st_mtime >= cutoff:
+                    continue
+                try:
+                    if name == upload_id:
+                        removed += self._remove_file(Path(entry.path))
+                        self._remove_file(shard / f"{upload_id}.json")
+                    elif not (shard / upload_id).exists():
+                        self._remove_file(Path(entry.path))
+                except (AttachmentError, OSError) as error:  # one odd entry must not stop the purge
+                    logger.warning("Purge left %s in place: %s", name, getattr(error, "detail", error))
+            self._remove_if_empty(shard)
+        for entry in list(os.scandir(self._tmp)):
+            try:
+                status = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(status.st_mode) and status.st_mtime < cutoff:
+                self._remove_file(Path(entry.path))
+        logger.info("Purged %d uploads saved before %s", removed, older_than.isoformat())
+        return removed
+
+    def _shards(self) -> Iterator[Path]:
+        """The store's shard directories (two lower-case hex characters), symlinks excluded."""
+        for entry in sorted(os.scandir(self.root), key=lambda item: item.name):
+            if _SHARD_RE.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+                yield Path(entry.path)
+
+    @staticmethod
+    def _remove_file(path: Path) -> bool:
+        """Unlink ``path`` (never following a symlink); False when it was not there.
+
+        Raises:
+            AttachmentError: ``invalid_reference`` when ``path`` is a directory or another non-file.
+        """
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            return False
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            raise AttachmentError("invalid_reference", f"{path.name} is not a regular file")
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _remove_if_empty(self, shard: Path) -> None:
+        try:
+            shard.rmdir()
+        except OSError:  # not empty (the usual case), or already gone
+            pass
 
     # ---- fetching ----------------------------------------------------------------------------------------
     @logs_rejections
