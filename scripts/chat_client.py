@@ -1,6 +1,6 @@
 """Terminal chat with the running shop assistant through its multimodal REST channel.
 
-Usage: python scripts/chat_client.py [--url URL] [--sender ID] [--token TOKEN]
+Usage: python scripts/chat_client.py [--url URL] [--customer-token JWT] [--sender ID --token TOKEN]
 
 Type a message and press Enter. Commands:
   /image PATH [caption]   send a photo (with an optional caption)
@@ -10,8 +10,11 @@ Type a message and press Enter. Commands:
 When the assistant offers buttons, they are numbered: type the number to choose one. Anything else that starts
 with "/" (e.g. /restart) is sent to the assistant as typed.
 
-The URL defaults to $CHAT_URL or http://localhost:5005/webhooks/multimodal/webhook; the bearer token to
-$CHAT_API_TOKEN (needed only when the server has one set).
+The URL defaults to $CHAT_URL or http://localhost:5005/webhooks/multimodal/webhook. Like the web chat, the
+client asks the server for a conversation id (POST .../session) and starts a new one when the server no longer
+knows it. --sender names a conversation instead, as a server-to-server caller: that needs the API's bearer
+token (--token, default $CHAT_API_TOKEN), and the server keeps it as api:<ID>. --customer-token (default
+$CUSTOMER_TOKEN) sends a logged-in customer's token (docs/channels.md) with every message.
 """
 from __future__ import annotations
 
@@ -21,7 +24,6 @@ import mimetypes
 import os
 import shlex
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -44,6 +46,10 @@ Type a number to choose one of the assistant's numbered buttons."""
 
 class ChatError(Exception):
     """A problem the user should read (server down, file missing, refused request); ``str()`` is friendly."""
+
+
+class UnknownConversation(ChatError):
+    """The server no longer knows the conversation id it issued (it restarted with a new key)."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -132,9 +138,11 @@ class ChatClient:
     """Sends messages to ``POST .../webhooks/multimodal/webhook`` and returns the bot's messages.
 
     Args:
-        url: The webhook URL.
-        sender: Conversation id.
-        token: Bearer token, when the server requires one.
+        url: The webhook URL; the conversation ids come from ``session`` beside it.
+        sender: A conversation id to use as a server-to-server caller (needs ``token``); ``None`` for one
+            issued by the server, as the web chat gets it.
+        token: The API's bearer token; sent only with a ``sender`` of the caller's choosing.
+        customer_token: A logged-in customer's token, sent in ``X-Customer-Token`` with every message.
         session: ``requests`` session (tests pass their own).
         timeout_s: Seconds to wait for the answer.
     """
@@ -144,19 +152,38 @@ class ChatClient:
         url: str = DEFAULT_URL,
         sender: Optional[str] = None,
         token: Optional[str] = None,
+        customer_token: Optional[str] = None,
         session: Optional[requests.Session] = None,
         timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.url = url
-        self.sender = sender or f"terminal-{uuid.uuid4().hex[:12]}"
+        self.session_url = urljoin(url, "session")
+        self.chosen_sender = sender or None
+        self.sender: Optional[str] = self.chosen_sender
         self.token = token or None
+        self.customer_token = customer_token or None
         self.session = session or requests.Session()
         self.session.trust_env = False  # never send the conversation through an environment proxy
         self.timeout_s = timeout_s
+        self.restarted = False  # set when the server started a new conversation; the caller resets it
+
+    def start(self) -> str:
+        """The conversation id: the chosen one, or a new one from the server (``POST .../session``).
+
+        Raises:
+            ChatError: the server cannot be reached or gives no id.
+        """
+        if self.sender is None:
+            body = self._call(self.session_url, {})
+            sender = body.get("sender") if isinstance(body, dict) else None
+            if not isinstance(sender, str) or not sender:
+                raise ChatError(f"The server gave no conversation id at {self.session_url}.")
+            self.sender = sender
+        return self.sender
 
     def send_text(self, text: str) -> List[Dict[str, Any]]:
         """Sends a text message; returns the bot's messages."""
-        return self._post(json_body={"sender": self.sender, "message": text})
+        return self._send(lambda: self._post(json_body={"sender": self.start(), "message": text}))
 
     def send_file(self, path: str, caption: Optional[str] = None) -> List[Dict[str, Any]]:
         """Sends a photo or voice note (the server decides which by its content), with an optional caption.
@@ -176,14 +203,28 @@ class ChatClient:
         if size > MAX_FILE_BYTES:
             raise ChatError(f"{path} is {size / 2**20:.1f} MB; the assistant takes files up to 20 MB.")
         mime = mimetypes.guess_type(file_path.name)[0] or "application/octet-stream"
-        fields = {"sender": self.sender}
-        if caption:
-            fields["message"] = caption
-        try:
+
+        def post() -> List[Dict[str, Any]]:
+            fields = {"sender": self.start()}
+            if caption:
+                fields["message"] = caption
             with file_path.open("rb") as handle:
                 return self._post(form=fields, files=[("files", (file_path.name, handle, mime))])
+
+        try:
+            return self._send(post)
         except OSError as error:
             raise ChatError(f"Can't read {path}: {error.strerror or error}.") from None
+
+    def _send(self, post: Callable[[], List[Dict[str, Any]]]) -> List[Dict[str, Any]]:
+        """Runs ``post``; when the server no longer knows its own conversation id (restarted with a new key),
+        starts a new conversation and runs it once more."""
+        try:
+            return post()
+        except UnknownConversation:
+            self.sender = None
+            self.restarted = True
+            return post()
 
     def _post(
         self,
@@ -191,21 +232,30 @@ class ChatClient:
         form: Optional[Dict[str, str]] = None,
         files: Optional[List[Tuple[str, Tuple[str, IO[bytes], str]]]] = None,
     ) -> List[Dict[str, Any]]:
+        body = self._call(self.url, {"json": json_body, "data": form, "files": files})
+        if not isinstance(body, list):
+            raise ChatError("The server answered something unexpected (HTTP 200).")
+        return [message for message in body if isinstance(message, dict)]
+
+    def _call(self, url: str, request: Dict[str, Any]) -> Any:
+        """One POST; returns the decoded JSON of a 2xx answer.
+
+        Raises:
+            UnknownConversation: 403 ``unknown_sender`` for a conversation id the server issued earlier.
+            ChatError: anything else that went wrong, worded for the user.
+        """
         headers = {"Accept": "application/json"}
-        if self.token:
+        if self.token and self.chosen_sender is not None:  # the API's token: only for an id of our choosing
             headers["Authorization"] = f"Bearer {self.token}"
+        if self.customer_token:
+            headers["X-Customer-Token"] = self.customer_token
         try:
             response = self.session.post(
-                self.url,
-                json=json_body,
-                data=form,
-                files=files,
-                headers=headers,
-                timeout=(CONNECT_TIMEOUT_S, self.timeout_s),
+                url, headers=headers, timeout=(CONNECT_TIMEOUT_S, self.timeout_s), **request
             )
         except requests.ConnectionError:
             raise ChatError(
-                f"Can't reach the shop assistant at {self.url} — is it running? (start it with `make serve`)"
+                f"Can't reach the shop assistant at {url} — is it running? (start it with `make serve`)"
             ) from None
         except requests.Timeout:
             raise ChatError("The shop assistant took too long to answer — please try again.") from None
@@ -215,18 +265,22 @@ class ChatClient:
             body = response.json()
         except ValueError:
             body = None
-        if response.status_code >= 400:
-            message = None
-            if isinstance(body, dict) and isinstance(body.get("error"), dict):
-                message = body["error"].get("message")
-            if response.status_code == 401 and not self.token:
-                message = "The server needs an API token: set CHAT_API_TOKEN or pass --token."
-            elif response.status_code == 404 and not message:
-                message = f"Nothing answers at {self.url} — is the multimodal channel in credentials.yml?"
-            raise ChatError(f"{message or 'The server refused the message.'} (HTTP {response.status_code})")
-        if not isinstance(body, list):
-            raise ChatError(f"The server answered something unexpected (HTTP {response.status_code}).")
-        return [message for message in body if isinstance(message, dict)]
+        if response.status_code < 400:
+            if body is None:
+                raise ChatError(f"The server answered something unexpected (HTTP {response.status_code}).")
+            return body
+        message, code = None, None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            message, code = body["error"].get("message"), body["error"].get("code")
+        if code == "unknown_sender" and self.chosen_sender is None:
+            raise UnknownConversation(message)
+        if code == "unknown_sender":
+            message = "--sender needs the API's bearer token: set CHAT_API_TOKEN or pass --token."
+        elif response.status_code == 401:
+            message = message or "The server refused the API token."
+        elif response.status_code == 404 and not message:
+            message = f"Nothing answers at {url} — is the multimodal channel in credentials.yml?"
+        raise ChatError(f"{message or 'The server refused the message.'} (HTTP {response.status_code})")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -296,6 +350,9 @@ class ChatSession:
         except ChatError as error:
             self.write(str(error), "error")
             return True
+        if self.client.restarted:
+            self.client.restarted = False
+            self.write("(The assistant restarted, so this is a new conversation.)", "info")
         lines, self.buttons = render(messages, self.client.url)
         if not lines:
             self.write("(no reply)", "info")
@@ -323,14 +380,32 @@ def _terminal_writer() -> Callable[[str, str], None]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=os.environ.get("CHAT_URL") or DEFAULT_URL, help="webhook URL")
-    parser.add_argument("--sender", default=None, help="conversation id (default: a new random one)")
-    parser.add_argument("--token", default=os.environ.get("CHAT_API_TOKEN"), help="bearer token, if needed")
+    parser.add_argument(
+        "--sender", default=None, help="a conversation id of your choosing (needs --token)"
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("CHAT_API_TOKEN"), help="the API's bearer token, for --sender"
+    )
+    parser.add_argument(
+        "--customer-token",
+        default=os.environ.get("CUSTOMER_TOKEN"),
+        help="a logged-in customer's token (JWT), sent with every message",
+    )
     args = parser.parse_args(argv)
 
-    client = ChatClient(args.url, sender=args.sender, token=args.token)
+    client = ChatClient(args.url, sender=args.sender, token=args.token, customer_token=args.customer_token)
     write = _terminal_writer()
     session = ChatSession(client, write)
-    write(f"Chatting with the shop assistant at {args.url} as {client.sender}.", "info")
+    if args.sender and not args.token:
+        write("--sender needs the API's bearer token: set CHAT_API_TOKEN or pass --token.", "error")
+        return 2
+    try:
+        client.start()
+    except ChatError as error:
+        write(str(error), "error")
+        return 1
+    shown = client.sender if args.sender else "a new conversation"
+    write(f"Chatting with the shop assistant at {args.url} ({shown}).", "info")
     write("Type /help for commands, /quit to leave.", "info")
 
     if sys.stdin.isatty():

@@ -2,6 +2,12 @@
  * Web chat of the shop assistant: text, quick replies, photos (picker, drag and drop, paste) and voice notes
  * (MediaRecorder, Opus in WebM/OGG). Talks to the multimodal REST channel with multipart/form-data.
  * Plain JavaScript, no build step, no external resources.
+ *
+ * The conversation id comes from the server (POST .../session: a signed "web:<random>.<signature>", kept in
+ * localStorage); when the server no longer knows it (403 unknown_sender, e.g. after a restart without
+ * SENDER_ID_SECRET) the page asks for a new one and sends the message again. Embedded by widget.js, the page
+ * may receive the shop's customer token from the embedding page by postMessage (never in a URL) and sends it
+ * with each message in the X-Customer-Token header.
  */
 (function () {
   "use strict";
@@ -11,7 +17,14 @@
     (script && script.getAttribute("data-endpoint")) || "webhook",
     (script && script.src) || window.location.href
   ).href;
+  var SESSION_ENDPOINT = new URL(
+    (script && script.getAttribute("data-session")) || "session",
+    (script && script.src) || window.location.href
+  ).href;
   var SENDER_KEY = "shopChat.senderId";
+  var SENDER_RE = /^web:[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$/;
+  var CUSTOMER_TOKEN_RE = /^[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]*$/; // a JWT, checked by the server
+  var TOKEN_WAIT_MS = 1500; // how long an embedded page waits for the widget's answer before the first send
   var MAX_ATTACHMENTS = 10;
   var IMAGE_MAX_BYTES = 10 * 1024 * 1024;
   var AUDIO_MAX_BYTES = 20 * 1024 * 1024;
@@ -30,36 +43,57 @@
 
   var pending = []; // attachments waiting in the tray: {file, kind, url}
   var queue = Promise.resolve(); // messages are sent one after the other
-  var token = null;
+  var customerToken = null; // the shop's token for a logged-in customer, from the embedding page
+  var tokenReady = Promise.resolve(); // settles once an embedded page has heard from the widget
   var sender = null;
   var noticeTimer = null;
   var recording = null; // {recorder, stream, chunks, started, timer, cancelled, mime}
 
   // ---- helpers ------------------------------------------------------------------------------------
-  function randomId() {
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    return "web-" + Array.prototype.map.call(bytes, function (b) {
-      return ("0" + b.toString(16)).slice(-2);
-    }).join("");
-  }
-
-  function loadSender() {
+  function storedSender() {
     var id = null;
     try { id = window.localStorage.getItem(SENDER_KEY); } catch (e) { /* storage blocked */ }
-    if (!id || !/^[A-Za-z0-9-]{8,64}$/.test(id)) {
-      id = randomId();
-      try { window.localStorage.setItem(SENDER_KEY, id); } catch (e) { /* keep it for this page only */ }
-    }
-    return id;
+    return id && SENDER_RE.test(id) ? id : null;
   }
 
-  function readToken() {
-    // An optional API token may be handed over in the fragment (#token=...), which is never sent to a server.
-    var match = /(?:^|[#&])token=([^&]+)/.exec(window.location.hash);
-    if (!match) return null;
-    try { window.history.replaceState(null, "", window.location.pathname + window.location.search); } catch (e) { /* ignore */ }
-    return decodeURIComponent(match[1]);
+  function newSender() {
+    // A conversation id issued and signed by the server; kept so the conversation survives a reload.
+    return window.fetch(SESSION_ENDPOINT, {
+      method: "POST", headers: { Accept: "application/json" }, credentials: "same-origin"
+    }).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (data) {
+        if (!response.ok || !data || typeof data.sender !== "string" || !SENDER_RE.test(data.sender)) {
+          var error = new Error("no conversation id");
+          error.data = data;
+          error.status = response.status;
+          throw error;
+        }
+        sender = data.sender;
+        try { window.localStorage.setItem(SENDER_KEY, sender); } catch (e) { /* keep it for this page only */ }
+        return sender;
+      });
+    });
+  }
+
+  function ensureSender() {
+    if (sender) return Promise.resolve(sender);
+    return newSender();
+  }
+
+  function listenForCustomerToken() {
+    // Only the page that embeds this one (the widget) may hand over a customer token, by postMessage.
+    if (window.parent === window) return;
+    var settle;
+    tokenReady = new Promise(function (resolve) { settle = resolve; });
+    window.setTimeout(settle, TOKEN_WAIT_MS);
+    window.addEventListener("message", function (event) {
+      if (event.source !== window.parent || !event.data || event.data.type !== "shop-chat:customer-token") return;
+      var value = event.data.token;
+      customerToken = typeof value === "string" && value.length <= 4096 && CUSTOMER_TOKEN_RE.test(value)
+        ? value : null;
+      settle();
+    });
+    window.parent.postMessage({ type: "shop-chat:ready" }, "*"); // carries nothing secret
   }
 
   function safeUrl(value) {
@@ -221,32 +255,54 @@
     return queue;
   }
 
-  function post(text, attachments) {
+  function errorMessage(status, data) {
+    return data && data.error && typeof data.error.message === "string" ? data.error.message
+      : "Sorry, something went wrong (HTTP " + status + ") — please try again.";
+  }
+
+  function send(text, attachments) {
     var body = new FormData();
     body.append("sender", sender);
     if (text) body.append("message", text);
     attachments.forEach(function (a) { body.append("files", a.file, a.file.name); });
     var headers = { Accept: "application/json" };
-    if (token) headers.Authorization = "Bearer " + token;
-    var typing = showTyping();
+    if (customerToken) headers["X-Customer-Token"] = customerToken;
     return window.fetch(ENDPOINT, { method: "POST", body: body, headers: headers, credentials: "same-origin" })
       .then(function (response) {
         return response.json().catch(function () { return null; }).then(function (data) {
-          typing.remove();
-          if (!response.ok) {
-            var message = data && data.error && typeof data.error.message === "string" ? data.error.message
-              : "Sorry, something went wrong (HTTP " + response.status + ") — please try again.";
-            renderSystem(message);
-            return;
-          }
-          var replies = Array.isArray(data) ? data : [];
-          if (!replies.length) renderSystem(NO_ANSWER);
-          replies.forEach(renderBot);
+          return { status: response.status, ok: response.ok, data: data };
         });
+      });
+  }
+
+  function isUnknownSender(result) {
+    return result.status === 403 && result.data && result.data.error && result.data.error.code === "unknown_sender";
+  }
+
+  function post(text, attachments) {
+    var typing = showTyping();
+    return tokenReady
+      .then(ensureSender)
+      .then(function () { return send(text, attachments); })
+      .then(function (result) {
+        if (!isUnknownSender(result)) return result;
+        // The server no longer knows this conversation (restarted with a new key): start a new one.
+        sender = null;
+        return newSender().then(function () { return send(text, attachments); });
       })
-      .catch(function () {
+      .then(function (result) {
         typing.remove();
-        renderSystem(OFFLINE);
+        if (!result.ok) {
+          renderSystem(errorMessage(result.status, result.data));
+          return;
+        }
+        var replies = Array.isArray(result.data) ? result.data : [];
+        if (!replies.length) renderSystem(NO_ANSWER);
+        replies.forEach(renderBot);
+      })
+      .catch(function (error) {
+        typing.remove();
+        renderSystem(error && error.status ? errorMessage(error.status, error.data) : OFFLINE);
       });
   }
 
@@ -422,8 +478,8 @@
     recorderTime = $("recorder-time");
     recordButton = $("record-button");
     dropZone = $("drop-zone");
-    sender = loadSender();
-    token = readToken();
+    sender = storedSender();
+    listenForCustomerToken();
 
     if (/(?:^|[?&])embed=1(?:&|$)/.test(window.location.search)) {
       document.documentElement.classList.add("embedded");

@@ -6,7 +6,12 @@
  *
  * Adds a floating button (in a shadow root, so the host page's CSS cannot reach it) that opens the chat page in
  * an iframe served by the assistant itself. Options: data-title, data-color (#rgb or #rrggbb),
- * data-position (right | left), data-open ("true" opens the chat on load).
+ * data-position (right | left), data-open ("true" opens the chat on load), data-customer-token (the shop's
+ * signed token of the logged-in customer; see docs/channels.md).
+ *
+ * The customer token never goes into a URL: the chat page asks for it ("shop-chat:ready") once loaded and the
+ * widget answers by postMessage to the assistant's origin only. The attribute is removed from the page once
+ * read. window.ShopChat.setCustomerToken(token) hands over a fresh token (or null after a logout).
  */
 (function () {
   "use strict";
@@ -21,6 +26,8 @@
   var title = (data.title || "Chat with the shop assistant").slice(0, 80);
   var color = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(data.color || "") ? data.color : "#1f7a4d";
   var side = data.position === "left" ? "left" : "right";
+  var customerToken = typeof data.customerToken === "string" && data.customerToken ? data.customerToken : null;
+  script.removeAttribute("data-customer-token");
 
   var css =
     ":host{all:initial}" +
@@ -69,6 +76,19 @@
 
     var frame = null;
 
+    function sendCustomerToken() {
+      if (frame && frame.contentWindow) {
+        frame.contentWindow.postMessage({ type: "shop-chat:customer-token", token: customerToken }, base.origin);
+      }
+    }
+
+    window.ShopChat = {
+      setCustomerToken: function (token) {
+        customerToken = typeof token === "string" && token ? token : null;
+        sendCustomerToken();
+      }
+    };
+
     function open() {
       if (!frame) {
         frame = document.createElement("iframe");
@@ -100,7 +120,9 @@
       if (event.key === "Escape" && !panel.hidden) close();
     });
     window.addEventListener("message", function (event) {
-      if (event.origin === base.origin && event.data && event.data.type === "shop-chat:close") close();
+      if (event.origin !== base.origin || !event.data || !frame || event.source !== frame.contentWindow) return;
+      if (event.data.type === "shop-chat:close") close();
+      if (event.data.type === "shop-chat:ready") sendCustomerToken();
     });
 
     root.appendChild(style);

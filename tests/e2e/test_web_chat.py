@@ -2,6 +2,8 @@
 
 A customer opens /webhooks/multimodal/chat, asks a price, picks a quick reply, sends a photo (and a damaged
 one), records a voice note with the microphone, and finds the chat through the embed widget on a shop page.
+The conversation id comes from the server (a made-up one is replaced), and a shop page that embeds the widget
+with a customer token has it sent with each message in a header, never in a URL.
 Screenshots go to tests/e2e/screenshots/ (git-ignored); the conversation screenshot is also copied to
 docs/screenshots/web-chat.png for the README when that file is missing or UPDATE_SCREENSHOTS=1.
 
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README_SHOT = ROOT / "docs" / "screenshots" / "web-chat.png"
 REPLY_TIMEOUT_MS = 120_000
 PRICE = re.compile(r"\d+\.\d{2}")
+SIGNED_SENDER = re.compile(r"web:[0-9a-f]{32}\.[A-Za-z0-9_-]{43}")
 
 
 def chat_url(rasa_server: str) -> str:
@@ -114,12 +117,12 @@ def test_text_price_quick_reply_photo_and_voice_note(
     page, rasa_server, repository, upload_dir, screenshots_dir, tmp_path
 ) -> None:
     open_chat(page, rasa_server)
-    sender = page.evaluate("localStorage.getItem('shopChat.senderId')")
-    assert re.fullmatch(r"web-[0-9a-f]{32}", sender)
 
     # Greeting with quick replies, chosen with the keyboard.
     greeting = assert_answered(send_text(page, "hi"))
     assert "shop assistant" in greeting
+    sender = page.evaluate("localStorage.getItem('shopChat.senderId')")
+    assert SIGNED_SENDER.fullmatch(sender), sender  # issued and signed by the server
     choice = page.get_by_role("button", name="Check a price").last
     assert choice.is_visible()
 
@@ -232,3 +235,38 @@ def test_widget_embeds_the_chat_on_a_shop_page(page, rasa_server, screenshots_di
     )
     wait_until(page, panel_hidden, None, 10_000)
     assert launcher.get_attribute("aria-expanded") == "false"
+
+
+def test_a_conversation_id_the_server_did_not_issue_is_replaced(page, rasa_server) -> None:
+    forged = "web:" + "0" * 32 + "." + "A" * 43
+    page.goto(f"{rasa_server}/webhooks/multimodal/")  # the chat page's origin, for its localStorage
+    page.evaluate("(id) => localStorage.setItem('shopChat.senderId', id)", forged)
+    open_chat(page, rasa_server)
+    statuses = []
+    page.on("response", lambda r: statuses.append(r.status) if r.url.endswith("/webhook") else None)
+    assert_answered(send_text(page, "hi"))
+    sender = page.evaluate("localStorage.getItem('shopChat.senderId')")
+    assert SIGNED_SENDER.fullmatch(sender) and sender != forged
+    assert statuses == [403, 200]  # refused once, then sent again in a new conversation
+
+
+def test_widget_hands_the_customer_token_to_the_chat_in_a_header(page, rasa_server) -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9.c2lnbmF0dXJlLW9mLXRoZS1zaG9w"
+    requests = []
+    page.on("request", lambda r: requests.append((r.method, r.url, r.headers)))
+    page.goto(f"{rasa_server}/webhooks/multimodal/")
+    page.set_content(
+        "<!doctype html><html><body><h1>Fresh Market</h1>"
+        f"<script src='{rasa_server}/webhooks/multimodal/widget.js' data-title='Chat with us' "
+        f"data-customer-token='{token}'></script></body></html>"
+    )
+    assert page.locator("script[data-customer-token]").count() == 0  # read once, then removed
+    page.get_by_role("button", name="Chat with us").click()
+    frame = page.frame_locator("iframe[title='Chat with us']")
+    frame.locator("#transcript .msg--bot").first.wait_for()
+    frame.get_by_label("Message").fill("where is my order?")
+    frame.get_by_label("Message").press("Enter")
+    frame.locator("#transcript .msg--bot:not(.typing)").nth(1).wait_for(timeout=REPLY_TIMEOUT_MS)
+    posts = [headers for method, url, headers in requests if method == "POST" and url.endswith("/webhook")]
+    assert posts and all(headers.get("x-customer-token") == token for headers in posts)
+    assert not any(token in url for _, url, _ in requests)  # never in a URL (logs, referrers, history)

@@ -1,6 +1,7 @@
 """The terminal client (scripts/chat_client.py): command parsing, rendering, and real HTTP calls to the
-multimodal channel served by Sanic with a fake bot, plus the failures a user meets (server down, missing file,
-4xx answers, a proxy's HTML error page)."""
+multimodal channel served by Sanic with a fake bot (a conversation id from the server, or one of the caller's
+choosing with the API token), plus the failures a user meets (server down, missing file, 4xx answers, a
+proxy's HTML error page, a server restarted with a new key)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,8 @@ import pytest
 from channels.rest import ChannelSettings, MultimodalRestInput
 from media import AttachmentStore
 from tests.unit.channels import make_jpeg
-from tests.unit.channels.rest import serve, sha256
+from channels.rest.senders import WebSenderIds
+from tests.unit.channels.rest import SENDER_SECRET, serve, sha256
 
 import chat_client as cc  # scripts/ is on sys.path (tests/unit/scripts/conftest.py)
 
@@ -102,18 +104,20 @@ def store(tmp_path: Path) -> AttachmentStore:
 
 
 def channel(store: AttachmentStore, environ: Dict[str, str] = None) -> MultimodalRestInput:
-    return MultimodalRestInput(ChannelSettings(upload_rate_per_minute=0), store=store, environ=environ or {})
+    environ = {"SENDER_ID_SECRET": SENDER_SECRET} if environ is None else environ
+    return MultimodalRestInput(ChannelSettings(upload_rate_per_minute=0), store=store, environ=environ)
 
 
 async def test_text_photo_and_buttons_through_the_channel(store: AttachmentStore, tmp_path: Path) -> None:
     async with serve(channel(store)) as served:
-        client = cc.ChatClient(served.base + "webhook", sender="term-1")
+        client = cc.ChatClient(served.base + "webhook")
         out: List[Tuple[str, str]] = []
         session = cc.ChatSession(client, lambda text, kind: out.append((kind, text)))
 
         assert await asyncio.to_thread(session.handle, "how much are bananas")
         assert served.bot.last.text == "how much are bananas"
-        assert served.bot.last.sender_id == "term-1"
+        # A conversation id issued by the server (POST .../session), as the web chat gets it.
+        assert client.sender.startswith("web:") and served.bot.last.sender_id == client.sender.split(".")[0]
         assert ("bot", "  1) Yes") in out and ("bot", "[image] https://shop.example/bananas.jpg") in out
 
         out.clear()
@@ -134,7 +138,7 @@ async def test_text_photo_and_buttons_through_the_channel(store: AttachmentStore
 
 async def test_voice_note_path_and_refused_content(store: AttachmentStore, tmp_path: Path) -> None:
     async with serve(channel(store)) as served:
-        client = cc.ChatClient(served.base + "webhook", sender="term-2")
+        client = cc.ChatClient(served.base + "webhook")
         fake = tmp_path / "note.ogg"
         fake.write_bytes(b"this is text, not a voice note" * 10)
         messages = await asyncio.to_thread(client.send_file, str(fake))
@@ -145,15 +149,31 @@ async def test_voice_note_path_and_refused_content(store: AttachmentStore, tmp_p
 async def test_4xx_bodies_become_friendly_errors(store: AttachmentStore) -> None:
     async with serve(channel(store, environ={"CHAT_API_TOKEN": "tok"})) as served:
         client = cc.ChatClient(served.base + "webhook", sender="term-3")
-        with pytest.raises(cc.ChatError, match="needs an API token"):
+        with pytest.raises(cc.ChatError, match=r"--sender needs the API's bearer token.*\(HTTP 403\)"):
             await asyncio.to_thread(client.send_text, "hi")
         client.token = "wrong"
         with pytest.raises(cc.ChatError, match=r"Authorization: Bearer .*\(HTTP 401\)"):
             await asyncio.to_thread(client.send_text, "hi")
         client.token = "tok"
         assert await asyncio.to_thread(client.send_text, "hi")
+        assert served.bot.last.sender_id == "api:term-3"
         with pytest.raises(cc.ChatError, match=r"too long.*\(HTTP 400\)"):
             await asyncio.to_thread(client.send_text, "x" * 30_000)
+
+
+async def test_a_server_restarted_with_a_new_key_starts_a_new_conversation(store: AttachmentStore) -> None:
+    async with serve(channel(store)) as served:
+        client = cc.ChatClient(served.base + "webhook", customer_token="not-checked-here")
+        out: List[Tuple[str, str]] = []
+        session = cc.ChatSession(client, lambda text, kind: out.append((kind, text)))
+        assert await asyncio.to_thread(session.handle, "hello")
+        first = client.sender
+        served.channel.web_senders = WebSenderIds("another-key-after-a-restart-0123456789")
+        assert await asyncio.to_thread(session.handle, "still there?")
+        assert client.sender != first and served.bot.last.sender_id == client.sender.split(".")[0]
+        assert [m.text for m in served.bot.messages] == ["hello", "still there?"]
+        assert ("info", "(The assistant restarted, so this is a new conversation.)") in out
+        assert not any(kind == "error" for kind, _ in out)
 
 
 def test_missing_or_unusable_files(tmp_path: Path) -> None:
@@ -221,8 +241,10 @@ def html_error_server() -> Iterator[str]:
 
 def test_non_json_and_unexpected_answers(html_error_server: str) -> None:
     with pytest.raises(cc.ChatError, match=r"refused the message. \(HTTP 502\)"):
-        cc.ChatClient(html_error_server + "/bad").send_text("hi")
+        cc.ChatClient(html_error_server + "/bad", sender="a", token="t").send_text("hi")
     with pytest.raises(cc.ChatError, match="unexpected"):
+        cc.ChatClient(html_error_server + "/odd", sender="a", token="t").send_text("hi")
+    with pytest.raises(cc.ChatError, match="no conversation id"):  # the session answer is junk
         cc.ChatClient(html_error_server + "/odd").send_text("hi")
 
 
@@ -245,7 +267,47 @@ def test_main_reads_piped_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 
     monkeypatch.setattr(cc.requests.Session, "post", fake_post)
     monkeypatch.setattr(sys, "stdin", io.StringIO("hello\n/help\n/quit\nnever sent\n"))
-    assert cc.main(["--url", "http://127.0.0.1:1/webhook", "--sender", "pipe"]) == 0
+    assert cc.main(["--url", "http://127.0.0.1:1/webhook", "--sender", "pipe", "--token", "t"]) == 0
     assert sent == [{"sender": "pipe", "message": "hello"}]
     printed = capsys.readouterr().out
     assert "echo hello" in printed and "/image PATH" in printed and "Bye!" in printed
+
+    monkeypatch.delenv("CHAT_API_TOKEN", raising=False)
+    assert cc.main(["--url", "http://127.0.0.1:1/webhook", "--sender", "pipe"]) == 2  # no token
+    assert "needs the API's bearer token" in capsys.readouterr().out
+
+
+def test_main_starts_a_conversation_with_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    printed: List[str] = []
+    monkeypatch.setattr(cc, "_terminal_writer", lambda: lambda text, kind: printed.append(text))
+
+    calls: List[Tuple[str, Any, Dict[str, str]]] = []
+
+    def fake_post(self: Any, url: str, **kwargs: Any) -> Any:
+        calls.append((url, kwargs.get("json"), kwargs["headers"]))
+
+        class Answer:
+            status_code = 200
+
+            @staticmethod
+            def json() -> Any:
+                if url.endswith("/session"):
+                    return {"sender": "web:" + "0" * 32 + "." + "s" * 43}
+                return [{"recipient_id": "x", "text": "hi there"}]
+
+        return Answer()
+
+    monkeypatch.setattr(cc.requests.Session, "post", fake_post)
+    monkeypatch.setenv("CHAT_API_TOKEN", "api-token")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hello\n"))
+    url = "http://127.0.0.1:1/webhooks/multimodal/webhook"
+    assert cc.main(["--url", url, "--customer-token", "a.b.c"]) == 0
+    session_call, message_call = calls
+    assert session_call[0] == "http://127.0.0.1:1/webhooks/multimodal/session"
+    assert message_call[1] == {"sender": "web:" + "0" * 32 + "." + "s" * 43, "message": "hello"}
+    for _url, _body, headers in calls:
+        assert "Authorization" not in headers  # the API token is for ids of the caller's choosing only
+        assert headers["X-Customer-Token"] == "a.b.c"
+    assert "hi there" in printed
