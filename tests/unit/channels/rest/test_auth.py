@@ -1,4 +1,4 @@
-"""`channels.rest.auth`: the bearer token of server-to-server callers, when its environment variable is set."""
+"""`channels.rest.auth`: the bearer token of server-to-server callers, when its variable is set."""
 from __future__ import annotations
 
 from typing import Optional
