@@ -245,18 +245,17 @@ def encode_sentences(
 
     rows: List[np.ndarray] = []
     for start in range(0, len(texts), batch_size):
-        encoded = loaded.tokenizer(
-            list(texts[start : start + batch_size]),
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="pt",
-        )
+        # Padded here, not by the tokenizer: asking the shared (Rust) tokenizer for padding changes its state,
+        # which fails ("Already borrowed") while another thread (the server's parse workers) tokenizes.
+        batch = list(texts[start : start + batch_size])
+        pieces = loaded.tokenizer(batch, truncation=True, max_length=max_length)
+        width = max(len(ids) for ids in pieces["input_ids"])
+        pad_id = loaded.tokenizer.pad_token_id or 0
+        input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids in pieces["input_ids"]])
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in pieces["input_ids"]])
         with torch.inference_mode():
-            hidden = loaded.model(
-                input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]
-            ).last_hidden_state
-            rows.append(pool_sentences(hidden.double(), encoded["attention_mask"], pooling).float().numpy())
+            hidden = loaded.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            rows.append(pool_sentences(hidden.double(), mask, pooling).float().numpy())
     if not rows:
         return np.zeros((0, loaded.hidden_size), dtype=np.float32)
     return np.concatenate(rows).astype(np.float32, copy=False)
