@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 start_action_server
 echo "Chat with the shop assistant. Type /stop to leave."
-"$VENV/bin/rasa" shell --endpoints endpoints.yml --log-file var/log/rasa.log
+# `rasa shell` talks to itself over Rasa's stock REST channel on port 5005: listen on loopback only.
+"$VENV/bin/rasa" shell --endpoints endpoints.yml --interface 127.0.0.1 --log-file var/log/rasa.log
