@@ -1,4 +1,5 @@
-"""SQLAlchemy models of the shop: catalog, customers, orders, refunds and support tickets.
+"""SQLAlchemy models of the shop: catalog, customers, orders, refunds, support tickets and the customers'
+tries at proving that an order is theirs.
 
 Conventions:
     * Money columns are ``NUMERIC(10, 2)`` (:class:`Money`) next to a three-letter ISO 4217 currency code;
@@ -37,7 +38,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from shop.statuses import CENT, OrderStatus, RefundStatus, TicketPriority, TicketStatus
+from shop.statuses import (
+    CENT,
+    OrderStatus,
+    RefundStatus,
+    TicketPriority,
+    TicketStatus,
+    VerificationOutcome,
+)
 
 
 def utcnow() -> datetime:
@@ -314,6 +322,33 @@ class SupportTicket(Base):
     created_at = Column(UTCDateTime, nullable=False, default=utcnow, index=True)
 
 
+class VerificationAttempt(Base):
+    """One try at proving that an order is the customer's: the order number and an email address.
+
+    The table is what limits guessing (:mod:`shop.verification`): tries that are ``pending`` or ``failed``
+    within the lock-out window count against the conversation (``sender_id``) and against the order number,
+    on every instance that shares the database and across restarts. The email address itself is never stored.
+    ``order_number`` is the five digits the customer typed, whether or not such an order exists.
+    """
+
+    __tablename__ = "verification_attempts"
+
+    id = Column(Integer, primary_key=True)
+    sender_id = Column(String(255), nullable=False)
+    order_number = Column(String(16), nullable=False)
+    outcome = Column(
+        _enum_column_type(VerificationOutcome, "verification_outcome"),
+        nullable=False,
+        default=VerificationOutcome.PENDING,
+    )
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_verification_attempts_sender_at", "sender_id", "created_at"),
+        Index("ix_verification_attempts_order_at", "order_number", "created_at"),
+    )
+
+
 __all__ = [
     "Base",
     "metadata",
@@ -328,4 +363,5 @@ __all__ = [
     "OrderStatusEvent",
     "Refund",
     "SupportTicket",
+    "VerificationAttempt",
 ]

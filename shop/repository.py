@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, Iterable, List, Optional, Tuple, Union
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from shop import matching, rules, validation
+from shop.verification import LockPolicy, VerificationResult, emails_match, normalise_email
 from shop.db import make_engine, make_session_factory, unit_of_work
 from shop.errors import InvalidInput, OrderNotFound, ShopError
 from shop.models import (
+    Customer,
     Order,
     OrderItem,
     OrderStatusEvent,
@@ -30,9 +33,10 @@ from shop.models import (
     ProductImage,
     Refund,
     SupportTicket,
+    VerificationAttempt,
     utcnow,
 )
-from shop.statuses import OrderStatus, RefundStatus, TicketStatus
+from shop.statuses import OrderStatus, RefundStatus, TicketStatus, VerificationOutcome
 from shop.views import (
     OrderView,
     ProductMatch,
@@ -59,6 +63,12 @@ MAX_SUGGESTIONS = 5
 _WRITE_ATTEMPTS = 2
 #: Attempts at creating a ticket (a random ticket number may collide).
 _TICKET_ATTEMPTS = 3
+#: Most orders :meth:`ShopRepository.customer_orders` returns.
+MAX_CUSTOMER_ORDERS = 20
+#: What an erased ticket's subject becomes (the subject of a complaint quotes the customer).
+ERASED_SUBJECT = "Erased at the customer's request"
+#: Outcomes of verification tries that count against the limit.
+_COUNTED_OUTCOMES = (VerificationOutcome.PENDING, VerificationOutcome.FAILED)
 
 
 class ShopRepository:
@@ -69,13 +79,18 @@ class ShopRepository:
 
     Args:
         session_factory: Factory from :func:`shop.db.make_session_factory`.
+        verification_policy: When wrong email addresses lock further tries (:class:`shop.verification.
+            LockPolicy`; 5 within 15 minutes by default).
     """
 
     #: :func:`shop.validation.parse_order_number`, the parser every method applies to order numbers.
     parse_order_number = staticmethod(validation.parse_order_number)
 
-    def __init__(self, session_factory: sessionmaker) -> None:
+    def __init__(
+        self, session_factory: sessionmaker, verification_policy: Optional[LockPolicy] = None
+    ) -> None:
         self._session_factory = session_factory
+        self.verification_policy = verification_policy or LockPolicy()
 
     @classmethod
     def from_url(cls, url: Optional[str] = None) -> "ShopRepository":
@@ -392,6 +407,186 @@ class ShopRepository:
         logger.info("Shipping address of order %s changed", number)
         return view
 
+    # ------------------------------------------------------------------------------- customers, verification
+
+    def order_belongs_to(self, order_number: str, customer_id: Any) -> bool:
+        """Whether an order is one of a customer's (a logged-in customer needs no further proof for it).
+
+        Args:
+            order_number: Anything :func:`shop.validation.parse_order_number` accepts.
+            customer_id: The customer's id.
+
+        Returns:
+            True only for a well-formed number of an existing order of that customer; False for anything else
+            (malformed number or id, no such order, another customer's order).
+        """
+        number = validation.optional_order_number(order_number)
+        try:
+            customer = validation.parse_customer_id(customer_id)
+        except InvalidInput:
+            return False
+        if number is None:
+            return False
+        with unit_of_work(self._session_factory) as session:
+            found = session.execute(
+                select(Order.id).where(Order.order_number == number, Order.customer_id == customer)
+            ).scalar_one_or_none()
+        return found is not None
+
+    def customer_orders(self, customer_id: Any, limit: int = 5) -> List[OrderView]:
+        """Return a customer's most recent orders, newest first.
+
+        Args:
+            customer_id: The customer's id.
+            limit: How many at most, clamped to 1..20.
+
+        Returns:
+            The orders (empty for an unknown or malformed id).
+
+        Raises:
+            InvalidInput: ``limit`` is not an integer.
+        """
+        limit = validation.clamp_limit(limit, MAX_CUSTOMER_ORDERS)
+        try:
+            customer = validation.parse_customer_id(customer_id)
+        except InvalidInput:
+            return []
+        with unit_of_work(self._session_factory) as session:
+            numbers = session.execute(
+                select(Order.order_number)
+                .where(Order.customer_id == customer)
+                .order_by(Order.placed_at.desc(), Order.id.desc())
+                .limit(limit)
+            ).scalars().all()
+            return [order_view(self._load_order(session, number)) for number in numbers]
+
+    def customers_of_orders(self, order_numbers: Iterable[Any]) -> List[int]:
+        """Return the ids of the customers who placed these orders (malformed and unknown numbers skipped).
+
+        Args:
+            order_numbers: Order numbers, e.g. the ones verified in a conversation (at most 100 are read).
+
+        Returns:
+            Distinct customer ids, ascending.
+        """
+        wanted = map(validation.optional_order_number, list(order_numbers)[:100])
+        numbers = {number for number in wanted if number}
+        if not numbers:
+            return []
+        with unit_of_work(self._session_factory) as session:
+            rows = session.execute(
+                select(Order.customer_id).where(Order.order_number.in_(sorted(numbers))).distinct()
+            ).scalars()
+            return sorted(int(customer) for customer in rows)
+
+    def _count_failures(
+        self, session: Session, sender: str, number: str, since: datetime, exclude_id: Optional[int] = None
+    ) -> Tuple[int, int]:
+        """Wrong (or running) tries since ``since``: (of this conversation, for this order number)."""
+        counted = [
+            VerificationAttempt.created_at > since,
+            VerificationAttempt.outcome.in_(_COUNTED_OUTCOMES),
+        ]
+        if exclude_id is not None:
+            counted.append(VerificationAttempt.id != exclude_id)
+        by_sender = session.execute(
+            select(func.count()).where(VerificationAttempt.sender_id == sender, *counted)
+        ).scalar_one()
+        by_order = session.execute(
+            select(func.count()).where(VerificationAttempt.order_number == number, *counted)
+        ).scalar_one()
+        return int(by_sender), int(by_order)
+
+    def verification_locked(
+        self, sender_id: str, order_number: str, *, now: Optional[datetime] = None
+    ) -> bool:
+        """Whether tries to verify ``order_number`` in this conversation are locked right now.
+
+        Args:
+            sender_id: The conversation.
+            order_number: Anything :func:`shop.validation.parse_order_number` accepts.
+            now: The current time (aware); for tests.
+
+        Returns:
+            True when the conversation or the order number has had :attr:`verification_policy`'s number of
+            wrong tries within its window.
+
+        Raises:
+            InvalidOrderNumber: Malformed number.
+            InvalidInput: Blank or over-long sender id, naive ``now``.
+        """
+        sender = validation.clean_sender_id(sender_id)
+        number = validation.parse_order_number(order_number)
+        now = validation.aware_datetime(now, "now") if now is not None else utcnow()
+        with unit_of_work(self._session_factory) as session:
+            counts = self._count_failures(session, sender, number, now - self.verification_policy.window)
+        return self.verification_policy.is_locked(*counts)
+
+    def verify_order_email(
+        self, sender_id: str, order_number: str, email: str, *, now: Optional[datetime] = None
+    ) -> VerificationResult:
+        """Check that ``email`` is the address on the order, within the limit on wrong tries.
+
+        The try is written first as ``pending`` (its own unit of work), so that concurrent tries count against
+        each other; then, in a second unit of work, the earlier tries within the window are counted, and
+        unless that locks, the address is compared with the order's (an unknown order is compared with a
+        dummy, :func:`shop.verification.emails_match`) and the try becomes ``verified`` or ``failed``. A try
+        made while locked becomes ``refused`` and is not counted. The same work is done whether or not the
+        order exists.
+
+        Args:
+            sender_id: The conversation (tries are counted per conversation and per order number).
+            order_number: Anything :func:`shop.validation.parse_order_number` accepts.
+            email: The address the customer typed (case and surrounding whitespace do not matter).
+            now: The current time (aware); for tests.
+
+        Returns:
+            ``VerificationResult.VERIFIED``, ``MISMATCH`` (wrong address, or no such order) or ``LOCKED``.
+
+        Raises:
+            InvalidOrderNumber: Malformed number (nothing written).
+            InvalidInput: Blank or over-long sender id, ``email`` not an email address, naive ``now``
+                (nothing written).
+        """
+        sender = validation.clean_sender_id(sender_id)
+        number = validation.parse_order_number(order_number)
+        given = normalise_email(email)
+        if given is None:
+            raise InvalidInput(
+                "not an email address", user_message="That doesn't look like an email address."
+            )
+        now = validation.aware_datetime(now, "now") if now is not None else utcnow()
+        with unit_of_work(self._session_factory) as session:
+            attempt = VerificationAttempt(
+                sender_id=sender, order_number=number, outcome=VerificationOutcome.PENDING, created_at=now
+            )
+            session.add(attempt)
+            session.flush()
+            attempt_id = attempt.id
+        with unit_of_work(self._session_factory) as session:
+            counts = self._count_failures(
+                session, sender, number, now - self.verification_policy.window, exclude_id=attempt_id
+            )
+            if self.verification_policy.is_locked(*counts):
+                outcome, result = VerificationOutcome.REFUSED, VerificationResult.LOCKED
+            else:
+                stored = session.execute(
+                    select(Customer.email)
+                    .join(Order, Order.customer_id == Customer.id)
+                    .where(Order.order_number == number)
+                ).scalar_one_or_none()
+                matched = emails_match(given, stored)
+                outcome = VerificationOutcome.VERIFIED if matched else VerificationOutcome.FAILED
+                result = VerificationResult.VERIFIED if matched else VerificationResult.MISMATCH
+            session.execute(
+                update(VerificationAttempt)
+                .where(VerificationAttempt.id == attempt_id)
+                .values(outcome=outcome)
+                .execution_options(synchronize_session=False)
+            )
+        logger.info("Verification try for order %s: %s", number, result.value)
+        return result
+
     # ---------------------------------------------------------------------------------------------- refunds
 
     def request_refund(
@@ -427,18 +622,7 @@ class ShopRepository:
             try:
                 with unit_of_work(self._session_factory) as session:
                     order = self._load_order(session, number, for_update=True)
-                    try:
-                        value = rules.refund_amount(
-                            number,
-                            order.status,
-                            rules.order_total((item.unit_price, item.quantity) for item in order.items),
-                            order.currency,
-                            [(refund.amount, refund.status) for refund in order.refunds],
-                            requested,
-                        )
-                    except ShopError as exc:
-                        logger.info("Refund request refused: %s", exc)
-                        raise
+                    value = self._refund_value(number, order, requested)
                     refund = Refund(
                         refund_number=rules.refund_number(number, len(order.refunds)),
                         order=order,
@@ -458,6 +642,43 @@ class ShopRepository:
                     raise
                 logger.info("Concurrent refund request for order %s; re-checking", number)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _refund_value(number: str, order: Order, requested: Optional[Decimal]) -> Decimal:
+        try:
+            return rules.refund_amount(
+                number,
+                order.status,
+                rules.order_total((item.unit_price, item.quantity) for item in order.items),
+                order.currency,
+                [(refund.amount, refund.status) for refund in order.refunds],
+                requested,
+            )
+        except ShopError as exc:
+            logger.info("Refund refused: %s", exc)
+            raise
+
+    def refund_quote(
+        self, order_number: str, amount: Union[Decimal, int, float, str, None] = None
+    ) -> Tuple[Decimal, str]:
+        """What :meth:`request_refund` would request now, without writing anything (for the confirmation).
+
+        Args:
+            order_number: Anything :func:`shop.validation.parse_order_number` accepts.
+            amount: As for :meth:`request_refund`; None means everything not yet refunded.
+
+        Returns:
+            ``(amount, currency)``, e.g. ``(Decimal("9.56"), "EUR")``.
+
+        Raises:
+            The errors of :meth:`request_refund`: ``InvalidOrderNumber``, ``InvalidAmount``,
+            ``OrderNotFound``, ``RefundNotAllowed``.
+        """
+        number = validation.parse_order_number(order_number)
+        requested = validation.parse_amount(amount)
+        with unit_of_work(self._session_factory) as session:
+            order = self._load_order(session, number)
+            return self._refund_value(number, order, requested), order.currency
 
     def list_refunds(self, order_number: str) -> List[RefundView]:
         """Return the refund requests of an order, oldest first.
@@ -619,5 +840,80 @@ class ShopRepository:
             return []
         return [turn for turn in turns if isinstance(turn, dict)] if isinstance(turns, list) else []
 
+    # ---------------------------------------------------------------------------------------------- privacy
 
-__all__ = ["ShopRepository", "MAX_SEARCH_LIMIT", "SEARCH_MIN_SCORE", "MAX_TICKETS_LISTED", "MAX_SUGGESTIONS"]
+    def erase_customer_data(self, customer_id: Any, *, sender_id: Optional[str] = None) -> int:
+        """Erase what support tickets keep of a customer's conversations ("delete my data").
+
+        The customer's tickets are those about one of their orders, and (with ``sender_id``) those opened in
+        that conversation. Their transcript and sentiment trail are emptied and their subject (which quotes
+        a complaint) is replaced by :data:`ERASED_SUBJECT`; the ticket itself stays for the support team's
+        records. Erasing again changes nothing.
+
+        Args:
+            customer_id: The verified customer's id.
+            sender_id: The conversation the request came from, whose tickets are the customer's too.
+
+        Returns:
+            How many tickets were changed.
+
+        Raises:
+            InvalidInput: Malformed customer id or sender id.
+        """
+        customer = validation.parse_customer_id(customer_id)
+        conditions = [
+            SupportTicket.order_number.in_(select(Order.order_number).where(Order.customer_id == customer))
+        ]
+        if sender_id is not None:
+            conditions.append(SupportTicket.sender_id == validation.clean_sender_id(sender_id))
+        with unit_of_work(self._session_factory) as session:
+            changed = session.execute(
+                update(SupportTicket)
+                .where(
+                    or_(*conditions),
+                    (SupportTicket.transcript != "[]")
+                    | (SupportTicket.sentiment_trail != "[]")
+                    | (SupportTicket.subject != ERASED_SUBJECT),
+                )
+                .values(transcript="[]", sentiment_trail="[]", subject=ERASED_SUBJECT)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        logger.info("Erased the ticket data of customer %d: %d tickets", customer, changed)
+        return int(changed)
+
+    def purge_transcripts(self, older_than: datetime) -> int:
+        """Clear the transcript and sentiment trail of tickets created before ``older_than`` (retention).
+
+        Args:
+            older_than: Aware cut-off time; tickets created strictly before it are cleared.
+
+        Returns:
+            How many tickets were changed (already cleared ones are not counted again).
+
+        Raises:
+            InvalidInput: ``older_than`` is not an aware datetime.
+        """
+        cutoff = validation.aware_datetime(older_than, "older_than")
+        with unit_of_work(self._session_factory) as session:
+            changed = session.execute(
+                update(SupportTicket)
+                .where(
+                    SupportTicket.created_at < cutoff,
+                    (SupportTicket.transcript != "[]") | (SupportTicket.sentiment_trail != "[]"),
+                )
+                .values(transcript="[]", sentiment_trail="[]")
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        logger.info("Purged the transcripts of %d tickets created before %s", changed, cutoff.isoformat())
+        return int(changed)
+
+
+__all__ = [
+    "ShopRepository",
+    "MAX_SEARCH_LIMIT",
+    "SEARCH_MIN_SCORE",
+    "MAX_TICKETS_LISTED",
+    "MAX_SUGGESTIONS",
+    "MAX_CUSTOMER_ORDERS",
+    "ERASED_SUBJECT",
+]

@@ -1,4 +1,5 @@
-"""The life cycles of orders, refunds and support tickets, and the money conventions of the shop.
+"""The life cycles of orders, refunds and support tickets, the outcomes of identity checks, and the money
+conventions of the shop.
 
 Plain Python (no SQLAlchemy), so the business rules, the validation and the views can use the same values as
 the models' CHECK constraints.
@@ -48,4 +49,26 @@ class TicketPriority(str, enum.Enum):
     HIGH = "high"
 
 
-__all__ = ["CENT", "MAX_AMOUNT", "OrderStatus", "RefundStatus", "TicketStatus", "TicketPriority"]
+class VerificationOutcome(str, enum.Enum):
+    """What became of one try at proving that an order is the customer's (order number + email address).
+
+    ``pending`` is written before the check and counts like a failure until the check has finished, so that
+    concurrent tries cannot slip past the limit; ``refused`` marks a try made while locked (never compared and
+    not counted, so waiting lifts the lock).
+    """
+
+    PENDING = "pending"
+    FAILED = "failed"
+    VERIFIED = "verified"
+    REFUSED = "refused"
+
+
+__all__ = [
+    "CENT",
+    "MAX_AMOUNT",
+    "OrderStatus",
+    "RefundStatus",
+    "TicketStatus",
+    "TicketPriority",
+    "VerificationOutcome",
+]

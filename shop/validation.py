@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import unicodedata
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional
 
@@ -385,6 +386,28 @@ def normalise_identifier(value: Any) -> Optional[str]:
     return value.strip().upper()
 
 
+def parse_customer_id(value: Any) -> int:
+    """Check a customer id (the primary key of ``customers``), e.g. from a verified customer token.
+
+    Raises:
+        InvalidInput: Not an ``int`` (``bool`` and numeric strings included), or not positive.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput(f"customer id must be a positive integer, got {type(value).__name__}")
+    return value
+
+
+def aware_datetime(value: Any, field: str) -> datetime:
+    """Check that ``value`` is a timezone-aware :class:`~datetime.datetime` (naive ones are ambiguous).
+
+    Raises:
+        InvalidInput: Not a datetime, or a naive one.
+    """
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{field} must be a timezone-aware datetime, got {type(value).__name__}")
+    return value
+
+
 def clean_sku(value: Any) -> str:
     """Like :func:`normalise_identifier` for a SKU that must be given.
 
@@ -491,6 +514,8 @@ __all__ = [
     "cap_transcript",
     "parse_amount",
     "normalise_identifier",
+    "parse_customer_id",
+    "aware_datetime",
     "clean_sku",
     "clean_sha256",
     "clean_image_path",

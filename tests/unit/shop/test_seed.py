@@ -21,6 +21,7 @@ from shop.models import (
     ProductImage,
     Refund,
     SupportTicket,
+    VerificationAttempt,
 )
 from shop.repository import ShopRepository
 from shop.seed import DEFAULT_CATALOG_PATH, DEMO_ORDERS, create_and_seed, load_catalog, main, seed
@@ -28,7 +29,17 @@ from shop.statuses import OrderStatus
 from tests.unit.conftest import SEED_NOW
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-ALL_MODELS = (Product, ProductImage, Customer, Order, OrderItem, OrderStatusEvent, Refund, SupportTicket)
+ALL_MODELS = (
+    Product,
+    ProductImage,
+    Customer,
+    Order,
+    OrderItem,
+    OrderStatusEvent,
+    Refund,
+    SupportTicket,
+    VerificationAttempt,
+)
 
 #: Kinds the catalog must offer, as (coarse category, words that must appear in one product's name or kind).
 REQUIRED_KINDS = [
@@ -191,6 +202,36 @@ def test_load_catalog_rejects_malformed_files(tmp_path, content, message):
 def test_create_and_seed_creates_every_table(shop_engine):
     tables = set(inspect(shop_engine).get_table_names())
     assert {model.__tablename__ for model in ALL_MODELS} <= tables
+
+
+def test_create_and_seed_adds_the_verification_table_to_an_existing_database(tmp_path):
+    """A database made before verification existed gets the new table from ``make db``; nothing else
+    changes."""
+    from shop.models import Base
+    from shop.verification import VerificationResult
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    older_tables = [table for table in Base.metadata.sorted_tables if table.name != "verification_attempts"]
+    Base.metadata.create_all(engine, tables=older_tables)
+    seed(make_session_factory(engine), now=SEED_NOW)
+    before = {name: count for name, count in _counts_without_attempts(engine).items()}
+    assert "verification_attempts" not in inspect(engine).get_table_names()
+    create_and_seed(engine, now=SEED_NOW)
+    assert "verification_attempts" in inspect(engine).get_table_names()
+    assert _counts_without_attempts(engine) == before
+    repo = ShopRepository(make_session_factory(engine))
+    assert repo.verify_order_email("web:a", "10023", "anna.berg@example.com") is VerificationResult.VERIFIED
+    engine.dispose()
+
+
+def _counts_without_attempts(engine) -> dict:
+    factory = make_session_factory(engine)
+    with unit_of_work(factory) as session:
+        return {
+            model.__name__: session.execute(select(func.count()).select_from(model)).scalar_one()
+            for model in ALL_MODELS
+            if model is not VerificationAttempt
+        }
 
 
 def test_seeding_is_idempotent():

@@ -345,3 +345,27 @@ def test_limits_and_categories():
     assert validation.category_filter("  Fruit/Apple ") == "fruit/apple"
     assert validation.category_filter("   ") == ""
     assert validation.category_filter("x" * 81) is None and validation.category_filter(None) is None
+
+
+# ----------------------------------------------------------------------------------- customer ids, datetimes
+
+
+@pytest.mark.parametrize("value", [1, 42, 10**12])
+def test_parse_customer_id_accepts_positive_integers(value):
+    assert validation.parse_customer_id(value) == value
+
+
+@pytest.mark.parametrize("value", [0, -1, True, False, "1", 1.0, None, [1]])
+def test_parse_customer_id_refuses_anything_else(value):
+    with pytest.raises(InvalidInput):
+        validation.parse_customer_id(value)
+
+
+def test_aware_datetime():
+    from datetime import datetime, timezone
+
+    aware = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert validation.aware_datetime(aware, "older_than") is aware
+    for value in (datetime(2025, 1, 1), "2025-01-01", None, 1_700_000_000):
+        with pytest.raises(InvalidInput, match="older_than"):
+            validation.aware_datetime(value, "older_than")
