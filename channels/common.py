@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import re
+from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from sanic import response
@@ -16,6 +17,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from assistant.keys import ATTACHMENT_PROBLEMS, ATTACHMENTS
+from channels.ratelimit import TokenBucketLimiter
 from media import AttachmentError, AttachmentRef, AttachmentStore, default_store, sanitise_name
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,10 @@ URL_SAFE_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 NOT_A_JSON_OBJECT = "the body must be a JSON object"
 #: Characters of a file's display name kept when a problem reply names the file.
 PROBLEM_NAME_CHARS = 60
+#: Reply to a Telegram or Messenger user who sends messages faster than :class:`SenderThrottle` allows.
+SLOW_DOWN_REPLY = (
+    "You're sending messages faster than I can answer them — please wait a moment and try again."
+)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -154,6 +160,44 @@ def with_attachments(
     if problems:
         result[ATTACHMENT_PROBLEMS] = [error.to_problem() for error in problems]
     return result or None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Message rate limits of the platform channels
+# --------------------------------------------------------------------------------------------------------
+class SenderThrottle:
+    """Messages per sender for Telegram and Messenger, whose requests all come from the platform's servers (so
+    the client address says nothing; the platform vouches for the sender id).
+
+    Args:
+        rate_per_minute: Messages per minute granted to each sender (token bucket refill rate); 0 = off.
+        burst: Messages a sender may send at once after a pause.
+        max_senders: Senders remembered (least recently seen forgotten first).
+    """
+
+    def __init__(self, rate_per_minute: float = 30.0, burst: int = 10, max_senders: int = 10_000) -> None:
+        self._limiter = TokenBucketLimiter(rate_per_minute, burst, max_keys=max_senders)
+        self._told: "OrderedDict[str, None]" = OrderedDict()  # senders already sent SLOW_DOWN_REPLY
+        self._max_senders = max_senders
+
+    def check(self, sender: str) -> Optional[str]:
+        """Spends one of the sender's tokens.
+
+        Returns:
+            ``None`` when the message may go on; otherwise the reply to send: :data:`SLOW_DOWN_REPLY` for the
+            first refused message since the last one that passed, ``""`` (send nothing) after that, so that a
+            flood is not answered message by message. Each refusal is logged.
+        """
+        if self._limiter.take_all((sender,)) <= 0:
+            self._told.pop(sender, None)
+            return None
+        logger.warning("Message from %.40s refused: over the per-sender message limit", sender)
+        if sender in self._told:
+            return ""
+        self._told[sender] = None
+        while len(self._told) > self._max_senders:
+            self._told.popitem(last=False)
+        return SLOW_DOWN_REPLY
 
 
 # --------------------------------------------------------------------------------------------------------

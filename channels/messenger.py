@@ -70,6 +70,7 @@ from assistant.keys import ATTACHMENT_TYPES
 from channels.common import (
     UNSUPPORTED_CONTENT_REPLY,
     URL_SAFE_TOKEN_RE,
+    SenderThrottle,
     UsesAttachmentStore,
     health,
     secrets_match,
@@ -160,6 +161,7 @@ class MultimodalMessenger(Messenger):
         on_new_message: Rasa's message handler.
         store: Where attachments are stored.
         client: The Graph API client for replies; a :class:`PageClient` with the page token when ``None``.
+        throttle: Messages per sender, checked before anything is downloaded; none when ``None``.
     """
 
     def __init__(
@@ -168,10 +170,12 @@ class MultimodalMessenger(Messenger):
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         store: AttachmentStore,
         client: Optional[MessengerClient] = None,
+        throttle: Optional[SenderThrottle] = None,
     ) -> None:
         super().__init__(page_access_token, on_new_message)
         self.client = client if client is not None else PageClient(page_access_token)
         self.store = store
+        self.throttle = throttle
 
     async def handle(self, payload: Dict, metadata: Optional[Dict[Text, Any]]) -> None:
         """Handle every messaging event of a webhook delivery, one after the other. Never raises."""
@@ -179,10 +183,13 @@ class MultimodalMessenger(Messenger):
         for entry in entries if isinstance(entries, list) else []:
             events = entry.get("messaging") if isinstance(entry, Mapping) else None
             for event in events if isinstance(events, list) else []:
-                if not isinstance(event, Mapping) or not self._sender_of(event):
+                sender = self._sender_of(event) if isinstance(event, Mapping) else None
+                if sender is None:
                     continue
                 self.last_message = dict(event)
                 try:
+                    if await self._over_limit(event, sender):
+                        continue
                     if isinstance(event.get("message"), Mapping):
                         await self.message(self.last_message, metadata)
                     elif isinstance(event.get("postback"), Mapping):
@@ -191,6 +198,17 @@ class MultimodalMessenger(Messenger):
                         logger.debug("Messenger event of kind %s ignored", sorted(event)[:5])
                 except Exception:  # one bad event must not cost the others
                     logger.exception("Messenger event could not be handled")
+
+    async def _over_limit(self, event: Mapping[str, Any], sender: str) -> bool:
+        """Whether a customer's message or postback is over the sender's limit (told once, then dropped)."""
+        message = event.get("message")
+        from_customer = isinstance(message, Mapping) and not message.get("is_echo")
+        if self.throttle is None or not (from_customer or isinstance(event.get("postback"), Mapping)):
+            return False
+        reply = self.throttle.check(namespaced(MESSENGER, sender))
+        if reply:
+            await self._send_text(sender, reply)
+        return reply is not None
 
     @staticmethod
     def _sender_of(event: Mapping[str, Any]) -> Optional[str]:
@@ -314,6 +332,8 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
         store: Attachment store; the process-wide :func:`media.default_store` by default.
         graph_session: requests session for the Graph API (tests inject one); a session with a
             :data:`GRAPH_TIMEOUT_S` default timeout otherwise.
+        throttle: Messages per sender (:class:`channels.common.SenderThrottle`; default 30 a minute, bursts
+            of 10), checked before anything is downloaded.
 
     Raises:
         RasaException: when one of the three settings is missing.
@@ -327,6 +347,7 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
         *,
         store: Optional[AttachmentStore] = None,
         graph_session: Optional[requests.Session] = None,
+        throttle: Optional[SenderThrottle] = None,
     ) -> None:
         given = {"verify": fb_verify, "secret": fb_secret, "page-access-token": fb_access_token}
         missing = [ENV_VARS[key] for key, value in given.items() if not value]
@@ -335,6 +356,7 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
         super().__init__(fb_verify, fb_secret, fb_access_token)
         self._store = store
         self._graph_session = graph_session
+        self.throttle = throttle or SenderThrottle()
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
@@ -397,7 +419,7 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
                 logger.debug("Messenger delivery for object %r ignored", str(payload.get("object"))[:40])
                 return response.text("EVENT_RECEIVED")
             messenger = MultimodalMessenger(
-                self.fb_access_token, on_new_message, self.store, client=self.client()
+                self.fb_access_token, on_new_message, self.store, client=self.client(), throttle=self.throttle
             )
             await messenger.handle(payload, self.get_metadata(request))
             return response.text("EVENT_RECEIVED")

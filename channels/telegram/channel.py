@@ -27,6 +27,7 @@ from sanic.response import HTTPResponse
 from channels.common import (
     UNSUPPORTED_CONTENT_REPLY,
     URL_SAFE_TOKEN_RE,
+    SenderThrottle,
     UsesAttachmentStore,
     health,
     secrets_match,
@@ -71,6 +72,8 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
             required, since without it anyone who knows the webhook URL could post updates.
         api_url: Bot API server base URL (default ``https://api.telegram.org``).
         store: Attachment store; the process-wide :func:`media.default_store` by default.
+        throttle: Messages per chat (:class:`channels.common.SenderThrottle`; default 30 a minute, bursts of
+            10), checked before anything is downloaded.
 
     Raises:
         RasaException: for a missing or malformed token, a missing or malformed secret, a bad ``api_url`` or
@@ -87,6 +90,7 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         secret_token: Optional[Text] = None,
         api_url: Optional[Text] = None,
         store: Optional[AttachmentStore] = None,
+        throttle: Optional[SenderThrottle] = None,
     ) -> None:
         super().__init__(access_token, verify, webhook_url, debug_mode=debug_mode)
         try:
@@ -111,6 +115,7 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         self.secret_token = secret_token
         self.server = api_server(api_url)
         self._store = store
+        self.throttle = throttle or SenderThrottle()
         self._bot: Optional[MultimodalTelegramOutput] = None
         self._verified: Optional[bool] = None
 
@@ -274,12 +279,16 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         if to_chat is None or data is None:
             logger.debug("Telegram callback query without chat or data ignored")
             return
+        if await self._over_limit(turn.bot, to_chat):
+            return
         await self._forward(turn, to_chat, data, [])
 
     async def _handle_message(self, message: Mapping[str, Any], turn: _Turn) -> None:
         to_chat = chat_id(message)
         if to_chat is None:
             logger.debug("Telegram message without a chat id ignored")
+            return
+        if await self._over_limit(turn.bot, to_chat):
             return
         limits = self.store.limits
         plan = plan_message(message, limits.image_max_bytes, limits.image_max_pixels)
@@ -314,6 +323,13 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
             await turn.on_new_message(user_message)
         except Exception:
             logger.exception("Rasa failed on a Telegram message")
+
+    async def _over_limit(self, bot: MultimodalTelegramOutput, to_chat: int) -> bool:
+        """Whether the chat is over its message limit (then it is told once and nothing else happens)."""
+        reply = self.throttle.check(namespaced(TELEGRAM, str(to_chat)))
+        if reply:
+            await self._reply(bot, to_chat, reply)
+        return reply is not None
 
     async def _reply(self, bot: MultimodalTelegramOutput, to_chat: int, text: str) -> None:
         try:

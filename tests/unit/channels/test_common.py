@@ -115,3 +115,18 @@ def test_webhook_payload_is_the_object_or_the_400_answer(caplog: pytest.LogCaptu
     assert isinstance(answer, HTTPResponse) and answer.status == 400
     assert answer.body == b"the body must be a JSON object"
     assert "Test delivery refused: the body is a JSON list" in caplog.text
+
+
+# --------------------------------------------------------------------------------------------------------
+# SenderThrottle
+# --------------------------------------------------------------------------------------------------------
+def test_sender_throttle_tells_a_flooding_sender_once(caplog) -> None:
+    from channels.common import SLOW_DOWN_REPLY, SenderThrottle
+
+    throttle = SenderThrottle(rate_per_minute=1, burst=2)
+    assert [throttle.check("telegram:1") for _ in range(2)] == [None, None]
+    assert throttle.check("telegram:1") == SLOW_DOWN_REPLY  # told once ...
+    assert throttle.check("telegram:1") == ""  # ... then dropped quietly
+    assert throttle.check("telegram:2") is None  # every sender has its own bucket
+    assert caplog.text.count("over the per-sender message limit") == 2
+    assert SenderThrottle(rate_per_minute=0).check("telegram:1") is None  # 0 = off
