@@ -2,12 +2,13 @@
 
 The action server imports this package (``rasa run actions --actions actions``) and registers every ``Action``
 subclass found in the modules below: :mod:`~actions.orders`, :mod:`~actions.refunds`,
-:mod:`~actions.products`, :mod:`~actions.photos` and :mod:`~actions.support`. Actions reach the database only
-through :mod:`shop.repository`, obtained with :func:`actions.common.get_repository`;
+:mod:`~actions.products`, :mod:`~actions.photos`, :mod:`~actions.privacy` and :mod:`~actions.support`;
+:mod:`~actions.verification` holds the proof of identity that every order form asks for. Actions reach the
+database only through :mod:`shop.repository`, obtained with :func:`actions.common.get_repository`;
 :mod:`~actions.formatting`, :mod:`~actions.tracker_utils` and :mod:`~actions.transcript` hold the helpers they
 share.
 """
 
-from actions import common, orders, photos, products, refunds, support
+from actions import common, orders, photos, privacy, products, refunds, support, verification
 
-__all__ = ["common", "orders", "photos", "products", "refunds", "support"]
+__all__ = ["common", "orders", "photos", "privacy", "products", "refunds", "support", "verification"]

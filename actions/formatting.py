@@ -13,6 +13,9 @@ from typing import Any, Dict, Optional, Sequence, Text
 
 from assistant.keys import PRODUCT_ENTITY
 
+#: Entity (and slot) of an order number in a button payload.
+ORDER_NUMBER_ENTITY = "order_number"
+
 _CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 _CENT = Decimal("0.01")
 
@@ -96,3 +99,17 @@ def product_button(
     """
     payload = json.dumps({PRODUCT_ENTITY: product_name})
     return {"title": product_name if title is None else title, "payload": f"/{intent}{payload}"}
+
+
+def order_button(order_number: Text, intent: Text, title: Text) -> Dict[Text, Text]:
+    """A button that sends ``/<intent>{"order_number": "<number>"}``, which fills the ``order_number`` slot.
+
+    Args:
+        order_number: Five-digit order number.
+        intent: Intent the button triggers, e.g. ``"track_order"``.
+        title: Button text.
+
+    Returns:
+        ``{"title", "payload"}``.
+    """
+    return {"title": title, "payload": f"/{intent}{json.dumps({ORDER_NUMBER_ENTITY: order_number})}"}

@@ -1,29 +1,37 @@
-"""Order actions: track an order, cancel it after confirmation, change its delivery address, explain changes.
+"""Order actions: track an order, cancel it or change its address after a yes, explain what can change.
 
-Every flow uses a form that asks for the order number. :class:`OrderNumberFormValidation` checks the number
-with the repository and re-asks on anything that is not an existing order, so a mistyped, absurd or unknown
-number never gets further than a friendly question.
+Every flow uses a form that asks for the order number and then for the email address on the order
+(:class:`actions.verification.OrderFormValidation`): nothing about an order is shown or changed before the
+customer proved it is theirs, and a malformed number never gets further than a friendly question. The submit
+actions check the proof again (:meth:`OrderFlowAction.order_number`), as they trust nothing but the session's
+``verified_orders``.
 """
 
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
+from abc import ABC
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions import common
 from actions.common import ShopAction
-from actions.formatting import format_date, format_money
-from actions.tracker_utils import free_text_answer, reset_slots
+from actions.formatting import format_date, format_money, order_button
+from actions.tracker_utils import free_text_answer, logged_in_customer, reset_slots
+from actions.verification import (
+    ORDER_EMAIL,
+    VERIFICATION_LOCKED,
+    VERIFY_FIRST_RESPONSE,
+    OrderFormValidation,
+    is_verified,
+)
 from shop.errors import ShopError
 from shop.statuses import OrderStatus
-from shop.validation import ADDRESS_MAX_CHARS
+from shop.validation import ADDRESS_MAX_CHARS, optional_order_number
 
 if TYPE_CHECKING:
     from shop.views import OrderView
@@ -39,8 +47,19 @@ STATUS_RESPONSES = {
     OrderStatus.CANCELLED.value: "utter_order_status_cancelled",
 }
 
-#: Slots an order flow leaves behind; cleared when the flow ends so the next flow asks again.
-ORDER_FLOW_SLOTS = ("order_number", "order_action_allowed", "cancel_confirmed", "shipping_address")
+#: Slots an order flow leaves behind; cleared when the flow ends so the next flow asks again
+#: (``verified_orders`` stays for the session).
+ORDER_FLOW_SLOTS = (
+    "order_number",
+    "order_action_allowed",
+    ORDER_EMAIL,
+    VERIFICATION_LOCKED,
+    "cancel_confirmed",
+    "shipping_address",
+    "address_confirmed",
+)
+#: Orders listed for a logged-in customer who asks about "my order" without a number.
+RECENT_ORDERS_LISTED = 5
 
 
 def order_details(order: "OrderView") -> Dict[Text, Any]:
@@ -66,53 +85,8 @@ def order_details(order: "OrderView") -> Dict[Text, Any]:
 
 # ----------------------------------------------------------------------------------------------- validation
 
-
-class OrderNumberFormValidation(FormValidationAction, ABC):
-    """Validation shared by the forms that ask for an order number.
-
-    ``extract_order_number`` takes a bare reply ("10023", "it's #10023") as the answer while the form asks for
-    the number; ``validate_order_number`` normalises it and looks the order up. On success it also sets
-    ``order_action_allowed`` (see :meth:`order_action_allowed`); on failure it says why and clears the slot,
-    so the form asks again.
-    """
-
-    @abstractmethod
-    def name(self) -> Text:
-        """Return ``validate_<form name>``."""
-
-    def order_action_allowed(self, order: "OrderView") -> bool:
-        """Whether the form's change may still be made to ``order``; True unless a subclass says otherwise."""
-        return True
-
-    def extract_order_number(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
-        """Take the reply text as the order number while the form asks for it (see ``free_text_answer``)."""
-        text = free_text_answer(tracker, "order_number")
-        return {} if text is None else {"order_number": text}
-
-    def validate_order_number(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Dict[Text, Any]:
-        """Accept the order number only if such an order exists.
-
-        Returns:
-            ``order_number`` (five digits) and ``order_action_allowed``, or both None after telling the
-            customer what was wrong (malformed, unknown, or a technical problem).
-        """
-        rejected: Dict[Text, Any] = {"order_number": None, "order_action_allowed": None}
-        try:
-            number = common.find_order_number("" if slot_value is None else str(slot_value))
-            order = common.get_repository().get_order(number)
-        except ShopError as error:
-            logger.info("Order number refused: %s", error)
-            dispatcher.utter_message(text=error.user_message)
-            return rejected
-        except Exception:
-            logger.exception("Looking up an order number failed")
-            dispatcher.utter_message(response=common.TECHNICAL_PROBLEM_RESPONSE)
-            return rejected
-        return {"order_number": order.order_number, "order_action_allowed": self.order_action_allowed(order)}
+#: The validation shared by every order form (order number, then the email address on the order).
+OrderNumberFormValidation = OrderFormValidation
 
 
 class ValidateTrackOrderForm(OrderNumberFormValidation):
@@ -124,31 +98,21 @@ class ValidateTrackOrderForm(OrderNumberFormValidation):
 
 
 class ValidateCancelOrderForm(OrderNumberFormValidation):
-    """Validates ``cancel_order_form``: order number, then the customer's yes or no.
+    """Validates ``cancel_order_form``: order number, email address, then the customer's yes or no.
 
     For an order that can no longer be cancelled the confirmation is skipped: the form ends and
     ``action_cancel_order`` explains why.
     """
 
+    action_slots = ("cancel_confirmed",)
+
     def name(self) -> Text:
         """Return the action name."""
         return "validate_cancel_order_form"
 
-    def order_action_allowed(self, order: "OrderView") -> bool:
+    def order_action_allowed(self, order: "OrderView", tracker: Tracker) -> bool:
         """An order can be cancelled while it is placed or packed."""
         return bool(order.can_cancel)
-
-    async def required_slots(
-        self,
-        domain_slots: List[Text],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> List[Text]:
-        """Drop the confirmation question for an order that cannot be cancelled."""
-        if tracker.get_slot("order_number") and tracker.get_slot("order_action_allowed") is False:
-            return [slot for slot in domain_slots if slot != "cancel_confirmed"]
-        return domain_slots
 
     def validate_cancel_confirmed(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -158,11 +122,13 @@ class ValidateCancelOrderForm(OrderNumberFormValidation):
 
 
 class ValidateChangeAddressForm(OrderNumberFormValidation):
-    """Validates ``change_address_form``: order number, then the new address.
+    """Validates ``change_address_form``: order number, email address, the new address, then a yes or no.
 
-    For an order that has left the warehouse the address question is skipped: the form ends and
+    For an order that has left the warehouse the address questions are skipped: the form ends and
     ``action_change_shipping_address`` explains why.
     """
+
+    action_slots = ("shipping_address", "address_confirmed")
 
     #: Intents an address reply is often mistaken for; their text is still taken as the address.
     ADDRESS_INTENTS = ("change_shipping_address", "set_up_shipping_address")
@@ -173,21 +139,9 @@ class ValidateChangeAddressForm(OrderNumberFormValidation):
         """Return the action name."""
         return "validate_change_address_form"
 
-    def order_action_allowed(self, order: "OrderView") -> bool:
+    def order_action_allowed(self, order: "OrderView", tracker: Tracker) -> bool:
         """The address can be changed while the order is placed or packed."""
         return bool(order.can_change_address)
-
-    async def required_slots(
-        self,
-        domain_slots: List[Text],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> List[Text]:
-        """Drop the address question for an order whose address can no longer change."""
-        if tracker.get_slot("order_number") and tracker.get_slot("order_action_allowed") is False:
-            return [slot for slot in domain_slots if slot != "shipping_address"]
-        return domain_slots
 
     def extract_shipping_address(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -211,8 +165,31 @@ class ValidateChangeAddressForm(OrderNumberFormValidation):
             return {"shipping_address": None}
         return {"shipping_address": address}
 
+    def validate_address_confirmed(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """Keep the answer as a boolean (filled from affirm/deny)."""
+        return {"address_confirmed": slot_value is True or str(slot_value).lower() == "true"}
+
 
 # ----------------------------------------------------------------------------------------------- flows
+
+
+def verified_order_number(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[Text]:
+    """The slot ``order_number`` when this session verified it; otherwise None after telling the customer why
+    (nothing after a lock-out, which the form explained already)."""
+    if tracker.get_slot(VERIFICATION_LOCKED):
+        return None
+    value = tracker.get_slot("order_number")
+    if not value:
+        dispatcher.utter_message(response="utter_order_unknown")
+        return None
+    number = optional_order_number(str(value))
+    if number is None or not is_verified(tracker, number):
+        logger.info("Order %s not verified in conversation %s", str(value)[:16], str(tracker.sender_id)[:40])
+        dispatcher.utter_message(response=VERIFY_FIRST_RESPONSE)
+        return None
+    return number
 
 
 class OrderFlowAction(ShopAction, ABC):
@@ -228,12 +205,13 @@ class OrderFlowAction(ShopAction, ABC):
         return self.end_of_flow()
 
     def order_number(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[Text]:
-        """Return the validated order number, or None after saying that it got lost."""
-        number = tracker.get_slot("order_number")
-        if not number:
-            dispatcher.utter_message(response="utter_order_unknown")
-            return None
-        return str(number)
+        """Return the form's order number if this session verified it, else None.
+
+        None comes silently after a lock-out (the form already said so), after "I've lost track of which
+        order" without a number, and after "I can look that up once you confirm the email address" for an
+        order that was never verified (a tracker that skipped the form).
+        """
+        return verified_order_number(dispatcher, tracker)
 
 
 class ActionTrackOrder(OrderFlowAction):
@@ -265,9 +243,11 @@ class ActionAskCancelConfirmed(ShopAction):
     def perform(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """Show number, items, total and status, with yes/no buttons."""
-        order = common.get_repository().get_order(str(tracker.get_slot("order_number")))
-        dispatcher.utter_message(response="utter_ask_cancel_confirmed", **order_details(order))
+        """Show number, items, total and status, with yes/no buttons (for a verified order only)."""
+        number = verified_order_number(dispatcher, tracker)
+        if number is not None:
+            order = common.get_repository().get_order(number)
+            dispatcher.utter_message(response="utter_ask_cancel_confirmed", **order_details(order))
         return []
 
 
@@ -306,7 +286,7 @@ class ActionCancelOrder(OrderFlowAction):
 
 
 class ActionChangeShippingAddress(OrderFlowAction):
-    """Submit of ``change_address_form``: changes the address while the order has not shipped."""
+    """Submit of ``change_address_form``: changes the address after a yes, while the order has not shipped."""
 
     def name(self) -> Text:
         """Return the action name."""
@@ -326,6 +306,8 @@ class ActionChangeShippingAddress(OrderFlowAction):
             dispatcher.utter_message(response="utter_cannot_change_address", **order_details(order))
         elif not address:
             dispatcher.utter_message(response="utter_ask_shipping_address")
+        elif tracker.get_slot("address_confirmed") is not True:
+            dispatcher.utter_message(response="utter_order_kept", **order_details(order))
         else:
             updated = repository.change_shipping_address(order.order_number, str(address))
             dispatcher.utter_message(
@@ -337,7 +319,8 @@ class ActionChangeShippingAddress(OrderFlowAction):
 
 
 class ActionExplainOrderChanges(ShopAction):
-    """Answer to ``change_order``: what can still be changed, for a given order when the message names one."""
+    """Answer to ``change_order``: what can still be changed; tailored to the order the message names when
+    this session verified it, else the general rules (which say nothing about that order)."""
 
     def name(self) -> Text:
         """Return the action name."""
@@ -350,12 +333,54 @@ class ActionExplainOrderChanges(ShopAction):
         mentioned = list(tracker.get_latest_entity_values("order_number"))
         if mentioned:
             try:
-                order = common.get_repository().get_order(common.find_order_number(str(mentioned[-1])))
+                number = common.find_order_number(str(mentioned[-1]))
             except ShopError as error:
                 dispatcher.utter_message(text=error.user_message)
             else:
-                response = "utter_change_order_open" if order.can_cancel else "utter_change_order_closed"
-                dispatcher.utter_message(response=response, **order_details(order))
-                return []
+                if is_verified(tracker, number):
+                    order = common.get_repository().get_order(number)
+                    response = "utter_change_order_open" if order.can_cancel else "utter_change_order_closed"
+                    dispatcher.utter_message(response=response, **order_details(order))
+                    return []
+                logger.info("Order changes explained in general: order %s not verified", number)
         dispatcher.utter_message(response="utter_change_order_options")
+        return []
+
+
+class ActionAskTrackOrderFormOrderNumber(ShopAction):
+    """Question of ``track_order_form`` for the order number: a logged-in customer gets their recent orders.
+
+    Up to :data:`RECENT_ORDERS_LISTED` orders, newest first, as buttons that send
+    ``/track_order{"order_number": "<number>"}`` (which answers the question, or starts tracking that order
+    later). Anonymous customers, and customers without orders, get the usual question.
+    """
+
+    def name(self) -> Text:
+        """Return the action name."""
+        return "action_ask_track_order_form_order_number"
+
+    def events_on_error(self, tracker: Tracker) -> List[EventType]:
+        """Nothing to undo; the customer gets the technical-problem reply and can type a number."""
+        return []
+
+    def perform(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        """List the logged-in customer's recent orders, or ask for the number."""
+        customer = logged_in_customer(tracker)
+        orders = common.get_repository().customer_orders(customer, RECENT_ORDERS_LISTED) if customer else []
+        if not orders:
+            dispatcher.utter_message(response="utter_ask_track_order_form_order_number")
+            return []
+        dispatcher.utter_message(
+            response="utter_ask_which_of_your_orders",
+            buttons=[
+                order_button(
+                    order.order_number,
+                    "track_order",
+                    f"{order.order_number} · {format_date(order.placed_at)} · {order.status}",
+                )
+                for order in orders
+            ],
+        )
         return []

@@ -157,7 +157,14 @@ class ActionOfferHuman(ShopAction):
 class ActionStopFlow(ShopAction):
     """Ends a stopped form ("no", "never mind", "bye"): says so and forgets the flow's slots."""
 
-    FLOW_SLOTS = ORDER_FLOW_SLOTS + ("refund_reason", "amount", "product_miss", "product_suggestions")
+    FLOW_SLOTS = ORDER_FLOW_SLOTS + (
+        "refund_reason",
+        "amount",
+        "refund_confirmed",
+        "delete_data_confirmed",
+        "product_miss",
+        "product_suggestions",
+    )
 
     def name(self) -> Text:
         """Return the action name."""

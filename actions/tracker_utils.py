@@ -1,13 +1,20 @@
 """Reading the conversation: the latest message's intent, text, entities and parse-result values, whether a
-form's question was answered, the last bot action, and the events that clear slots.
+form's question was answered, the last bot action, the logged-in customer and the conversation's uploads, and
+the events that clear slots.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Optional, Text
+import re
+from typing import Any, Dict, Iterable, List, Optional, Text
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
+
+from assistant.keys import ATTACHMENTS, CUSTOMER, METADATA
+
+#: An upload id as channels write it into the metadata (SHA-256 of the content, lower-case hex).
+_UPLOAD_ID_RE = re.compile(r"[0-9a-f]{64}")
 
 #: Intents whose text a form may take as the answer to its question (a bare "10023", "bananas", "👍").
 FREE_TEXT_INTENTS = frozenset({"inform", "nlu_fallback"})
@@ -130,6 +137,52 @@ def last_bot_action(tracker: Tracker) -> Optional[Text]:
         elif kind == "action" and seen_user and event.get("name") != "action_listen":
             return event.get("name")
     return None
+
+
+def latest_user_metadata(tracker: Tracker) -> Dict[Text, Any]:
+    """Return the metadata of the latest user message (``{}`` when there is none or it is not a dict)."""
+    for event in reversed(tracker.events or []):
+        if isinstance(event, dict) and event.get("event") == "user":
+            metadata = event.get(METADATA)
+            return metadata if isinstance(metadata, dict) else {}
+    return {}
+
+
+def logged_in_customer(tracker: Tracker) -> Optional[int]:
+    """Return the id of the customer the shop's site vouched for, or None for an anonymous conversation.
+
+    Channels set ``metadata["customer"] = {"id": <int>}`` (:data:`assistant.keys.CUSTOMER`) on a message only
+    after checking the customer's signed token, and drop any value a client sent under that key. Only the
+    latest user message counts, so a token that expired or was left off makes the conversation anonymous
+    again.
+
+    Returns:
+        The positive integer id, or None when the latest user message carries none (or a malformed one).
+    """
+    customer = latest_user_metadata(tracker).get(CUSTOMER)
+    value = customer.get("id") if isinstance(customer, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
+
+
+def upload_ids(tracker: Tracker) -> List[Text]:
+    """Return the ids of the uploads sent in this conversation, oldest first and each once.
+
+    Read from the ``attachments`` references (:data:`assistant.keys.ATTACHMENTS`) in the metadata of every
+    user message; platform-hosted files (a ``url`` instead of an ``id``) and malformed entries are skipped.
+    """
+    found: List[Text] = []
+    for event in tracker.events or []:
+        if not isinstance(event, dict) or event.get("event") != "user":
+            continue
+        metadata = event.get(METADATA)
+        attachments = metadata.get(ATTACHMENTS) if isinstance(metadata, dict) else None
+        for item in attachments if isinstance(attachments, list) else []:
+            upload = item.get("id") if isinstance(item, dict) else None
+            if isinstance(upload, str) and _UPLOAD_ID_RE.fullmatch(upload) and upload not in found:
+                found.append(upload)
+    return found
 
 
 def reset_slots(*names: Text) -> List[EventType]:

@@ -154,10 +154,9 @@ def catalog_photos(repository, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def photo_agent(catalog_photos, bot_database_url, action_server, tmp_path_factory):
+def photo_agent(catalog_photos, bot_database_url, action_endpoint, tmp_path_factory):
     """The assistant trained on the catalog with photos (same pipeline and epochs as the test model)."""
     from rasa.core.agent import Agent
-    from rasa.utils.endpoints import EndpointConfig
 
     out = tmp_path_factory.mktemp("photo-model")
     env = {**os.environ, "DATABASE_URL": bot_database_url, "CATALOG_IMAGE_DIR": str(catalog_photos),
@@ -170,7 +169,7 @@ def photo_agent(catalog_photos, bot_database_url, action_server, tmp_path_factor
         )
     assert code == 0, (out / "train.log").read_text()[-3000:]
     model = max(out.glob("photos-*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    return Agent.load(str(model), action_endpoint=EndpointConfig(action_server))
+    return Agent.load(str(model), action_endpoint=action_endpoint)
 
 
 @pytest.fixture

@@ -71,6 +71,19 @@ def make_tracker(
     )
 
 
+def verified(order_number: str, **slots: Any) -> Dict[str, Any]:
+    """Slots of a conversation that verified ``order_number`` and is about it (plus ``slots``)."""
+    return {"order_number": order_number, "verified_orders": [order_number], **slots}
+
+
+def customer_metadata(customer_id: Any) -> List[Dict[str, Any]]:
+    """Tracker events whose latest user message carries a logged-in customer, as the channels write it."""
+    return [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "hi", "metadata": {"customer": {"id": customer_id}}},
+    ]
+
+
 def form_tracker(
     form: str,
     requested_slot: Optional[str],

@@ -17,7 +17,7 @@ from actions import common
 from actions.orders import ActionTrackOrder
 from shop.errors import InvalidAmount, InvalidOrderNumber, OrderNotFound
 from shop.repository import ShopRepository
-from tests.unit.actions.harness import BAD_ORDER_NUMBERS, DOMAIN, make_tracker
+from tests.unit.actions.harness import BAD_ORDER_NUMBERS, DOMAIN, make_tracker, verified
 
 #: Replies that carry one order number, and that number.
 REPLIES_WITH_A_NUMBER = [
@@ -125,7 +125,7 @@ def test_parse_amount_without_a_number() -> None:
 
 def test_shop_errors_become_their_friendly_message(repo) -> None:
     dispatcher = CollectingDispatcher()
-    events = ActionTrackOrder().run(dispatcher, make_tracker(slots={"order_number": "12345"}), DOMAIN)
+    events = ActionTrackOrder().run(dispatcher, make_tracker(slots=verified("12345")), DOMAIN)
     assert [message["text"] for message in dispatcher.messages] == [OrderNotFound("12345").user_message]
     assert {"event": "slot", "name": "order_number", "value": None, "timestamp": None} in events
 
@@ -134,6 +134,6 @@ def test_other_errors_are_logged_and_answered_with_the_problem_response(fail_rep
     fail_repository(RuntimeError("disk on fire"))
     dispatcher = CollectingDispatcher()
     with caplog.at_level(logging.ERROR):
-        ActionTrackOrder().run(dispatcher, make_tracker(slots={"order_number": "10023"}), DOMAIN)
+        ActionTrackOrder().run(dispatcher, make_tracker(slots=verified("10023")), DOMAIN)
     assert [message["response"] for message in dispatcher.messages] == [common.TECHNICAL_PROBLEM_RESPONSE]
     assert "disk on fire" in caplog.text and "Traceback" in caplog.text

@@ -1,4 +1,5 @@
-"""Unit tests of `actions.refunds` on the real repository over the seeded in-memory database.
+"""Unit tests of `actions.refunds` on the real repository over the seeded in-memory database (orders verified in
+the conversation; the proof itself is tested in test_verification.py).
 
 Seed orders: 10024 delivered (€9.56, no refund yet), 10025 cancelled (€6.74), 10026 delivered (€10.14,
 €5.16 requested), 10029 delivered (€14.42, its one refund rejected), 10030 delivered and fully refunded, 10018
@@ -12,8 +13,9 @@ from typing import Optional
 
 import pytest
 
-from actions.refunds import ActionRequestRefund, ActionTrackRefund, ValidateRefundForm
+from actions.refunds import ActionAskRefundConfirmed, ActionRequestRefund, ActionTrackRefund, ValidateRefundForm
 from tests.unit.actions.harness import (
+    buttons,
     form_tracker,
     make_tracker,
     rendered,
@@ -21,12 +23,14 @@ from tests.unit.actions.harness import (
     run,
     run_validation,
     slot_values,
+    verified,
 )
 
 
-def request(number: str, reason: str = "bad", amount: Optional[str] = None):
-    """Run ``action_request_refund`` for ``number``; return (dispatcher, events)."""
-    slots = {"order_number": number, "refund_reason": reason, "amount": amount}
+def request(number: str, reason: str = "bad", amount: Optional[str] = None, confirmed: Optional[bool] = True):
+    """Run ``action_request_refund`` for the verified ``number`` after the customer's answer ``confirmed``;
+    return (dispatcher, events)."""
+    slots = verified(number, refund_reason=reason, amount=amount, refund_confirmed=confirmed)
     return run(ActionRequestRefund(), make_tracker(slots=slots))
 
 
@@ -42,6 +46,40 @@ def test_refund_is_requested_with_the_customers_reason(repo) -> None:
     (refund,) = repo.list_refunds("10024")
     assert refund.reason == reason and refund.amount == Decimal("9.56")
     assert slot_values(events)["refund_reason"] is None and slot_values(events)["amount"] is None
+    assert slot_values(events)["refund_confirmed"] is None
+
+
+@pytest.mark.parametrize("answer", [False, None])
+def test_nothing_is_requested_without_a_yes(repo, db, answer: Optional[bool]) -> None:
+    dispatcher, events = request("10024", confirmed=answer)
+    assert responses(dispatcher) == ["utter_refund_not_requested"]
+    assert "10024" in rendered(dispatcher)[0]
+    assert db.unchanged()
+
+
+def test_the_confirmation_shows_the_amount(repo, db) -> None:
+    dispatcher, events = run(ActionAskRefundConfirmed(), make_tracker(slots=verified("10026")))
+    assert responses(dispatcher) == ["utter_ask_refund_confirmed"]
+    assert "€4.98" in rendered(dispatcher)[0] and "10026" in rendered(dispatcher)[0]
+    assert [button["payload"] for button in buttons(dispatcher)] == ["/affirm", "/deny"]
+    assert events == [] and db.unchanged()
+
+
+@pytest.mark.parametrize(
+    "number, amount, allowed",
+    [("10024", None, True), ("10024", "2.50", True), ("10024", "20", False), ("10023", None, False),
+     ("10030", None, False)],
+)
+async def test_the_form_asks_for_a_yes_only_when_a_refund_is_possible(
+    repo, db, number: str, amount: Optional[str], allowed: bool
+) -> None:
+    tracker = form_tracker(
+        "refund_form", None, {"order_number": number}, verified(number, amount=amount), text=number, intent="inform"
+    )
+    _, slots = await run_validation(ValidateRefundForm(), tracker)
+    assert slots["order_action_allowed"] is allowed
+    assert slots["requested_slot"] == ("refund_confirmed" if allowed else None)
+    assert db.unchanged()
 
 
 def test_partial_refund_reads_the_amount(repo) -> None:
@@ -96,8 +134,14 @@ def test_a_fully_refunded_order_gets_no_further_refund(repo, db) -> None:
 
 
 @pytest.mark.parametrize("number, status", [("10021", "placed"), ("10022", "packed"), ("10023", "shipped")])
-def test_refund_for_an_order_not_delivered_yet_is_refused(repo, db, number: str, status: str) -> None:
-    dispatcher, events = request(number, "x")
+@pytest.mark.parametrize("confirmed", [True, None])
+def test_refund_for_an_order_not_delivered_yet_is_refused(
+    repo, db, number: str, status: str, confirmed: Optional[bool]
+) -> None:
+    """A yes (forged) is refused by the shop; without one (the form skipped the question because the validator
+    set ``order_action_allowed`` False) the shop's reason is the answer too."""
+    slots = verified(number, refund_reason="x", refund_confirmed=confirmed, order_action_allowed=False)
+    dispatcher, events = run(ActionRequestRefund(), make_tracker(slots=slots))
     assert f"Order {number} is {status}" in rendered(dispatcher)[0]
     assert ("cancel it instead" in rendered(dispatcher)[0]) is (status != "shipped")
     assert slot_values(events)["order_number"] is None
@@ -109,7 +153,7 @@ def test_huge_refund_reason_is_cut(repo) -> None:
     assert len(repo.list_refunds("10024")[0].reason) == 1000
 
 
-async def test_refund_form_validates_the_order_number(repo) -> None:
+async def test_refund_form_validates_the_order_number(repo) -> None:  # malformed: no proof needed to refuse
     tracker = form_tracker("refund_form", "order_number", {"order_number": "-5"}, text="-5", intent="inform")
     dispatcher, slots = await run_validation(ValidateRefundForm(), tracker)
     assert slots["order_number"] is None
@@ -118,7 +162,10 @@ async def test_refund_form_validates_the_order_number(repo) -> None:
 
 async def test_refund_form_finds_a_typed_order_number(repo) -> None:
     text = "order 10024 please"
-    tracker = form_tracker("refund_form", "order_number", {"order_number": text}, text=text, intent="inform")
+    tracker = form_tracker(
+        "refund_form", "order_number", {"order_number": text}, {"verified_orders": ["10024"]}, text=text,
+        intent="inform",
+    )
     _, slots = await run_validation(ValidateRefundForm(), tracker)
     assert slots["order_number"] == "10024"
 
@@ -127,10 +174,10 @@ async def test_refund_form_finds_a_typed_order_number(repo) -> None:
 
 
 def test_track_refund_lists_refunds(repo) -> None:
-    dispatcher, _ = run(ActionTrackRefund(), make_tracker(slots={"order_number": "10024"}))
+    dispatcher, _ = run(ActionTrackRefund(), make_tracker(slots=verified("10024")))
     assert responses(dispatcher) == ["utter_no_refunds"]
     repo.request_refund("10024", "sour juice", Decimal("1.29"))
-    dispatcher, events = run(ActionTrackRefund(), make_tracker(slots={"order_number": "10024"}))
+    dispatcher, events = run(ActionTrackRefund(), make_tracker(slots=verified("10024")))
     assert responses(dispatcher) == ["utter_refund_list"]
     text = rendered(dispatcher)[0]
     assert "RF-10024-1" in text and "€1.29" in text and "being checked" in text
@@ -147,5 +194,5 @@ def test_track_refund_lists_refunds(repo) -> None:
     ],
 )
 def test_track_refund_describes_the_seeded_refunds(repo, number: str, line: str) -> None:
-    dispatcher, _ = run(ActionTrackRefund(), make_tracker(slots={"order_number": number}))
+    dispatcher, _ = run(ActionTrackRefund(), make_tracker(slots=verified(number)))
     assert line in rendered(dispatcher)[0]
