@@ -26,6 +26,7 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning,ignore
 .PHONY: help venv sysdeps db train actions run shell serve test test-unit test-integration test-stories \
         validate eval-nlu models bench bench-encoders lint clean
 .PHONY: chat e2e
+.PHONY: purge bench-abuse
 .PHONY: catalog-images tune-text tune-images
 
 help:  ## list the targets
@@ -64,13 +65,16 @@ tune-images: venv db  ## fine-tune EfficientNet-Lite0 on the catalog photos into
 train: venv  ## refresh the catalog snapshot, train the Rasa model when data, config, domain, components or catalog changed
 	$(PY) scripts/train_if_changed.py
 
-actions: venv db  ## run the action server in the foreground (port 5055)
-	$(RASA) run actions --actions actions
+actions: venv db  ## the action server in the foreground (127.0.0.1:5055; set the same ACTION_SERVER_TOKEN for Rasa)
+	@if [ -z "$$ACTION_SERVER_TOKEN" ]; then \
+	  echo "ACTION_SERVER_TOKEN is unset: the action server answers loopback callers without a token." >&2; \
+	  echo "Rasa still needs one for endpoints.yml: export the same ACTION_SERVER_TOKEN in both shells." >&2; fi
+	$(PY) -m actions.server
 
 run: venv sysdeps db train  ## set up everything, start the action server and open a chat in the terminal
 	@bash scripts/run_shell.sh
 
-serve: venv sysdeps db train  ## REST API and channels on port 5005 with the action server
+serve: venv sysdeps db train  ## REST API and channels on port 5005 with the action server; purges expired data daily
 	@bash scripts/serve.sh
 
 chat: venv sysdeps db train  ## action server + REST API in the background, a terminal chat with /image and /voice
@@ -103,6 +107,12 @@ bench: bench-encoders  ## intent (BANKING77, Bitext) and sentiment (tweets) accu
 	$(PY) -m benchmarks.bench_intents --project-cv --folds 3 $(if $(CV_EPOCHS),--cv-epochs $(CV_EPOCHS))
 	@if [ -f benchmarks/bench_images.py ]; then $(PY) -m benchmarks.bench_images $(SHARED)/data/grocery; fi
 	$(PY) -m benchmarks.report --out reports/bench
+
+purge: venv db  ## delete uploads past UPLOAD_RETENTION_DAYS (30), ticket transcripts past TRANSCRIPT_RETENTION_DAYS (90)
+	$(PY) scripts/purge.py
+
+bench-abuse: venv sysdeps  ## text-turn p50/p95 idle vs under photo/voice-note abuse, peak RSS; reports/bench-abuse
+	$(PY) -m benchmarks.bench_abuse --out reports/bench-abuse $(if $(MODEL),--model $(MODEL))
 
 models:  ## download the English Vosk model for real deployments (not needed for tests)
 	@bash scripts/download_models.sh

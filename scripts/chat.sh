@@ -27,7 +27,7 @@ if curl -fsS "$HEALTH_URL" >/dev/null 2>&1; then
   exit 1
 fi
 
-start_action_server
+start_action_server  # exports ACTION_SERVER_TOKEN (random per start when unset), which endpoints.yml passes on
 trap stop_all EXIT
 trap 'exit 130' INT TERM  # exit runs the EXIT trap, which stops both servers
 
@@ -46,7 +46,7 @@ args=(run --endpoints "$ENDPOINTS" --credentials credentials.yml --port "$RASA_P
 if [ -n "${RASA_MODEL:-}" ]; then
   args+=(--model "$RASA_MODEL")  # default: the newest model in models/
 fi
-"$VENV/bin/rasa" "${args[@]}" >var/log/rasa-chat.log 2>&1 &
+"${RASA_CLI[@]}" "${args[@]}" >var/log/rasa-chat.log 2>&1 &
 RASA_PID=$!
 echo "Starting the assistant on port ${RASA_PORT} (loading the model takes a minute)..."
 for _ in $(seq 1 600); do  # 300 s

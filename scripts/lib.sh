@@ -1,15 +1,38 @@
 # Shared shell helpers for the run scripts. Source it; do not run it.
 VENV="${VENV:-.venv}"
 ACTIONS_PORT="${ACTIONS_PORT:-5055}"
+export ACTIONS_PORT
 mkdir -p var/log
 
-# start_action_server: starts `rasa run actions` in the background and waits until /health answers (max 120 s).
+# ensure_action_server_token: exports ACTION_SERVER_TOKEN, a random one for this start when it is unset.
+# Rasa sends it to the action server (endpoints.yml: action_endpoint.token: ${ACTION_SERVER_TOKEN}), which
+# refuses every call without it (actions/server.py).
+ensure_action_server_token() {
+  if [ -z "${ACTION_SERVER_TOKEN:-}" ]; then
+    ACTION_SERVER_TOKEN="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+  fi
+  export ACTION_SERVER_TOKEN
+}
+
+# action_server_health_url: where the action server answers /health (loopback when it listens on all interfaces).
+action_server_health_url() {
+  local host="${ACTIONS_HOST:-127.0.0.1}"
+  case "$host" in 0.0.0.0|::|"[::]") host=127.0.0.1 ;; esac
+  case "$host" in *:*) host="[${host#[}"; host="${host%]}]" ;; esac
+  echo "http://${host}:${ACTIONS_PORT}/health"
+}
+
+# start_action_server: starts the action server (python -m actions.server: 127.0.0.1 unless ACTIONS_HOST says
+# otherwise, token required) in the background and waits until /health answers (max 120 s).
 start_action_server() {
-  "$VENV/bin/rasa" run actions --actions actions --port "$ACTIONS_PORT" >var/log/actions.log 2>&1 &
+  ensure_action_server_token
+  "$VENV/bin/python" -m actions.server --port "$ACTIONS_PORT" >var/log/actions.log 2>&1 &
   ACTIONS_PID=$!
   trap stop_action_server EXIT INT TERM
+  local health
+  health="$(action_server_health_url)"
   for _ in $(seq 1 240); do
-    if curl -fsS "http://127.0.0.1:${ACTIONS_PORT}/health" >/dev/null 2>&1; then return 0; fi
+    if curl -fsS "$health" >/dev/null 2>&1; then return 0; fi
     if ! kill -0 "$ACTIONS_PID" 2>/dev/null; then
       echo "error: the action server exited; see var/log/actions.log" >&2; tail -20 var/log/actions.log >&2; return 1
     fi
@@ -26,3 +49,22 @@ stop_action_server() {
   fi
   ACTIONS_PID=""
 }
+
+# start_retention: purges expired uploads and ticket transcripts now and then every 24 hours, in the background
+# (scripts/purge.py; UPLOAD_RETENTION_DAYS, TRANSCRIPT_RETENTION_DAYS). Log: var/log/purge.log.
+start_retention() {
+  "$VENV/bin/python" scripts/purge.py --every-hours 24 >>var/log/purge.log 2>&1 &
+  PURGE_PID=$!
+}
+
+stop_retention() {
+  if [ -n "${PURGE_PID:-}" ] && kill -0 "$PURGE_PID" 2>/dev/null; then
+    kill "$PURGE_PID" 2>/dev/null || true
+    wait "$PURGE_PID" 2>/dev/null || true
+  fi
+  PURGE_PID=""
+}
+
+# RASA_CLI: Rasa's command line with the bounded worker pool for message understanding installed first
+# (scripts/rasa_run.py; NLU_* settings). Use as "${RASA_CLI[@]}" <Rasa's arguments>.
+RASA_CLI=("$VENV/bin/python" scripts/rasa_run.py)

@@ -21,13 +21,13 @@ import pytest
 from tests.integration.conftest import (  # noqa: F401  (imported fixtures)
     _free_port,
     action_server,
+    action_server_token,
     bot_database_url,
     repository,
     test_model,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -62,15 +62,21 @@ def upload_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def rasa_server(
-    chromium_path, test_model, action_server, bot_database_url, upload_dir, tmp_path_factory
+    chromium_path, test_model, action_server, action_server_token, bot_database_url, upload_dir,
+    tmp_path_factory,
 ) -> Iterator[str]:
-    """`rasa run --credentials credentials.yml` with the test model on a free port; yields its base URL."""
+    """`rasa run --credentials credentials.yml` with the test model on a free port, started as `make serve`
+    does (scripts/rasa_run.py: the worker pool installed; endpoints.yml's token from ACTION_SERVER_TOKEN);
+    yields its base URL."""
     work = tmp_path_factory.mktemp("rasa-run")
     endpoints = work / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "{action_server}"\n', encoding="utf-8")
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "{action_server}"\n  token: "${{ACTION_SERVER_TOKEN}}"\n', encoding="utf-8"
+    )
     port = _free_port()
     env = {
         **os.environ,
+        "ACTION_SERVER_TOKEN": action_server_token,
         "ATTACHMENT_DIR": str(upload_dir),
         "DATABASE_URL": bot_database_url,
         "RASA_TELEMETRY_ENABLED": "false",
@@ -80,8 +86,9 @@ def rasa_server(
     log_path = work / "rasa.log"
     log = log_path.open("w")
     proc = subprocess.Popen(
-        [str(VENV_BIN / "rasa"), "run", "--model", str(test_model), "--credentials", "credentials.yml",
-         "--endpoints", str(endpoints), "--port", str(port), "--interface", "127.0.0.1"],
+        [sys.executable, "scripts/rasa_run.py", "run", "--model", str(test_model),
+         "--credentials", "credentials.yml", "--endpoints", str(endpoints), "--port", str(port),
+         "--interface", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -18,7 +19,6 @@ from typing import Dict, Iterator, List
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 
 
 def _free_port() -> int:
@@ -66,13 +66,21 @@ def repository(bot_database_url):
 
 
 @pytest.fixture(scope="session")
-def action_server(bot_database_url, tmp_path_factory) -> Iterator[str]:
-    """`rasa run actions` on a free port; yields its webhook URL."""
+def action_server_token() -> str:
+    """The shared token the action server of these tests requires (Rasa sends it as ``?token=``)."""
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="session")
+def action_server(bot_database_url, action_server_token, tmp_path_factory) -> Iterator[str]:
+    """The project's action server (`python -m actions.server`: 127.0.0.1, token required) on a free port;
+    yields its webhook URL. Callers pass `action_server_token` along (`action_endpoint` does)."""
     port = _free_port()
     log = (tmp_path_factory.mktemp("logs") / "actions.log").open("w")
-    env = {**os.environ, "DATABASE_URL": bot_database_url}
+    env = {**os.environ, "DATABASE_URL": bot_database_url, "ACTION_SERVER_TOKEN": action_server_token}
+    env.pop("ACTIONS_HOST", None)
     proc = subprocess.Popen(
-        [str(VENV_BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(port)],
+        [sys.executable, "-m", "actions.server", "--port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120
@@ -97,12 +105,26 @@ def action_server(bot_database_url, tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def agent(test_model, action_server):
-    """The trained assistant, loaded in this process, talking to the action server."""
-    from rasa.core.agent import Agent
+def action_endpoint(action_server, action_server_token):
+    """Rasa's endpoint config for the action server, with its token (as endpoints.yml gives it)."""
     from rasa.utils.endpoints import EndpointConfig
 
-    return Agent.load(str(test_model), action_endpoint=EndpointConfig(action_server))
+    return EndpointConfig(action_server, token=action_server_token)
+
+
+@pytest.fixture(scope="session")
+def agent(test_model, action_endpoint):
+    """The trained assistant, loaded in this process, talking to the action server.
+
+    Message understanding runs in the bounded worker pool, as under `make serve`
+    (`channels.worker_pool.install_worker_pool`, default settings).
+    """
+    from rasa.core.agent import Agent
+
+    from channels.worker_pool import install_worker_pool
+
+    install_worker_pool()
+    return Agent.load(str(test_model), action_endpoint=action_endpoint)
 
 
 class Conversation:
