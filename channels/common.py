@@ -1,4 +1,5 @@
-"""What the REST, Telegram and Messenger channels share: replies, settings, secrets, metadata and the store.
+"""What the REST, Telegram and Messenger channels share: replies, settings, secrets, metadata, the store and
+the worker pool.
 
 Each function here replaces a piece of logic that two or three channels used to spell out on their own; the
 channel modules import it from here instead of repeating it.
@@ -12,6 +13,7 @@ import re
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from rasa.shared.exceptions import RasaException
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -198,6 +200,34 @@ class SenderThrottle:
         while len(self._told) > self._max_senders:
             self._told.popitem(last=False)
         return SLOW_DOWN_REPLY
+
+
+# --------------------------------------------------------------------------------------------------------
+# Message understanding off the event loop
+# --------------------------------------------------------------------------------------------------------
+def install_parse_pool(channel: str, environ: Optional[Mapping[str, str]] = None) -> None:
+    """Installs the bounded worker pool for message understanding (:mod:`channels.worker_pool`), settings from
+    the ``NLU_*`` environment variables; called by every channel's constructor, so a server that serves one of
+    the project's channels never parses on its event loop. Installing again (several channels, or the run
+    scripts first) keeps the pool already installed; the settings are checked either way.
+
+    Args:
+        channel: The channel's class name, for the error message.
+        environ: Where the ``NLU_*`` variables are looked up; default ``os.environ``.
+
+    Raises:
+        RasaException: a malformed ``NLU_*`` variable, named with its value (Rasa's command line prints it
+            and exits 1 at start-up).
+    """
+    from channels.worker_pool import WorkerPoolSettings, install_worker_pool
+
+    try:
+        install_worker_pool(WorkerPoolSettings.from_env(environ))
+    except ValueError as error:
+        raise RasaException(
+            f"{channel}: malformed worker pool setting {error} (NLU_WORKERS, NLU_QUEUE, NLU_DEADLINE_S and "
+            "their NLU_MEDIA_* twins: see channels/worker_pool.py)"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------------------

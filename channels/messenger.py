@@ -73,6 +73,7 @@ from channels.common import (
     SenderThrottle,
     UsesAttachmentStore,
     health,
+    install_parse_pool,
     secrets_match,
     settings_from,
     webhook_payload,
@@ -336,7 +337,8 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
             of 10), checked before anything is downloaded.
 
     Raises:
-        RasaException: when one of the three settings is missing.
+        RasaException: when one of the three settings is missing, or for a malformed ``NLU_*`` setting of the
+            worker pool it installs (:func:`channels.common.install_parse_pool`).
     """
 
     def __init__(
@@ -357,6 +359,7 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
         self._store = store
         self._graph_session = graph_session
         self.throttle = throttle or SenderThrottle()
+        install_parse_pool(type(self).__name__)
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:

@@ -32,6 +32,21 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     items.sort(key=lambda item: Path(str(item.fspath)).resolve().is_relative_to(e2e_dir))
 
 
+@pytest.fixture(autouse=True)
+def worker_pool_as_found():
+    """Leaves Rasa's `MessageProcessor.parse_message` as the test found it: a test that installed the worker
+    pool (constructing one of the project's channels does) gets it uninstalled afterwards, and a pool a
+    session fixture installed (the integration tests' agent) is put back with its settings."""
+    from channels.worker_pool import install_worker_pool, installed_pools, uninstall_worker_pool
+
+    before = installed_pools()
+    yield
+    if installed_pools() is not before:
+        uninstall_worker_pool()
+        if before is not None:
+            install_worker_pool(before.settings)
+
+
 @pytest.fixture
 def model_storage(tmp_path: Path):
     """A fresh Rasa `LocalModelStorage` whose directory exists, as it does during `rasa train`."""

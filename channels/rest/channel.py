@@ -23,7 +23,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.common import UsesAttachmentStore, health, problem_replies, with_attachments
+from channels.common import (
+    UsesAttachmentStore,
+    health,
+    install_parse_pool,
+    problem_replies,
+    with_attachments,
+)
 from channels.rest import customer
 from channels.rest.auth import expected_token as token_from
 from channels.rest.auth import is_api_caller
@@ -57,12 +63,14 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         settings: Channel settings (see :class:`~channels.rest.settings.ChannelSettings`); checked again here.
         store: Upload store; defaults to :func:`media.default_store` (``ATTACHMENT_DIR``), created here
             because the settings are checked against its limits.
-        environ: Where the bearer token (read per request), ``SENDER_ID_SECRET`` and
-            ``CUSTOMER_TOKEN_SECRET`` (read here, once) are looked up; default ``os.environ``.
+        environ: Where the bearer token (read per request), ``SENDER_ID_SECRET``, ``CUSTOMER_TOKEN_SECRET``
+            and the worker pool's ``NLU_*`` settings (read here, once) are looked up; default ``os.environ``.
 
     Raises:
         RasaException: for bad settings, a burst smaller than the store's ``max_attachments`` while its
-            rate limit is on (a full message could never be sent), or a secret shorter than 32 characters.
+            rate limit is on (a full message could never be sent), a secret shorter than 32 characters, or a
+            malformed ``NLU_*`` setting of the worker pool it installs
+            (:func:`channels.common.install_parse_pool`).
     """
 
     @classmethod
@@ -101,6 +109,7 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         environ_now = os.environ if environ is None else environ
         self.web_senders = WebSenderIds.from_environ(environ_now)
         self.customers = CustomerTokens.from_environ(environ_now, self.settings.customer_token_leeway_s)
+        install_parse_pool(type(self).__name__, environ_now)
 
     def expected_token(self) -> Optional[str]:
         """The bearer token of server-to-server callers, or ``None`` when there are none (variable unset or

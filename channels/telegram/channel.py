@@ -30,6 +30,7 @@ from channels.common import (
     SenderThrottle,
     UsesAttachmentStore,
     health,
+    install_parse_pool,
     secrets_match,
     settings_from,
     webhook_payload,
@@ -77,7 +78,8 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
 
     Raises:
         RasaException: for a missing or malformed token, a missing or malformed secret, a bad ``api_url`` or
-            ``webhook_url``.
+            ``webhook_url``, or a malformed ``NLU_*`` setting of the worker pool it installs
+            (:func:`channels.common.install_parse_pool`).
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         self.throttle = throttle or SenderThrottle()
         self._bot: Optional[MultimodalTelegramOutput] = None
         self._verified: Optional[bool] = None
+        install_parse_pool(type(self).__name__)
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:

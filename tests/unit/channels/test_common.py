@@ -5,12 +5,15 @@ import logging
 from pathlib import Path
 
 import pytest
+from rasa.core.processor import MessageProcessor
+from rasa.shared.exceptions import RasaException
 from sanic.response import HTTPResponse
 
 from assistant.keys import ATTACHMENT_PROBLEMS, ATTACHMENTS
 from channels import common
 from channels.common import (
     UsesAttachmentStore,
+    install_parse_pool,
     json_object,
     problem_replies,
     secrets_match,
@@ -18,6 +21,7 @@ from channels.common import (
     webhook_payload,
     with_attachments,
 )
+from channels.worker_pool import LaneSettings, installed_pools
 from media import AttachmentError, AttachmentStore
 from tests.unit.channels import make_jpeg
 
@@ -130,3 +134,22 @@ def test_sender_throttle_tells_a_flooding_sender_once(caplog) -> None:
     assert throttle.check("telegram:2") is None  # every sender has its own bucket
     assert caplog.text.count("over the per-sender message limit") == 2
     assert SenderThrottle(rate_per_minute=0).check("telegram:1") is None  # 0 = off
+
+
+def test_install_parse_pool_installs_the_pool_from_the_environment_once(no_worker_pool, monkeypatch) -> None:
+    original = MessageProcessor.parse_message
+    monkeypatch.setenv("NLU_MEDIA_QUEUE", "7")
+    install_parse_pool("SomeInput")
+    pools = installed_pools()
+    assert pools is not None and MessageProcessor.parse_message is not original
+    assert pools.settings.media == LaneSettings(1, 7, 45.0)
+    install_parse_pool("OtherInput")  # a second channel keeps the pool
+    assert installed_pools() is pools
+
+
+@pytest.mark.parametrize("name, value", [("NLU_WORKERS", "two"), ("NLU_MEDIA_DEADLINE_S", "-5")])
+def test_install_parse_pool_refuses_malformed_settings_by_name(no_worker_pool, monkeypatch, name, value) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(RasaException, match=rf"SomeInput: malformed worker pool setting {name}='{value}'"):
+        install_parse_pool("SomeInput")
+    assert installed_pools() is None

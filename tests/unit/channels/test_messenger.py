@@ -30,6 +30,7 @@ from assistant.paths import PROJECT_ROOT
 from channels import UNSUPPORTED_CONTENT_REPLY
 from channels import messenger as ms
 from channels.messenger import MultimodalMessengerInput, signature_is_valid
+from channels.worker_pool import installed_pools
 from media import AttachmentError, AttachmentLimits, AttachmentStore, log_rejection
 from tests.unit.http_responses import Route, answer
 from tests.unit.channels import (
@@ -688,6 +689,18 @@ def test_rasa_builds_the_channel_from_an_empty_credentials_entry(monkeypatch: py
 def test_the_repository_credentials_file_names_this_channel():
     text = (PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8")
     assert "channels.messenger.MultimodalMessengerInput:" in text
+
+
+def test_constructing_the_channel_installs_the_worker_pool(no_worker_pool):
+    MultimodalMessengerInput(VERIFY, APP_SECRET, PAGE_TOKEN)
+    assert installed_pools() is not None
+
+
+def test_a_malformed_worker_pool_setting_stops_the_channel(no_worker_pool, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NLU_DEADLINE_S", "soon")
+    with pytest.raises(RasaException, match="MultimodalMessengerInput: .*NLU_DEADLINE_S='soon'"):
+        MultimodalMessengerInput(VERIFY, APP_SECRET, PAGE_TOKEN)
+    assert installed_pools() is None
 
 
 @pytest.mark.parametrize("missing", sorted(ms.ENV_VARS.values()))

@@ -75,8 +75,9 @@ def message(text: str, sender: str, metadata: Optional[dict] = None) -> UserMess
 
 
 @pytest.fixture
-def install():
-    """Installs the pool with the given settings; uninstalled after the test."""
+def install(no_worker_pool):
+    """Installs the pool with the given settings (none installed before: a pool left by anything else would
+    be returned instead); uninstalled after the test."""
 
     def _install(text=LaneSettings(2, 4, 5.0), media=LaneSettings(1, 0, 5.0)):
         return install_worker_pool(WorkerPoolSettings(text=text, media=media))

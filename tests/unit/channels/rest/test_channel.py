@@ -10,15 +10,26 @@ import json
 from pathlib import Path
 
 import pytest
+from rasa.shared.exceptions import RasaException
 
 from channels import common
 from channels.rest import MultimodalRestInput
 from channels.rest.channel import _chunks
 from channels.rest.settings import ChannelSettings
+from channels.worker_pool import LaneSettings, installed_pools
 from media import AttachmentLimits, AttachmentStore
 from media.limits import CHUNK_BYTES
 from tests.unit.channels import HAS_FFMPEG, make_audio, make_jpeg
-from tests.unit.channels.rest import Served, b64, error_of, make_channel, serve, sha256, stored_files
+from tests.unit.channels.rest import (
+    TEST_ENVIRON,
+    Served,
+    b64,
+    error_of,
+    make_channel,
+    serve,
+    sha256,
+    stored_files,
+)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -242,3 +253,15 @@ def test_the_default_store_is_created_with_the_channel(tmp_path: Path, monkeypat
     monkeypatch.setattr(common, "default_store", lambda: calls.append(1) or default)
     channel = MultimodalRestInput(ChannelSettings())
     assert calls == [1] and channel.store is default and calls == [1]
+
+
+def test_constructing_the_channel_installs_the_worker_pool(no_worker_pool, store: AttachmentStore) -> None:
+    make_channel(store, environ={**TEST_ENVIRON, "NLU_QUEUE": "12"})
+    pools = installed_pools()
+    assert pools is not None and pools.settings.text == LaneSettings(2, 12, 10.0)
+
+
+def test_a_malformed_worker_pool_setting_stops_the_channel(no_worker_pool, store: AttachmentStore) -> None:
+    with pytest.raises(RasaException, match="MultimodalRestInput: malformed worker pool setting NLU_WORKERS='0'"):
+        make_channel(store, environ={**TEST_ENVIRON, "NLU_WORKERS": "0"})
+    assert installed_pools() is None

@@ -22,6 +22,7 @@ from channels.telegram import (
     UNSUPPORTED_CONTENT_REPLY,
     MultimodalTelegramInput,
 )
+from channels.worker_pool import installed_pools
 from media import AttachmentStore
 from tests.unit.channels import (
     check_every_shared_payload_is_expected,
@@ -185,6 +186,18 @@ async def test_missing_or_wrong_secret_token_is_forbidden(harness: Harness, secr
 async def test_right_secret_token_is_accepted(harness: Harness):
     status, text = await harness.post(update(1, text="hello"), secret=SECRET)
     assert (status, text) == (200, "success") and len(harness.rasa.messages) == 1
+
+
+def test_constructing_the_channel_installs_the_worker_pool(no_worker_pool, store):
+    MultimodalTelegramInput(TOKEN, None, None, secret_token=SECRET, store=store)
+    assert installed_pools() is not None
+
+
+def test_a_malformed_worker_pool_setting_stops_the_channel(no_worker_pool, monkeypatch, store):
+    monkeypatch.setenv("NLU_MEDIA_WORKERS", "one")
+    with pytest.raises(RasaException, match="MultimodalTelegramInput: .*NLU_MEDIA_WORKERS='one'"):
+        MultimodalTelegramInput(TOKEN, None, None, secret_token=SECRET, store=store)
+    assert installed_pools() is None
 
 
 def test_without_a_configured_secret_the_channel_refuses_to_start(store):
