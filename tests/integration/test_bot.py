@@ -19,7 +19,9 @@ def _order_statuses(repository) -> dict:
 def test_track_seeded_order(conversation, repository):
     order = repository.get_order("10023")
     assert order.status == "shipped"
-    reply = conversation.say_text("where is my order 10023")
+    asked = conversation.say_text("where is my order 10023")
+    assert "email address" in asked and order.tracking_number.lower() not in asked  # the proof comes first
+    reply = conversation.say_text(order.customer_email)
     assert "10023" in reply
     assert "on its way" in reply or "shipped" in reply
     assert order.tracking_number.lower() in reply
@@ -60,11 +62,13 @@ def test_cancel_needs_confirmation(agent, repository):
 
     denied = Conversation(agent, "cancel-denied")
     denied.say_text("please cancel order 10022")
+    assert "shall i cancel it" in denied.say_text(repository.get_order("10022").customer_email)
     denied.say_text("no")
     assert repository.get_order("10022").status == "packed"
 
     confirmed = Conversation(agent, "cancel-confirmed")
     confirmed.say_text("please cancel order 10021")
+    assert "shall i cancel it" in confirmed.say_text(repository.get_order("10021").customer_email)
     assert repository.get_order("10021").status == "placed"
     reply = confirmed.say_text("yes")
     assert repository.get_order("10021").status == "cancelled"
@@ -73,6 +77,8 @@ def test_cancel_needs_confirmation(agent, repository):
 
 def test_cancel_refused_once_shipped(conversation, repository):
     conversation.say_text("cancel my order 10023")
+    refused = conversation.say_text(repository.get_order("10023").customer_email)
+    assert "can't be cancelled" in refused  # the order was verified, and it is its status that refuses
     conversation.say_text("yes")
     assert repository.get_order("10023").status == "shipped"
 
