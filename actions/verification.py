@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Dict, List, Text
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Text
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -110,6 +110,23 @@ def locked_reply(dispatcher: CollectingDispatcher) -> None:
     dispatcher.utter_message(response="utter_verification_locked", minutes=minutes)
 
 
+def guarded(
+    dispatcher: CollectingDispatcher, what: Text, fallback: Dict[Text, Any], step: Callable[[], Dict[Text, Any]]
+) -> Dict[Text, Any]:
+    """Run one repository step of a form validation and return its slots; on failure say why and return
+    ``fallback``: a :class:`ShopError`'s own friendly message (logged as info), anything else the
+    technical-problem reply (logged with its traceback). ``what`` names the step in the log line."""
+    try:
+        return step()
+    except ShopError as error:
+        logger.info("%s refused: %s", what, error)
+        dispatcher.utter_message(text=error.user_message)
+    except Exception:
+        logger.exception("%s failed", what)
+        dispatcher.utter_message(response=common.TECHNICAL_PROBLEM_RESPONSE)
+    return fallback
+
+
 class OrderFormValidation(FormValidationAction, ABC):
     """Validation shared by the forms about one order: the order number, then the proof, then the rest.
 
@@ -176,26 +193,27 @@ class OrderFormValidation(FormValidationAction, ABC):
             logger.info("Order number refused: %s", error)
             dispatcher.utter_message(text=error.user_message)
             return rejected
-        try:
-            if is_verified(tracker, number):
-                return self._verified(number, tracker)
-            repository = common.get_repository()
-            customer = logged_in_customer(tracker)
-            if customer is not None and repository.order_belongs_to(number, customer):
-                logger.info("Order %s is the logged-in customer's own", number)
-                return {**self._verified(number, tracker), VERIFIED_ORDERS: with_verified(tracker, number)}
-            if repository.verification_locked(tracker.sender_id, number):
-                log_lock_out(number, tracker)
-                locked_reply(dispatcher)
-                return {**rejected, VERIFICATION_LOCKED: True}
-        except ShopError as error:
-            logger.info("Order %s refused: %s", number, error)
-            dispatcher.utter_message(text=error.user_message)
-            return rejected
-        except Exception:
-            logger.exception("Checking order number %s failed", number)
-            dispatcher.utter_message(response=common.TECHNICAL_PROBLEM_RESPONSE)
-            return rejected
+        return guarded(
+            dispatcher, f"Checking order {number}", rejected,
+            lambda: self._check_number(number, dispatcher, tracker, rejected),
+        )
+
+    def _check_number(
+        self, number: Text, dispatcher: CollectingDispatcher, tracker: Tracker, rejected: Dict[Text, Any]
+    ) -> Dict[Text, Any]:
+        """Slots for a well-formed number: verified (already, or the logged-in customer's own), locked, or
+        waiting for the proof (may raise)."""
+        if is_verified(tracker, number):
+            return self._verified(number, tracker)
+        repository = common.get_repository()
+        customer = logged_in_customer(tracker)
+        if customer is not None and repository.order_belongs_to(number, customer):
+            logger.info("Order %s is the logged-in customer's own", number)
+            return {**self._verified(number, tracker), VERIFIED_ORDERS: with_verified(tracker, number)}
+        if repository.verification_locked(tracker.sender_id, number):
+            log_lock_out(number, tracker)
+            locked_reply(dispatcher)
+            return {**rejected, VERIFICATION_LOCKED: True}
         return {"order_number": number, "order_action_allowed": None, ORDER_EMAIL: None}
 
     def _verified(self, number: Text, tracker: Tracker) -> Dict[Text, Any]:
@@ -244,18 +262,24 @@ class OrderFormValidation(FormValidationAction, ABC):
             logger.info("Order email refused: not an email address (%s)", _short(tracker.sender_id))
             dispatcher.utter_message(response="utter_invalid_email")
             return cleared
-        try:
-            result = common.get_repository().verify_order_email(tracker.sender_id, number, email)
-            if result is VerificationResult.VERIFIED:
-                return {**self._verified(number, tracker), VERIFIED_ORDERS: with_verified(tracker, number)}
-        except ShopError as error:
-            logger.info("Verifying order %s refused: %s", number, error)
-            dispatcher.utter_message(text=error.user_message)
-            return cleared
-        except Exception:
-            logger.exception("Verifying order %s failed", number)
-            dispatcher.utter_message(response=common.TECHNICAL_PROBLEM_RESPONSE)
-            return cleared
+        return guarded(
+            dispatcher, f"Verifying order {number}", cleared,
+            lambda: self._check_email(number, email, dispatcher, tracker, cleared),
+        )
+
+    def _check_email(
+        self,
+        number: Text,
+        email: Text,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        cleared: Dict[Text, Any],
+    ) -> Dict[Text, Any]:
+        """Slots after checking ``email`` against order ``number``: verified, locked, or asked again after
+        "that doesn't match" (may raise)."""
+        result = common.get_repository().verify_order_email(tracker.sender_id, number, email)
+        if result is VerificationResult.VERIFIED:
+            return {**self._verified(number, tracker), VERIFIED_ORDERS: with_verified(tracker, number)}
         if result is VerificationResult.LOCKED:
             log_lock_out(number, tracker)
             locked_reply(dispatcher)
