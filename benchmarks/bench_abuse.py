@@ -25,8 +25,8 @@ Phases (the model is warmed first by two text turns, a small photo and a short v
 is loaded before anything is measured):
 
 1. idle: `--senders` (20) customers at once, each sending `--turns` (20) text turns (each waits for its
-   answer, then pauses 0.3–1.0 s, seeded); the latency of a turn is request → JSON answer, in ms, over every
-   answered turn (a `server_busy` answer included; failed requests are counted apart).
+   answer, then pauses 2–5 s, seeded: `--think-s`); the latency of a turn is request → JSON answer, in ms,
+   over every answered turn (a `server_busy` answer included; failed requests are counted apart).
 2. abuse: `--abusers` (4) clients loop, each sending the next payload as soon as the previous one is answered
    (a closed loop: each holds at most one request open, as a client that waits for its answers does):
    the heaviest accepted photo (a PNG whose bitmap is just under `image_max_decoded_bytes`, RGBA; ~140 KiB on
@@ -77,8 +77,10 @@ DEFAULT_OUT = PROJECT_ROOT / "reports" / "bench-abuse"
 TEST_MODELS_DIR = PROJECT_ROOT / "var" / "test-models"
 #: p95 under abuse / p95 idle, at most (issue "Verified customers", part 5).
 TARGET_RATIO = 2.0
-#: Seconds a customer pauses between two turns: uniform in this range (seeded per sender).
-THINK_S = (0.3, 1.0)
+#: Seconds a customer pauses between two turns (reads the answer, types the next line): uniform in this range,
+#: seeded per sender. 20 customers then offer ~5 turns a second, about half of what two cores answer; with
+#: pauses under a second they would saturate the server by themselves and "idle" would already be queueing.
+THINK_S = (2.0, 5.0)
 #: Seconds the voice notes fall short of `audio_max_seconds` (container durations are rounded).
 VOICE_MARGIN_S = 1.5
 #: Seconds one request may take before the client gives up (the media lane's deadline is 45 s).
@@ -246,8 +248,9 @@ def format_report(result: Dict[str, Any]) -> str:
         f"- load average (1 min): {load['start']:.2f} at start, {load['after_idle']:.2f} after the idle phase, "
         f"{load['end']:.2f} at the end",
         f"- worker pool: {result['worker_pool']}",
-        f"- {result['senders']} customers × {result['turns']} text turns per phase; {result['abusers']} abuse "
-        f"clients sending {result['photo']['description']} and {result['voice_note']['description']}",
+        f"- {result['senders']} customers × {result['turns']} text turns per phase, "
+        f"{result['think_s'][0]:g}–{result['think_s'][1]:g} s apart; {result['abusers']} abuse clients sending "
+        f"{result['photo']['description']} and {result['voice_note']['description']}",
         "",
         "| text turns | p50 ms | p95 ms | max ms | turns | server_busy | errors |",
         "|---|---|---|---|---|---|---|",
@@ -469,7 +472,7 @@ async def send(session: Any, server: Server, sender: str, text: str, busy: Seque
 
 
 async def text_phase(server: Server, senders: int, turns: int, phase: str, busy: Sequence[str],
-                     seed: int = 0) -> Tally:
+                     think_s: Tuple[float, float] = THINK_S, seed: int = 0) -> Tally:
     """``senders`` customers at once, ``turns`` text turns each with a pause between them; one progress bar."""
     import aiohttp
     from tqdm import tqdm
@@ -487,7 +490,7 @@ async def text_phase(server: Server, senders: int, turns: int, phase: str, busy:
                     tally.turns.append(await send(session, server, sender, text, busy))
                     bar.update(1)
                     if turn + 1 < turns:
-                        await asyncio.sleep(rng.uniform(*THINK_S))
+                        await asyncio.sleep(rng.uniform(*think_s))
 
             await asyncio.gather(*(customer(index) for index in range(senders)))
     return tally
@@ -526,7 +529,8 @@ async def measure(server: Server, args: argparse.Namespace, payloads: Sequence[A
             if turn.error:
                 raise RuntimeError(f"warm-up message failed: {turn.error}")
     load = {"start": load_1min()}
-    idle = await text_phase(server, args.senders, args.turns, "idle", busy, seed=1)
+    think_s = tuple(args.think_s)
+    idle = await text_phase(server, args.senders, args.turns, "idle", busy, think_s, seed=1)
     load["after_idle"] = load_1min()
     rss_after_idle = peak_rss_of(server.pid)
 
@@ -535,7 +539,7 @@ async def measure(server: Server, args: argparse.Namespace, payloads: Sequence[A
     abusers = [asyncio.create_task(abuse_loop(server, index, payloads, stop, busy, tallies))
                for index in range(args.abusers)]
     await asyncio.sleep(args.warm_up_s)
-    abused = await text_phase(server, args.senders, args.turns, "abuse", busy, seed=1)
+    abused = await text_phase(server, args.senders, args.turns, "abuse", busy, think_s, seed=1)
     stop.set()
     load["end"] = load_1min()
     rss_end = peak_rss_of(server.pid)
@@ -575,6 +579,7 @@ def summarise(raw: Dict[str, Any], args: argparse.Namespace, model: Path, payloa
         "turns": args.turns,
         "abusers": args.abusers,
         "warm_up_s": args.warm_up_s,
+        "think_s": list(args.think_s),
         "photo": {"description": f"a {len(photo.data) / 1024:.0f} KiB RGBA PNG decoding to "
                                  f"{_png_decoded_mib(photo.data):.0f} MiB", "bytes": len(photo.data)},
         "voice_note": {"description": f"a {args.voice_s:.1f} s voice note ({note.mime_type}, "
@@ -609,6 +614,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--senders", type=int, default=None, help="text customers at once (20; quick 4)")
     parser.add_argument("--turns", type=int, default=None, help="text turns per customer and phase (20; quick 2)")
     parser.add_argument("--abusers", type=int, default=None, help="abuse clients (4; quick 1)")
+    parser.add_argument("--think-s", type=float, nargs=2, default=list(THINK_S), metavar=("MIN", "MAX"),
+                        help="seconds a customer pauses between turns (uniform; default 2 5)")
     parser.add_argument("--warm-up-s", type=float, default=None,
                         help="seconds of abuse before the text turns are measured (30; quick 3)")
     args = parser.parse_args(argv)

@@ -97,7 +97,7 @@ def _result(ratio: float) -> Dict[str, Any]:
         "quick": False, "model": "test-abc.tar.gz",
         "machine": {"cpu": "Test CPU", "logical_cores": 2, "usable_cores": 2, "python": "3.10.13", "os": "Linux"},
         "memory_gib": 7.8, "worker_pool": "text 2 workers + 30 queued, 10 s; media 1 + 4, 45 s",
-        "senders": 20, "turns": 10, "abusers": 4, "warm_up_s": 10.0,
+        "senders": 20, "turns": 20, "abusers": 4, "warm_up_s": 30.0, "think_s": [2.0, 5.0],
         "photo": {"description": "a 138 KiB RGBA PNG decoding to 128 MiB", "bytes": 141_000},
         "voice_note": {"description": "a 118.5 s voice note (audio/ogg, 470 KiB)", "seconds": 118.5,
                        "bytes": 480_000},
@@ -118,4 +118,5 @@ def test_the_report_is_written_as_json_and_a_markdown_table(tmp_path: Path) -> N
     assert "**1.50** (target ≤ 2: met)" in report
     assert "| voice note | 9 | 9 | 5 | 0 |" in report
     assert "1812 MiB at the end" in report and "Test CPU, 2/2 cores usable" in report
+    assert "20 customers × 20 text turns per phase, 2–5 s apart; 4 abuse clients" in report
     assert "not met" in bench_abuse.format_report(_result(2.4))
