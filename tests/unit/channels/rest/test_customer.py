@@ -19,6 +19,9 @@ from media import AttachmentStore
 from tests.unit.channels.rest import CUSTOMER_SECRET, TEST_ENVIRON, make_channel, serve
 
 NOW = int(time.time())
+#: Offsets far from NOW: these tokens are made when the module is collected, and a whole test run can take longer
+#: than minutes before they are checked (a "not yet valid" token must still be in the future then).
+DAY = 24 * 3600
 
 
 def _b64(data: bytes) -> str:
@@ -33,20 +36,20 @@ def unsigned_token(claims: Dict[str, Any]) -> str:
 
 with warnings.catch_warnings():  # the right key, but HS512: refused whatever its length
     warnings.simplefilter("ignore", InsecureKeyLengthWarning)
-    HS512 = jwt.encode({"sub": "42", "exp": NOW + 600}, CUSTOMER_SECRET, algorithm="HS512")
+    HS512 = jwt.encode({"sub": "42", "exp": NOW + 2 * DAY}, CUSTOMER_SECRET, algorithm="HS512")
 
 FORGED = {
-    "wrong key": jwt.encode({"sub": "42", "exp": NOW + 600}, "x" * 40, algorithm="HS256"),
-    "alg none": unsigned_token({"sub": "42", "exp": NOW + 600}),
-    "alg none, empty signature": jwt.encode({"sub": "42", "exp": NOW + 600}, None, algorithm="none"),
+    "wrong key": jwt.encode({"sub": "42", "exp": NOW + 2 * DAY}, "x" * 40, algorithm="HS256"),
+    "alg none": unsigned_token({"sub": "42", "exp": NOW + 2 * DAY}),
+    "alg none, empty signature": jwt.encode({"sub": "42", "exp": NOW + 2 * DAY}, None, algorithm="none"),
     "HS512 with the right key": HS512,
-    "expired": jwt.encode({"sub": "42", "exp": NOW - 120}, CUSTOMER_SECRET, algorithm="HS256"),
-    "not yet valid": jwt.encode({"sub": "42", "exp": NOW + 600, "nbf": NOW + 300}, CUSTOMER_SECRET),
+    "expired": jwt.encode({"sub": "42", "exp": NOW - DAY}, CUSTOMER_SECRET, algorithm="HS256"),
+    "not yet valid": jwt.encode({"sub": "42", "exp": NOW + 2 * DAY, "nbf": NOW + DAY}, CUSTOMER_SECRET),
     "no exp": jwt.encode({"sub": "42"}, CUSTOMER_SECRET, algorithm="HS256"),
-    "no sub": jwt.encode({"exp": NOW + 600}, CUSTOMER_SECRET, algorithm="HS256"),
-    "sub not a number": jwt.encode({"sub": "alice", "exp": NOW + 600}, CUSTOMER_SECRET, algorithm="HS256"),
-    "sub zero": jwt.encode({"sub": "0", "exp": NOW + 600}, CUSTOMER_SECRET, algorithm="HS256"),
-    "sub negative": jwt.encode({"sub": "-5", "exp": NOW + 600}, CUSTOMER_SECRET, algorithm="HS256"),
+    "no sub": jwt.encode({"exp": NOW + 2 * DAY}, CUSTOMER_SECRET, algorithm="HS256"),
+    "sub not a number": jwt.encode({"sub": "alice", "exp": NOW + 2 * DAY}, CUSTOMER_SECRET, algorithm="HS256"),
+    "sub zero": jwt.encode({"sub": "0", "exp": NOW + 2 * DAY}, CUSTOMER_SECRET, algorithm="HS256"),
+    "sub negative": jwt.encode({"sub": "-5", "exp": NOW + 2 * DAY}, CUSTOMER_SECRET, algorithm="HS256"),
     "garbage": "not.a.token",
     "too long": issue_token(42, CUSTOMER_SECRET) + "A" * 5000,
 }
