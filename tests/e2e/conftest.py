@@ -71,7 +71,7 @@ def rasa_server(
     work = tmp_path_factory.mktemp("rasa-run")
     endpoints = work / "endpoints.yml"
     endpoints.write_text(
-        f'action_endpoint:\n  url: "{action_server}"\n  token: "${{ACTION_SERVER_TOKEN}}"\n', encoding="utf-8"
+        f'action_endpoint:\n  url: "{action_server}"\n  token: ${{ACTION_SERVER_TOKEN}}\n', encoding="utf-8"
     )
     port = _free_port()
     env = {

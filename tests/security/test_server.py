@@ -15,7 +15,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from actions.server import ServerConfigError, check_settings, create_app, main
+from actions.server import TOKEN_PARAMETER, ServerConfigError, check_settings, create_app, main
 from tests.security.action_calls import (
     DOMAIN,
     RASA_VERSION,
@@ -161,3 +161,27 @@ def test_the_launcher_exits_instead_of_listening_on_every_interface() -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "refusing to serve the actions on 0.0.0.0 without a token" in done.stderr
+
+
+def test_endpoints_yml_makes_rasa_send_the_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rasa reads the shipped endpoints.yml with ACTION_SERVER_TOKEN expanded (a quoted ``"${...}"`` would be
+    sent literally, and every action call of `make run`/`make serve` would be refused)."""
+    from rasa.core.utils import read_endpoints_from_path
+
+    token = "t0-ken_" + "x" * 30
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", token)
+    endpoints = read_endpoints_from_path(ROOT / "endpoints.yml")
+    assert endpoints.action is not None
+    assert endpoints.action.token == token
+    assert endpoints.action.token_name == TOKEN_PARAMETER
+
+
+def test_rasa_refuses_to_start_with_endpoints_yml_when_the_token_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ACTION_SERVER_TOKEN Rasa stops at start-up with a message naming it, instead of calling the
+    action server without a token."""
+    from rasa.core.utils import read_endpoints_from_path
+    from rasa.shared.exceptions import RasaException
+
+    monkeypatch.delenv("ACTION_SERVER_TOKEN", raising=False)
+    with pytest.raises(RasaException, match="ACTION_SERVER_TOKEN"):
+        read_endpoints_from_path(ROOT / "endpoints.yml")
