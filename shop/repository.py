@@ -531,8 +531,9 @@ class ShopRepository:
         each other; then, in a second unit of work, the earlier tries within the window are counted, and
         unless that locks, the address is compared with the order's (an unknown order is compared with a
         dummy, :func:`shop.verification.emails_match`) and the try becomes ``verified`` or ``failed``. A try
-        made while locked becomes ``refused`` and is not counted. The same work is done whether or not the
-        order exists.
+        made while locked becomes ``refused`` and is not counted; the wrong try that reaches the limit is
+        ``failed`` and already answers ``LOCKED``, so the customer hears of the lock-out at once. The same work
+        is done whether or not the order exists.
 
         Args:
             sender_id: The conversation (tries are counted per conversation and per order number).
@@ -541,7 +542,8 @@ class ShopRepository:
             now: The current time (aware); for tests.
 
         Returns:
-            ``VerificationResult.VERIFIED``, ``MISMATCH`` (wrong address, or no such order) or ``LOCKED``.
+            ``VerificationResult.VERIFIED``, ``MISMATCH`` (wrong address, or no such order) or ``LOCKED``
+            (refused while locked, or the wrong try that locks).
 
         Raises:
             InvalidOrderNumber: Malformed number (nothing written).
@@ -577,7 +579,12 @@ class ShopRepository:
                 ).scalar_one_or_none()
                 matched = emails_match(given, stored)
                 outcome = VerificationOutcome.VERIFIED if matched else VerificationOutcome.FAILED
-                result = VerificationResult.VERIFIED if matched else VerificationResult.MISMATCH
+                if matched:
+                    result = VerificationResult.VERIFIED
+                elif self.verification_policy.is_locked(counts[0] + 1, counts[1] + 1):
+                    result = VerificationResult.LOCKED  # this wrong try is the one that locks: say so now
+                else:
+                    result = VerificationResult.MISMATCH
             session.execute(
                 update(VerificationAttempt)
                 .where(VerificationAttempt.id == attempt_id)

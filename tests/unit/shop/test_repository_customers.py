@@ -40,9 +40,14 @@ def attempts(session_factory):
         return [(sender, number, outcome.value) for sender, number, outcome in rows]
 
 
-def fail(repo: ShopRepository, sender: str, number: str, times: int, now: datetime = NOW) -> None:
-    for _ in range(times):
-        assert repo.verify_order_email(sender, number, WRONG, now=now) is VerificationResult.MISMATCH
+def fail(
+    repo: ShopRepository, sender: str, number: str, times: int, now: datetime = NOW, locks: bool = False
+) -> None:
+    """``times`` wrong tries, each answered MISMATCH; with ``locks`` the last is the one that reaches the limit
+    and is answered LOCKED."""
+    for attempt in range(1, times + 1):
+        expected = VerificationResult.LOCKED if locks and attempt == times else VerificationResult.MISMATCH
+        assert repo.verify_order_email(sender, number, WRONG, now=now) is expected
 
 
 # ---------------------------------------------------------------------------------------------- verification
@@ -93,7 +98,7 @@ def test_malformed_tries_are_refused_and_write_nothing(shop_repo, shop_session_f
 def test_five_wrong_addresses_lock_the_conversation_and_the_order(shop_repo, shop_session_factory) -> None:
     fail(shop_repo, "web:a", "10023", 4)
     assert not shop_repo.verification_locked("web:a", "10023", now=NOW)
-    fail(shop_repo, "web:a", "10023", 1)
+    fail(shop_repo, "web:a", "10023", 1, locks=True)
     assert shop_repo.verification_locked("web:a", "10023", now=NOW)  # this conversation
     assert shop_repo.verification_locked("web:a", "10021", now=NOW)  # any order, from this conversation
     assert shop_repo.verification_locked("web:b", "10023", now=NOW)  # this order, from any conversation
@@ -104,8 +109,14 @@ def test_five_wrong_addresses_lock_the_conversation_and_the_order(shop_repo, sho
     assert attempts(shop_session_factory)[-1] == ("web:a", "10023", "refused")
 
 
+def test_the_wrong_try_that_reaches_the_limit_answers_locked_at_once(shop_repo, shop_session_factory) -> None:
+    results = [shop_repo.verify_order_email("web:a", "10023", WRONG, now=NOW) for _ in range(5)]
+    assert results == [VerificationResult.MISMATCH] * 4 + [VerificationResult.LOCKED]
+    assert [outcome for *_, outcome in attempts(shop_session_factory)] == ["failed"] * 5  # counted as wrong
+
+
 def test_the_lock_lifts_when_the_wrong_tries_are_older_than_the_window(shop_repo) -> None:
-    fail(shop_repo, "web:a", "10023", 5)
+    fail(shop_repo, "web:a", "10023", 5, locks=True)
     later = NOW + timedelta(minutes=15, seconds=1)
     assert shop_repo.verification_locked("web:a", "10023", now=NOW + timedelta(minutes=14))
     assert not shop_repo.verification_locked("web:a", "10023", now=later)
@@ -119,7 +130,7 @@ def test_failures_are_counted_in_a_sliding_window(shop_repo) -> None:
     fail(shop_repo, "web:a", "10023", 1, now=NOW + timedelta(minutes=10))
     # at +16 minutes the first three have left the window: one failure counts
     assert not shop_repo.verification_locked("web:a", "10023", now=NOW + timedelta(minutes=16))
-    fail(shop_repo, "web:a", "10023", 1, now=NOW + timedelta(minutes=12))
+    fail(shop_repo, "web:a", "10023", 1, now=NOW + timedelta(minutes=12), locks=True)
     assert shop_repo.verification_locked("web:a", "10023", now=NOW + timedelta(minutes=12))
 
 
@@ -129,13 +140,13 @@ def test_a_success_does_not_count_and_does_not_reset_the_failures(shop_repo) -> 
         VerificationResult.VERIFIED
     )
     assert not shop_repo.verification_locked("web:a", "10023", now=NOW)
-    fail(shop_repo, "web:a", "10021", 1)
+    fail(shop_repo, "web:a", "10021", 1, locks=True)
     assert shop_repo.verification_locked("web:a", "10023", now=NOW)
 
 
 def test_per_order_lock_across_conversations(shop_repo) -> None:
     for sender in ("web:a", "web:b", "web:c", "web:d", "web:e"):
-        fail(shop_repo, sender, "10023", 1)
+        fail(shop_repo, sender, "10023", 1, locks=sender == "web:e")
     assert shop_repo.verify_order_email("web:f", "10023", "anna.berg@example.com", now=NOW) is (
         VerificationResult.LOCKED
     )
@@ -156,7 +167,7 @@ def test_tries_still_running_count_against_the_limit(shop_repo, shop_session_fac
 
 def test_a_shorter_policy_can_be_configured(shop_session_factory) -> None:
     repo = ShopRepository(shop_session_factory, LockPolicy(max_failures=2, window=timedelta(minutes=1)))
-    fail(repo, "web:a", "10023", 2)
+    fail(repo, "web:a", "10023", 2, locks=True)
     assert repo.verification_locked("web:a", "10023", now=NOW)
     assert not repo.verification_locked("web:a", "10023", now=NOW + timedelta(minutes=2))
 
