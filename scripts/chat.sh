@@ -31,17 +31,7 @@ start_action_server  # exports ACTION_SERVER_TOKEN (random per start when unset)
 trap stop_all EXIT
 trap 'exit 130' INT TERM  # exit runs the EXIT trap, which stops both servers
 
-# endpoints.yml with the action server's URL on ACTIONS_PORT (endpoints.yml itself names port 5055).
-ENDPOINTS=var/chat-endpoints.yml
-"$VENV/bin/python" - "$ACTIONS_PORT" "$ENDPOINTS" <<'PY'
-import sys, yaml
-port, out = sys.argv[1], sys.argv[2]
-with open("endpoints.yml", encoding="utf-8") as handle:
-    endpoints = yaml.safe_load(handle) or {}
-endpoints.setdefault("action_endpoint", {})["url"] = f"http://localhost:{port}/webhook"
-with open(out, "w", encoding="utf-8") as handle:
-    yaml.safe_dump(endpoints, handle, sort_keys=False)
-PY
+ENDPOINTS="$(write_endpoints)"  # endpoints.yml with the action server on ACTIONS_PORT
 args=(run --endpoints "$ENDPOINTS" --credentials credentials.yml --port "$RASA_PORT" --log-file var/log/rasa.log)
 if [ -n "${RASA_MODEL:-}" ]; then
   args+=(--model "$RASA_MODEL")  # default: the newest model in models/

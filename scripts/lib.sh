@@ -26,7 +26,7 @@ action_server_health_url() {
 # otherwise, token required) in the background and waits until /health answers (max 120 s).
 start_action_server() {
   ensure_action_server_token
-  "$VENV/bin/python" -m actions.server --port "$ACTIONS_PORT" >var/log/actions.log 2>&1 &
+  "$VENV/bin/python" -m actions.server --port "$ACTIONS_PORT" >>var/log/actions.log 2>&1 &
   ACTIONS_PID=$!
   trap stop_action_server EXIT INT TERM
   local health
@@ -63,6 +63,24 @@ stop_retention() {
     wait "$PURGE_PID" 2>/dev/null || true
   fi
   PURGE_PID=""
+}
+
+# write_endpoints: writes var/endpoints.yml, endpoints.yml with the action server's URL on ACTIONS_PORT (and
+# ACTIONS_HOST; endpoints.yml itself names localhost:5055), and prints its path. The token entry stays the plain
+# scalar ${ACTION_SERVER_TOKEN}, which Rasa expands when it reads the file.
+write_endpoints() {
+  local url
+  url="$(action_server_health_url)"
+  "$VENV/bin/python" - "${url%/health}/webhook" var/endpoints.yml <<'PY'
+import sys, yaml
+url, out = sys.argv[1], sys.argv[2]
+with open("endpoints.yml", encoding="utf-8") as handle:
+    endpoints = yaml.safe_load(handle) or {}
+endpoints.setdefault("action_endpoint", {})["url"] = url
+with open(out, "w", encoding="utf-8") as handle:
+    yaml.safe_dump(endpoints, handle, sort_keys=False)
+PY
+  echo var/endpoints.yml
 }
 
 # RASA_CLI: Rasa's command line with the bounded worker pool for message understanding installed first

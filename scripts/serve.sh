@@ -17,7 +17,7 @@ start_action_server  # exports ACTION_SERVER_TOKEN (random per start when unset)
 trap stop_all EXIT
 trap 'exit 130' INT TERM  # exit runs the EXIT trap, which stops the background jobs
 start_retention
-args=(run --endpoints endpoints.yml --credentials credentials.yml --port "${RASA_PORT:-5005}")
+args=(run --endpoints "$(write_endpoints)" --credentials credentials.yml --port "${RASA_PORT:-5005}")
 if [ -n "${RASA_CORS:-}" ]; then
   args+=(--cors "$RASA_CORS")
 fi
