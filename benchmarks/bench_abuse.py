@@ -446,7 +446,7 @@ class Tally:
 async def send(session: Any, server: Server, sender: str, text: str, busy: Sequence[str],
                attachment: Optional[Attachment] = None) -> Turn:
     """One message to the REST channel (multipart with the file for an attachment, JSON otherwise); never
-    raises: a failure is a `Turn` with ``error``."""
+    raises: a failure (an HTTP error, a timeout, or an answer without any reply) is a `Turn` with ``error``."""
     import aiohttp
 
     headers = {"Authorization": f"Bearer {server.token}"}
@@ -466,6 +466,8 @@ async def send(session: Any, server: Server, sender: str, text: str, busy: Seque
             latency_ms = (time.perf_counter() - started) * 1000
             if response.status != 200 or not isinstance(payload, list):
                 return Turn(kind, latency_ms, error=f"HTTP {response.status}: {str(payload)[:200]}")
+            if not payload:  # every message here has an answer; none means an action failed (see the logs)
+                return Turn(kind, latency_ms, error="no reply")
             return Turn(kind, latency_ms, busy=is_busy_answer(payload, busy))
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
         return Turn(kind, (time.perf_counter() - started) * 1000, error=f"{type(error).__name__}: {error}")
