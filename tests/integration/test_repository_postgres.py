@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterator, List
@@ -36,6 +35,7 @@ from shop.errors import (  # noqa: E402
 )
 from shop.repository import ShopRepository  # noqa: E402
 from shop.seed import create_and_seed, seed  # noqa: E402
+from tests.postgres import postgres_schema  # noqa: E402
 
 SEED_NOW = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
 
@@ -43,23 +43,13 @@ SEED_NOW = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
 @pytest.fixture(scope="module")
 def pg_engine():
     """An engine whose connections use a fresh, uniquely named schema that is dropped afterwards."""
-    schema = f"shop_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - an unreachable server is a skip, not a failure
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at DATABASE_URL: {exc.__class__.__name__}")
-    engine = make_engine(DATABASE_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        create_and_seed(engine, now=SEED_NOW)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(DATABASE_URL, "shop_test") as options:
+        engine = make_engine(DATABASE_URL, **options)
+        try:
+            create_and_seed(engine, now=SEED_NOW)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(scope="module")

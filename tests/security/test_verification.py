@@ -25,11 +25,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator, Dict, Iterator, List, Optional
 
 import pytest
-from sqlalchemy import text
 
 from actions import common
 from shop.db import make_engine, make_session_factory
 from shop.repository import ShopRepository
+from tests.postgres import postgres_schema
 from tests.security.action_calls import (
     ORDER_BUTTON_RE,
     ActionServer,
@@ -220,26 +220,13 @@ def _postgres_schema() -> Iterator[LockOutDatabase]:
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url.startswith("postgresql"):
         pytest.skip("DATABASE_URL does not point at PostgreSQL")
-    schema = f"security_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - an unreachable server is a skip, not a failure
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at DATABASE_URL: {exc.__class__.__name__}")
-    options = {"connect_args": {"options": f"-csearch_path={schema}"}}
-    try:
+    with postgres_schema(url, "security_test") as options:
         engine = make_engine(url, **options)
         try:
             create_and_seed(engine)
         finally:
             engine.dispose()
         yield LockOutDatabase(url, options)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite file", "postgresql"])
