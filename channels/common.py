@@ -205,11 +205,16 @@ class SenderThrottle:
 # --------------------------------------------------------------------------------------------------------
 # Message understanding off the event loop
 # --------------------------------------------------------------------------------------------------------
-def install_parse_pool(channel: str, environ: Optional[Mapping[str, str]] = None) -> None:
-    """Installs the bounded worker pool for message understanding (:mod:`channels.worker_pool`), settings from
-    the ``NLU_*`` environment variables; called by every channel's constructor, so a server that serves one of
-    the project's channels never parses on its event loop. Installing again (several channels, or the run
-    scripts first) keeps the pool already installed; the settings are checked either way.
+def install_server_guards(channel: str, environ: Optional[Mapping[str, str]] = None) -> None:
+    """Installs what every server that serves one of the project's channels needs; called by every channel's
+    constructor (Rasa builds the channels when the server starts, before it serves anything):
+
+    - the bounded worker pool for message understanding (:mod:`channels.worker_pool`; settings from the
+      ``NLU_*`` environment variables), so the server never parses on its event loop;
+    - the ``Content-Length`` guard (:mod:`channels.http_guard`), so one malformed request cannot freeze it.
+
+    Installing again (several channels, or the run scripts first) keeps what is installed; the settings are
+    checked either way.
 
     Args:
         channel: The channel's class name, for the error message.
@@ -219,8 +224,10 @@ def install_parse_pool(channel: str, environ: Optional[Mapping[str, str]] = None
         RasaException: a malformed ``NLU_*`` variable, named with its value (Rasa's command line prints it
             and exits 1 at start-up).
     """
+    from channels.http_guard import install_content_length_guard
     from channels.worker_pool import WorkerPoolSettings, install_worker_pool
 
+    install_content_length_guard()
     try:
         install_worker_pool(WorkerPoolSettings.from_env(environ))
     except ValueError as error:

@@ -73,7 +73,7 @@ from channels.common import (
     SenderThrottle,
     UsesAttachmentStore,
     health,
-    install_parse_pool,
+    install_server_guards,
     secrets_match,
     settings_from,
     webhook_payload,
@@ -338,7 +338,7 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
 
     Raises:
         RasaException: when one of the three settings is missing, or for a malformed ``NLU_*`` setting of the
-            worker pool it installs (:func:`channels.common.install_parse_pool`).
+            worker pool it installs (:func:`channels.common.install_server_guards`).
     """
 
     def __init__(
@@ -359,7 +359,7 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
         self._store = store
         self._graph_session = graph_session
         self.throttle = throttle or SenderThrottle()
-        install_parse_pool(type(self).__name__)
+        install_server_guards(type(self).__name__)
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:

@@ -39,7 +39,7 @@ NLU_MEDIA_DEADLINE_S   45       a 2-minute voice note takes up to ~47 s at Vosk'
                                 factor (0.39); kept under Rasa's 60 s conversation lock lifetime
 =====================  =======  ================================================================================
 
-Installing: the project's channels install it from their constructors (`channels.common.install_parse_pool`,
+Installing: the project's channels install it from their constructors (`channels.common.install_server_guards`,
 which turns malformed settings into a start-up `RasaException`; Rasa builds the input channels when the server
 starts, before it loads the agent); the run scripts also install it before handing over to Rasa's command line
 (``scripts/rasa_run.py``). Installing again returns the pools already installed. Rasa's `http_interpreter`

@@ -1,7 +1,8 @@
 """Issue a logged-in customer's token, as a shop's backend would: for trying logged-in chats locally.
 
-The same few lines a shop's backend runs (docs/channels.md, "Logged-in customers"): a JWT signed with HS256 and
-the key in ``CUSTOMER_TOKEN_SECRET``, claims ``sub`` (the customer id as a string), ``iat`` and ``exp`` (Unix
+The same few lines a shop's backend runs (docs/channels.md, "Logged-in customers"): a JWT signed with HS256
+and the key in ``CUSTOMER_TOKEN_SECRET``, claims ``sub`` (the customer id as a string), ``iat`` and ``exp``
+(Unix
 seconds). The assistant checks it with :class:`channels.rest.customer.CustomerTokens`.
 
 Usage: CUSTOMER_TOKEN_SECRET=... python scripts/customer_token.py CUSTOMER_ID [--lifetime-s SECONDS]
@@ -23,7 +24,9 @@ from channels.rest.customer import MIN_SECRET_CHARS, SECRET_ENV, issue_token
 DEFAULT_LIFETIME_S = 3600
 
 
-def issue(customer_id: int, secret: str, lifetime_s: int = DEFAULT_LIFETIME_S, now: Optional[float] = None) -> str:
+def issue(
+    customer_id: int, secret: str, lifetime_s: int = DEFAULT_LIFETIME_S, now: Optional[float] = None
+) -> str:
     """Sign a customer token with :func:`channels.rest.customer.issue_token`, refusing nonsense first.
 
     Args:
@@ -52,8 +55,9 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
     secret = (os.environ if environ is None else environ).get(SECRET_ENV, "")
     if len(secret) < MIN_SECRET_CHARS:
         print(
-            f"error: set {SECRET_ENV} (at least {MIN_SECRET_CHARS} characters) to the key the assistant uses, e.g. "
-            "export CUSTOMER_TOKEN_SECRET=\"$(python -c 'import secrets; print(secrets.token_urlsafe(32))')\"",
+            f"error: set {SECRET_ENV} (at least {MIN_SECRET_CHARS} characters) to the key the assistant "
+            "uses, e.g. export CUSTOMER_TOKEN_SECRET="
+            "\"$(python -c 'import secrets; print(secrets.token_urlsafe(32))')\"",
             file=sys.stderr,
         )
         return 2

@@ -26,7 +26,7 @@ from sanic.response import HTTPResponse
 from channels.common import (
     UsesAttachmentStore,
     health,
-    install_parse_pool,
+    install_server_guards,
     problem_replies,
     with_attachments,
 )
@@ -70,7 +70,7 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         RasaException: for bad settings, a burst smaller than the store's ``max_attachments`` while its
             rate limit is on (a full message could never be sent), a secret shorter than 32 characters, or a
             malformed ``NLU_*`` setting of the worker pool it installs
-            (:func:`channels.common.install_parse_pool`).
+            (:func:`channels.common.install_server_guards`).
     """
 
     @classmethod
@@ -109,7 +109,7 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         environ_now = os.environ if environ is None else environ
         self.web_senders = WebSenderIds.from_environ(environ_now)
         self.customers = CustomerTokens.from_environ(environ_now, self.settings.customer_token_leeway_s)
-        install_parse_pool(type(self).__name__, environ_now)
+        install_server_guards(type(self).__name__, environ_now)
 
     def expected_token(self) -> Optional[str]:
         """The bearer token of server-to-server callers, or ``None`` when there are none (variable unset or

@@ -30,7 +30,7 @@ from channels.common import (
     SenderThrottle,
     UsesAttachmentStore,
     health,
-    install_parse_pool,
+    install_server_guards,
     secrets_match,
     settings_from,
     webhook_payload,
@@ -79,7 +79,7 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
     Raises:
         RasaException: for a missing or malformed token, a missing or malformed secret, a bad ``api_url`` or
             ``webhook_url``, or a malformed ``NLU_*`` setting of the worker pool it installs
-            (:func:`channels.common.install_parse_pool`).
+            (:func:`channels.common.install_server_guards`).
     """
 
     def __init__(
@@ -120,7 +120,7 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         self.throttle = throttle or SenderThrottle()
         self._bot: Optional[MultimodalTelegramOutput] = None
         self._verified: Optional[bool] = None
-        install_parse_pool(type(self).__name__)
+        install_server_guards(type(self).__name__)
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:

@@ -13,7 +13,7 @@ from assistant.keys import ATTACHMENT_PROBLEMS, ATTACHMENTS
 from channels import common
 from channels.common import (
     UsesAttachmentStore,
-    install_parse_pool,
+    install_server_guards,
     json_object,
     problem_replies,
     secrets_match,
@@ -136,20 +136,29 @@ def test_sender_throttle_tells_a_flooding_sender_once(caplog) -> None:
     assert SenderThrottle(rate_per_minute=0).check("telegram:1") is None  # 0 = off
 
 
-def test_install_parse_pool_installs_the_pool_from_the_environment_once(no_worker_pool, monkeypatch) -> None:
+def test_server_guards_install_the_pool_from_the_environment_once(no_worker_pool, monkeypatch) -> None:
     original = MessageProcessor.parse_message
     monkeypatch.setenv("NLU_MEDIA_QUEUE", "7")
-    install_parse_pool("SomeInput")
+    install_server_guards("SomeInput")
     pools = installed_pools()
     assert pools is not None and MessageProcessor.parse_message is not original
     assert pools.settings.media == LaneSettings(1, 7, 45.0)
-    install_parse_pool("OtherInput")  # a second channel keeps the pool
+    install_server_guards("OtherInput")  # a second channel keeps the pool
     assert installed_pools() is pools
 
 
 @pytest.mark.parametrize("name, value", [("NLU_WORKERS", "two"), ("NLU_MEDIA_DEADLINE_S", "-5")])
-def test_install_parse_pool_refuses_malformed_settings_by_name(no_worker_pool, monkeypatch, name, value) -> None:
+def test_server_guards_refuse_malformed_pool_settings_by_name(
+    no_worker_pool, monkeypatch, name, value
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(RasaException, match=rf"SomeInput: malformed worker pool setting {name}='{value}'"):
-        install_parse_pool("SomeInput")
+        install_server_guards("SomeInput")
     assert installed_pools() is None
+
+
+def test_server_guards_install_the_content_length_guard(no_worker_pool) -> None:
+    from sanic.request import Request
+
+    install_server_guards("SomeInput")
+    assert getattr(Request.__init__, "_content_length_guarded", False)
