@@ -2,8 +2,7 @@
 
 The same few lines a shop's backend runs (docs/channels.md, "Logged-in customers"): a JWT signed with HS256
 and the key in ``CUSTOMER_TOKEN_SECRET``, claims ``sub`` (the customer id as a string), ``iat`` and ``exp``
-(Unix
-seconds). The assistant checks it with :class:`channels.rest.customer.CustomerTokens`.
+(Unix seconds). The assistant checks it with :class:`channels.rest.customer.CustomerTokens`.
 
 Usage: CUSTOMER_TOKEN_SECRET=... python scripts/customer_token.py CUSTOMER_ID [--lifetime-s SECONDS]
 Prints the token on stdout. Exit code: 0, or 2 for a missing/short secret or a bad customer id.

@@ -62,9 +62,11 @@ async def read_body(request: Request, cap: int, limits: AttachmentLimits) -> byt
 
 
 def stop_reading(request: Request) -> None:
-    """Answer without reading the rest of a refused body: Sanic would otherwise drain up to its own
-    ``REQUEST_MAX_SIZE`` (100 MB) after the response. The connection is closed instead."""
+    """Answer without reading the rest of a body: Sanic would otherwise drain up to its own
+    ``REQUEST_MAX_SIZE`` (100 MB) after the response (and log a 2xx answer's body as "not consumed"). The
+    connection is closed after the answer instead."""
     stream = request.stream
     if stream is not None and hasattr(stream, "request_max_size"):
         stream.request_max_size = 0
         stream.keep_alive = False
+        stream.request_body = None

@@ -243,6 +243,8 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         has_body = request.headers.get("content-length", "0").strip() != "0"
         if has_body or "transfer-encoding" in request.headers:
             stop_reading(request)  # nothing to read: close the connection rather than drain a body
+        elif request.stream is not None and hasattr(request.stream, "request_body"):
+            request.stream.request_body = None  # "Content-Length: 0": the empty body counts as read
         return response.json({"sender": self.web_senders.issue()}, headers={"Cache-Control": "no-store"})
 
     @staticmethod

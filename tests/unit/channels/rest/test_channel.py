@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,19 @@ def test_a_malformed_worker_pool_setting_stops_the_channel(no_worker_pool, store
     with pytest.raises(RasaException, match="MultimodalRestInput: malformed worker pool setting NLU_WORKERS='0'"):
         make_channel(store, environ={**TEST_ENVIRON, "NLU_WORKERS": "0"})
     assert installed_pools() is None
+
+
+@pytest.mark.parametrize(
+    "tail", [b"Content-Length: 0\r\n\r\n", b"Content-Length: 5\r\n\r\nhello", b"\r\n"], ids=["empty", "body", "none"]
+)
+async def test_a_new_web_conversation_logs_no_error_whatever_the_body(
+    served: Served, tail: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Browsers send ``Content-Length: 0`` with a body-less POST; Sanic logged every such new conversation as
+    an ERROR ("body not consumed")."""
+    with caplog.at_level(logging.INFO):
+        answer = await served.raw(
+            b"POST /webhooks/multimodal/session HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + tail
+        )
+    assert answer.startswith(b"HTTP/1.1 200") and b'"sender":"web:' in answer, answer[:300]
+    assert [record.message for record in caplog.records if record.levelno >= logging.ERROR] == []
