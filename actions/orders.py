@@ -27,7 +27,7 @@ from actions.verification import (
     VERIFICATION_LOCKED,
     VERIFY_FIRST_RESPONSE,
     OrderFormValidation,
-    is_verified,
+    may_see_order,
 )
 from shop.errors import ShopError
 from shop.statuses import OrderStatus
@@ -185,7 +185,7 @@ def verified_order_number(dispatcher: CollectingDispatcher, tracker: Tracker) ->
         dispatcher.utter_message(response="utter_order_unknown")
         return None
     number = optional_order_number(str(value))
-    if number is None or not is_verified(tracker, number):
+    if number is None or not may_see_order(tracker, number):
         logger.info("Order %s not verified in conversation %s", str(value)[:16], str(tracker.sender_id)[:40])
         dispatcher.utter_message(response=VERIFY_FIRST_RESPONSE)
         return None
@@ -337,7 +337,7 @@ class ActionExplainOrderChanges(ShopAction):
             except ShopError as error:
                 dispatcher.utter_message(text=error.user_message)
             else:
-                if is_verified(tracker, number):
+                if may_see_order(tracker, number):
                     order = common.get_repository().get_order(number)
                     response = "utter_change_order_open" if order.can_cancel else "utter_change_order_closed"
                     dispatcher.utter_message(response=response, **order_details(order))

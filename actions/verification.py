@@ -2,7 +2,8 @@
 
 The proof is the email address on the order (:mod:`shop.verification`). A logged-in customer (the channel
 checked a signed token, :func:`actions.tracker_utils.logged_in_customer`) needs no further proof for their own
-orders. Every order form asks for the order number, then for the email address (``order_email``) unless the
+orders, for as long as the messages carry the token (:func:`may_see_order`: the token's orders are not stored
+in the session, so a logout or another customer's token on the same conversation closes them). Every order form asks for the order number, then for the email address (``order_email``) unless the
 order is already verified, and only then for the form's own questions.
 
 - A verified order number goes into ``verified_orders`` (a list slot the policies do not see) for the rest of
@@ -75,6 +76,23 @@ def is_verified(tracker: Tracker, order_number: Any) -> bool:
     """Whether ``order_number`` (any form the parser accepts) was verified in this session."""
     number = optional_order_number(None if order_number is None else str(order_number))
     return number is not None and number in verified_orders(tracker)
+
+
+def may_see_order(tracker: Tracker, order_number: Any) -> bool:
+    """Whether this message may see and change ``order_number``: verified in this session, or the order of the
+    customer whom this message's token names. The token's orders are never stored in the session: they are
+    open only while each message carries the token (after a logout or a change of customer they are not).
+
+    Raises:
+        Exception: whatever the repository raises (the logged-in case looks the order up).
+    """
+    if is_verified(tracker, order_number):
+        return True
+    number = optional_order_number(None if order_number is None else str(order_number))
+    customer = logged_in_customer(tracker)
+    return number is not None and customer is not None and common.get_repository().order_belongs_to(
+        number, customer
+    )
 
 
 def with_verified(tracker: Tracker, order_number: Text) -> List[Text]:
@@ -160,7 +178,7 @@ class OrderFormValidation(FormValidationAction, ABC):
         that does not allow the form's change."""
         if tracker.get_slot(VERIFICATION_LOCKED):
             return []
-        if not is_verified(tracker, tracker.get_slot("order_number")):
+        if not may_see_order(tracker, tracker.get_slot("order_number")):
             return list(domain_slots)
         slots = [slot for slot in domain_slots if slot != ORDER_EMAIL]
         if tracker.get_slot("order_action_allowed") is False:
@@ -209,7 +227,7 @@ class OrderFormValidation(FormValidationAction, ABC):
         customer = logged_in_customer(tracker)
         if customer is not None and repository.order_belongs_to(number, customer):
             logger.info("Order %s is the logged-in customer's own", number)
-            return {**self._verified(number, tracker), VERIFIED_ORDERS: with_verified(tracker, number)}
+            return self._verified(number, tracker)  # open while the messages carry the token, not stored
         if repository.verification_locked(tracker.sender_id, number):
             log_lock_out(number, tracker)
             locked_reply(dispatcher)
@@ -296,6 +314,7 @@ __all__ = [
     "VERIFY_FIRST_RESPONSE",
     "verified_orders",
     "is_verified",
+    "may_see_order",
     "with_verified",
     "identity_known",
     "verified_customers",

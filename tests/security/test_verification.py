@@ -336,11 +336,50 @@ async def test_a_logged_in_customer_needs_no_email_address_for_their_own_order(
     anna = customer_id(shop_db, ANNA)
     reply = await action_server.run("validate_track_order_form", _answer(anna, "order_number", "10023"))
     assert reply.status == 200, reply.body
-    assert reply.slots.get("verified_orders") == ["10023"]
+    assert not reply.slots.get("verified_orders")  # open through the token, not stored in the session
     assert "requested_slot" in reply.slots and reply.slots["requested_slot"] is None  # nothing more to ask
     slots = {name: value for name, value in reply.slots.items() if name != "requested_slot"}
     tracked = await action_server.run("action_track_order", _answer(anna, None, "10023", **slots))
     assert tracked.responses == ["utter_order_status_shipped"]
+
+
+def _shared_browser(customer: Optional[int], requested_slot: Optional[str], text_: str, **slots: Any) -> Dict:
+    """One conversation of a shared browser, its message with ``customer``'s token (None: no token)."""
+    return tracker_state(
+        "web:shared-browser",
+        slots,
+        text=text_,
+        intent="affirm" if text_ == "yes" else "inform",
+        metadata=logged_in(customer) if customer is not None else None,
+        active_loop="cancel_order_form",
+        requested_slot=requested_slot,
+    )
+
+
+@pytest.mark.parametrize("after", ["logged out", "another customer"])
+async def test_orders_opened_by_a_token_close_when_the_token_goes(
+    action_server: ActionServer, shop_db: Any, shop_repository: ShopRepository, after: str
+) -> None:
+    """A shared browser: Emma, logged in, asks to cancel her open order 10021; the next messages of the same
+    conversation come without her token (logged out) or with Ben's. Nothing about 10021 is shown or changed."""
+    emma = customer_id(shop_db, "emma.kelly@example.com")
+    asked = await action_server.run(
+        "validate_cancel_order_form", _shared_browser(emma, "order_number", "10021")
+    )
+    assert asked.status == 200, asked.body
+    assert asked.slots.get("order_action_allowed") is True  # her own order: open to her
+    slots = {name: value for name, value in asked.slots.items() if name != "requested_slot"}
+    later = None if after == "logged out" else customer_id(shop_db, BEN)
+    confirm = await action_server.run(
+        "action_ask_cancel_confirmed", _shared_browser(later, "cancel_confirmed", "cancel it", **slots)
+    )
+    assert confirm.responses == ["utter_verify_first"], confirm.body
+    assert_tells_nothing_about(confirm, shop_repository, "10021")
+    cancel = await action_server.run(
+        "action_cancel_order", _shared_browser(later, None, "yes", **slots, cancel_confirmed=True)
+    )
+    assert cancel.responses == ["utter_verify_first"], cancel.body
+    assert order_status(shop_db, "10021") == "placed"
 
 
 async def test_a_logged_in_customer_is_asked_the_email_address_of_someone_elses_order(
