@@ -118,7 +118,7 @@ class ValidateCancelOrderForm(OrderNumberFormValidation):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """Keep the answer as a boolean (filled from affirm/deny)."""
-        return {"cancel_confirmed": slot_value is True or str(slot_value).lower() == "true"}
+        return self.confirmation("cancel_confirmed", slot_value, tracker)
 
 
 class ValidateChangeAddressForm(OrderNumberFormValidation):
@@ -169,7 +169,7 @@ class ValidateChangeAddressForm(OrderNumberFormValidation):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """Keep the answer as a boolean (filled from affirm/deny)."""
-        return {"address_confirmed": slot_value is True or str(slot_value).lower() == "true"}
+        return self.confirmation("address_confirmed", slot_value, tracker)
 
 
 # ----------------------------------------------------------------------------------------------- flows

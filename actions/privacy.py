@@ -59,7 +59,7 @@ class ValidateDeleteDataForm(OrderFormValidation):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """Keep the answer as a boolean (filled from affirm/deny)."""
-        return {"delete_data_confirmed": slot_value is True or str(slot_value).lower() == "true"}
+        return self.confirmation("delete_data_confirmed", slot_value, tracker)
 
 
 class ActionDeleteMyData(ShopAction):

@@ -81,7 +81,7 @@ class ValidateRefundForm(OrderNumberFormValidation):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """Keep the answer as a boolean (filled from affirm/deny)."""
-        return {"refund_confirmed": slot_value is True or str(slot_value).lower() == "true"}
+        return self.confirmation("refund_confirmed", slot_value, tracker)
 
 
 class ValidateTrackRefundForm(OrderNumberFormValidation):

@@ -185,6 +185,20 @@ def upload_ids(tracker: Tracker) -> List[Text]:
     return found
 
 
+def slot_before_latest_message(tracker: Tracker, slot: Text) -> Any:
+    """The value ``slot`` had when the latest user message arrived (before this turn's extraction), from the
+    tracker's events; None when it was never set."""
+    events = list(tracker.events or [])
+    users = [index for index, event in enumerate(events) if event.get("event") == "user"]
+    before = events[: users[-1]] if users else events
+    for event in reversed(before):
+        if event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+        if event.get("event") in ("restart", "session_started"):
+            return None
+    return None
+
+
 def reset_slots(*names: Text) -> List[EventType]:
     """Return ``SlotSet(name, None)`` for each slot name."""
     return [SlotSet(name, None) for name in names]

@@ -3,8 +3,9 @@
 The proof is the email address on the order (:mod:`shop.verification`). A logged-in customer (the channel
 checked a signed token, :func:`actions.tracker_utils.logged_in_customer`) needs no further proof for their own
 orders, for as long as the messages carry the token (:func:`may_see_order`: the token's orders are not stored
-in the session, so a logout or another customer's token on the same conversation closes them). Every order form asks for the order number, then for the email address (``order_email``) unless the
-order is already verified, and only then for the form's own questions.
+in the session, so a logout or another customer's token on the same conversation closes them). Every order
+form asks for the order number, then for the email address (``order_email``) unless the order is already
+verified, and only then for the form's own questions.
 
 - A verified order number goes into ``verified_orders`` (a list slot the policies do not see) for the rest of
   the session; every other order needs its own proof, and a new session starts without any
@@ -37,6 +38,7 @@ from actions.tracker_utils import (
     latest_intent,
     latest_text,
     logged_in_customer,
+    slot_before_latest_message,
 )
 from shop.errors import ShopError
 from shop.validation import optional_order_number
@@ -129,7 +131,10 @@ def locked_reply(dispatcher: CollectingDispatcher) -> None:
 
 
 def guarded(
-    dispatcher: CollectingDispatcher, what: Text, fallback: Dict[Text, Any], step: Callable[[], Dict[Text, Any]]
+    dispatcher: CollectingDispatcher,
+    what: Text,
+    fallback: Dict[Text, Any],
+    step: Callable[[], Dict[Text, Any]],
 ) -> Dict[Text, Any]:
     """Run one repository step of a form validation and return its slots; on failure say why and return
     ``fallback``: a :class:`ShopError`'s own friendly message (logged as info), anything else the
@@ -184,6 +189,19 @@ class OrderFormValidation(FormValidationAction, ABC):
         if tracker.get_slot("order_action_allowed") is False:
             slots = [slot for slot in slots if slot not in self.action_slots]
         return slots
+
+    def confirmation(self, slot: Text, slot_value: Any, tracker: Tracker) -> Dict[Text, Any]:
+        """The form's yes/no slot ``slot`` as a boolean, or None (asked again) when the same message also
+        named another order than the one the question was about (``/affirm{"order_number": ...}``, "yes,
+        10028"): a yes is only ever for the order it was asked about."""
+        new = tracker.slots_to_validate().get("order_number")
+        if new is not None:
+            before = slot_before_latest_message(tracker, "order_number")
+            previous = optional_order_number(None if before is None else str(before))
+            if optional_order_number(str(new)) != previous:
+                logger.info("A %s answer that names another order is asked again", slot)
+                return {slot: None}
+        return {slot: slot_value is True or str(slot_value).lower() == "true"}
 
     # -------------------------------------------------------------------------------------- order number
 

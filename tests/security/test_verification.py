@@ -343,7 +343,9 @@ async def test_a_logged_in_customer_needs_no_email_address_for_their_own_order(
     assert tracked.responses == ["utter_order_status_shipped"]
 
 
-def _shared_browser(customer: Optional[int], requested_slot: Optional[str], text_: str, **slots: Any) -> Dict:
+def _shared_browser(
+    customer: Optional[int], requested_slot: Optional[str], text_: str, **slots: Any
+) -> Dict[str, Any]:
     """One conversation of a shared browser, its message with ``customer``'s token (None: no token)."""
     return tracker_state(
         "web:shared-browser",
@@ -361,7 +363,8 @@ async def test_orders_opened_by_a_token_close_when_the_token_goes(
     action_server: ActionServer, shop_db: Any, shop_repository: ShopRepository, after: str
 ) -> None:
     """A shared browser: Emma, logged in, asks to cancel her open order 10021; the next messages of the same
-    conversation come without her token (logged out) or with Ben's. Nothing about 10021 is shown or changed."""
+    conversation come without her token (logged out) or with Ben's. Nothing about 10021 is shown or
+    changed."""
     emma = customer_id(shop_db, "emma.kelly@example.com")
     asked = await action_server.run(
         "validate_cancel_order_form", _shared_browser(emma, "order_number", "10021")
@@ -402,3 +405,32 @@ async def test_a_logged_in_customer_is_asked_the_email_address_of_someone_elses_
 
     proved = await action_server.run("validate_track_order_form", _answer(anna, "order_email", BEN, **slots))
     assert proved.slots.get("verified_orders") == [bens]
+
+
+async def test_a_yes_is_only_for_the_order_it_was_asked_about(
+    action_server: ActionServer, shop_db: Any
+) -> None:
+    """Asked "Shall I cancel order 10022?", the customer answers ``/affirm{"order_number": "10028"}``: both
+    orders are verified in this session, but the yes was not about 10028, so the form asks again."""
+    verified = ["10022", "10028"]
+    tracker = tracker_state(
+        "web:two-orders",
+        {"order_number": "10028", "cancel_confirmed": True, "verified_orders": verified,
+         "order_action_allowed": True},
+        text='/affirm{"order_number": "10028"}',
+        intent="affirm",
+        entities=[{"entity": "order_number", "value": "10028"}],
+        active_loop="cancel_order_form",
+        requested_slot="cancel_confirmed",
+    )
+    user = next(i for i, event in enumerate(tracker["events"]) if event["event"] == "user")
+    tracker["events"].insert(user, {"event": "slot", "name": "order_number", "value": "10022"})
+    tracker["events"] += [  # what Rasa's slot extraction set from this message, before the form validates
+        {"event": "slot", "name": "order_number", "value": "10028"},
+        {"event": "slot", "name": "cancel_confirmed", "value": True},
+    ]
+    reply = await action_server.run("validate_cancel_order_form", tracker)
+    assert reply.status == 200, reply.body
+    assert reply.slots.get("order_number") == "10028"
+    assert reply.slots.get("cancel_confirmed") is None  # asked again, about 10028 this time
+    assert order_status(shop_db, "10022") == "packed" and order_status(shop_db, "10028") == "packed"

@@ -269,7 +269,9 @@ def test_a_malformed_worker_pool_setting_stops_the_channel(no_worker_pool, store
 
 
 @pytest.mark.parametrize(
-    "tail", [b"Content-Length: 0\r\n\r\n", b"Content-Length: 5\r\n\r\nhello", b"\r\n"], ids=["empty", "body", "none"]
+    "tail",
+    [b"Content-Length: 0\r\n\r\n", b"Content-Length: 5\r\n\r\nhello", b"\r\n"],
+    ids=["empty", "body", "none"],
 )
 async def test_a_new_web_conversation_logs_no_error_whatever_the_body(
     served: Served, tail: bytes, caplog: pytest.LogCaptureFixture
