@@ -5,19 +5,17 @@ action server's ``/webhook`` (with ``?token=`` when endpoints.yml names one). An
 server can send the same call with a tracker they wrote themselves, so these helpers build exactly that: a
 tracker state as Rasa serialises it (slots, latest message, events, active loop) and the call around it.
 
-The application is served by a real Sanic server on 127.0.0.1 (:func:`serving`) and reached with aiohttp,
+The application is served by a real Sanic server on 127.0.0.1 (:func:`tests.serving.serving`) and reached with aiohttp,
 and the database the actions use is the real :class:`shop.repository.ShopRepository` on a seeded database.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import json
 import re
-import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import aiohttp
 import yaml
@@ -26,6 +24,7 @@ from sqlalchemy.orm import sessionmaker
 
 from shop.db import unit_of_work
 from shop.models import Customer, Order, OrderStatusEvent, Refund, SupportTicket
+from tests.serving import serving  # noqa: F401  (re-exported: the security tests serve the action server with it)
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The domain as Rasa sends it along with every call (the file's form is what `Domain.as_dict` gives).
@@ -198,29 +197,6 @@ def build_app(token: Optional[str]) -> Any:
 
         return create_sdk_app("actions", cors_origins="")
     return create_app(token)
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` on a free port of 127.0.0.1 in this event loop; yields its base URL."""
-    from sanic import Sanic
-
-    Sanic.test_mode = True  # several apps named "rasa_sdk" in one process (see tests.unit.channels)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
-        sock.close()
 
 
 # ------------------------------------------------------------------------------------------------ database

@@ -17,7 +17,6 @@ import asyncio
 import base64
 import json
 import logging
-import socket
 import threading
 import uuid
 from pathlib import Path
@@ -34,6 +33,7 @@ from rasa.shared.exceptions import RasaException
 from channels.rest.customer import issue_token
 from channels.rest.senders import WebSenderIds
 from media import AttachmentStore
+from tests.serving import serving
 from tests.unit.channels import Recorder, make_jpeg, serve_channel
 from tests.unit.channels.rest import (
     API_TOKEN,
@@ -130,12 +130,6 @@ async def test_with_the_bearer_token_any_id_is_an_api_conversation(served: Serve
 # --------------------------------------------------------------------------------------------------------
 # The stock REST channel
 # --------------------------------------------------------------------------------------------------------
-def _free_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 async def test_the_stock_rest_channel_is_not_served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A server built by Rasa's own factory from the repository's credentials.yml, as `rasa run` builds it."""
     from rasa.core.run import configure_app, create_http_input_channels
@@ -144,31 +138,19 @@ async def test_the_stock_rest_channel_is_not_served(tmp_path: Path, monkeypatch:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("ATTACHMENT_DIR", str(tmp_path / "uploads"))
     monkeypatch.setenv("SENDER_ID_SECRET", SENDER_SECRET)
-    Sanic.test_mode = True  # several apps per process (see tests.unit.channels.serve_channel)
+    Sanic.test_mode = True  # several apps named "rasa_server" per process (see tests.serving)
     channels = create_http_input_channels(None, "credentials.yml")
     assert "rest" not in {channel.name() for channel in channels}
     app = configure_app(channels, enable_api=False)
-    sock = _free_socket()
-    port = sock.getsockname()[1]
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            base = f"http://127.0.0.1:{port}/webhooks"
-            payload = {"sender": "telegram:123", "message": "yes", "metadata": {"attachments": []}}
-            async with http.post(f"{base}/rest/webhook", json=payload) as resp:
-                assert resp.status == 404
-            async with http.get(f"{base}/rest/") as resp:
-                assert resp.status == 404
-            async with http.get(f"{base}/multimodal/") as resp:
-                assert resp.status == 200
-    finally:
-        await server.before_stop()
-        server.close()
-        await server.wait_closed()
-        await server.after_stop()
+    async with serving(app) as url, aiohttp.ClientSession() as http:
+        base = f"{url}/webhooks"
+        payload = {"sender": "telegram:123", "message": "yes", "metadata": {"attachments": []}}
+        async with http.post(f"{base}/rest/webhook", json=payload) as resp:
+            assert resp.status == 404
+        async with http.get(f"{base}/rest/") as resp:
+            assert resp.status == 404
+        async with http.get(f"{base}/multimodal/") as resp:
+            assert resp.status == 200
 
 
 def test_rasa_shell_brings_its_own_channel_without_the_rest_entry() -> None:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import queue
-import socket
 import threading
 import uuid
-from typing import Any, Iterator, Tuple
+from typing import Any, Iterator
 
 import pytest
 
 from channels.http_guard import content_length_is_valid, install_content_length_guard
+from tests.serving import serving
 
 #: Seconds a raw request may take before the server counts as frozen.
 ANSWER_TIMEOUT_S = 10
@@ -32,7 +31,7 @@ def test_content_length_values(values: list, valid: bool) -> None:
     assert content_length_is_valid(values) is valid
 
 
-async def _serve() -> Tuple[Any, int]:
+def _app() -> Any:
     from sanic import Sanic, response
 
     Sanic.test_mode = True
@@ -42,44 +41,30 @@ async def _serve() -> Tuple[Any, int]:
     async def root(request):  # type: ignore[no-untyped-def]
         return response.json({"ok": True})
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    return server, port
+    return app
 
 
 @contextlib.contextmanager
-def serving() -> Iterator[int]:
-    """A small Sanic app on its own event loop in a daemon thread; yields its port. Its own thread, so that a
-    server that freezes its loop makes the client's timeout fail the test instead of hanging the test run."""
+def serving_in_a_thread() -> Iterator[int]:
+    """A small Sanic app served (:func:`tests.serving.serving`) on its own event loop in a daemon thread; yields
+    its port. Its own thread, so that a server that freezes its loop makes the client's timeout fail the test
+    instead of hanging the test run (a frozen server's thread is left behind)."""
     loop = asyncio.new_event_loop()
-    started: "queue.Queue[Tuple[Any, int]]" = queue.Queue()
+    started: "queue.Queue[int]" = queue.Queue()
+    stop = asyncio.Event()
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        started.put(loop.run_until_complete(_serve()))
-        loop.run_forever()
+    async def serve() -> None:
+        async with serving(_app()) as url:
+            started.put(int(url.rsplit(":", 1)[1]))
+            await stop.wait()
 
-    threading.Thread(target=run, daemon=True, name="guard-test-server").start()
-    server, port = started.get(timeout=30)
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True, name="guard-server")
+    thread.start()
     try:
-        yield port
+        yield started.get(timeout=30)
     finally:
-        async def stop() -> None:
-            await server.before_stop()
-            server.close()
-            await server.wait_closed()
-            await server.after_stop()
-
-        try:
-            asyncio.run_coroutine_threadsafe(stop(), loop).result(ANSWER_TIMEOUT_S)
-            loop.call_soon_threadsafe(loop.stop)
-        except concurrent.futures.TimeoutError:  # a frozen server: leave its daemon thread behind
-            pass
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(ANSWER_TIMEOUT_S)
 
 
 async def _raw(port: int, request: bytes) -> bytes:
@@ -99,7 +84,7 @@ async def test_a_malformed_content_length_is_a_400_and_the_server_keeps_serving(
 ) -> None:
     install_content_length_guard()
     install_content_length_guard()  # twice is harmless
-    with serving() as port:
+    with serving_in_a_thread() as port:
         with caplog.at_level(logging.WARNING, logger="channels.http_guard"):
             answer = await _raw(
                 port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n" + b"x" * 29
@@ -112,7 +97,7 @@ async def test_a_malformed_content_length_is_a_400_and_the_server_keeps_serving(
 
 async def test_a_valid_body_is_still_read() -> None:
     install_content_length_guard()
-    with serving() as port:
+    with serving_in_a_thread() as port:
         answer = await _raw(
             port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody"
         )
