@@ -23,28 +23,6 @@ from channels.rest.customer import MIN_SECRET_CHARS, SECRET_ENV, issue_token
 DEFAULT_LIFETIME_S = 3600
 
 
-def issue(
-    customer_id: int, secret: str, lifetime_s: int = DEFAULT_LIFETIME_S, now: Optional[float] = None
-) -> str:
-    """Sign a customer token with :func:`channels.rest.customer.issue_token`, refusing nonsense first.
-
-    Args:
-        customer_id: The shop's customer id (positive).
-        secret: The key shared with the assistant (``CUSTOMER_TOKEN_SECRET``).
-        lifetime_s: Seconds until it expires.
-        now: Unix time of issue; the clock by default.
-
-    Returns:
-        The compact JWT (``header.claims.signature``).
-
-    Raises:
-        ValueError: for a customer id below 1 or a lifetime below 1 second.
-    """
-    if customer_id < 1 or lifetime_s < 1:
-        raise ValueError("the customer id and the lifetime must be positive")
-    return issue_token(customer_id, secret, lifetime_s, now)
-
-
 def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, str]] = None) -> int:
     """Command line; see the module docstring."""
     parser = argparse.ArgumentParser(description="Print a logged-in customer's chat token.")
@@ -61,7 +39,7 @@ def main(argv: Optional[Sequence[str]] = None, environ: Optional[Mapping[str, st
         )
         return 2
     try:
-        print(issue(args.customer_id, secret, args.lifetime_s))
+        print(issue_token(args.customer_id, secret, args.lifetime_s))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

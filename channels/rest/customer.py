@@ -115,7 +115,12 @@ def issue_token(customer_id: int, secret: str, lifetime_s: int = 3600, now: Opti
         secret: ``CUSTOMER_TOKEN_SECRET``.
         lifetime_s: Seconds until it expires.
         now: Unix time of issue (default: the current time).
+
+    Raises:
+        ValueError: for a customer id below 1 or a lifetime below 1 second.
     """
+    if customer_id < 1 or lifetime_s < 1:
+        raise ValueError("the customer id and the lifetime must be positive")
     issued = int(time.time() if now is None else now)
     claims = {"sub": str(customer_id), "iat": issued, "exp": issued + lifetime_s}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
