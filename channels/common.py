@@ -39,6 +39,11 @@ PROBLEM_NAME_CHARS = 60
 SLOW_DOWN_REPLY = (
     "You're sending messages faster than I can answer them — please wait a moment and try again."
 )
+#: Reply when a shared store (tracker store, lock store, reply ledger) cannot be reached: nothing was handled
+#: or saved, so the customer can send the same message again.
+TROUBLE_REPLY = "I'm having trouble right now, please try again in a minute."
+#: Seconds a readiness check gives each store to answer.
+READY_CHECK_TIMEOUT_S = 3.0
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -86,8 +91,48 @@ def secrets_match(given: Optional[str], expected: str) -> bool:
 # Requests and replies
 # --------------------------------------------------------------------------------------------------------
 async def health(_request: Request) -> HTTPResponse:
-    """``GET /`` of every channel: ``{"status": "ok"}``."""
+    """``GET /`` of every channel: ``{"status": "ok"}`` (liveness: the process answers)."""
     return response.json({"status": "ok"})
+
+
+def tracker_store_of(request: Request) -> Any:
+    """The tracker store of the Rasa agent serving ``request`` (``None`` before the model is loaded)."""
+    agent = getattr(request.app.ctx, "agent", None)
+    return getattr(agent, "tracker_store", None)
+
+
+_last_ready: Dict[str, bool] = {}
+
+
+async def readiness(request: Request) -> HTTPResponse:
+    """``GET /ready``: 200 ``{"status": "ready"}`` when the model is loaded and the tracker and lock stores
+    answer within :data:`READY_CHECK_TIMEOUT_S`; else 503 ``{"status": "loading" | "unavailable"}``.
+
+    For load balancers and orchestrators: a server that cannot reach its stores takes no customers. A change
+    of state is logged once.
+    """
+    import asyncio
+
+    agent = getattr(request.app.ctx, "agent", None)
+    status, reason = "ready", ""
+    if agent is None or not agent.is_ready():
+        status = "loading"
+    else:
+        for store in (agent.tracker_store, agent.lock_store):
+            ping = getattr(store, "ping", None)
+            if ping is None:
+                continue
+            try:
+                await asyncio.wait_for(ping(), READY_CHECK_TIMEOUT_S)
+            except Exception as error:  # noqa: BLE001 - any failure means "not ready"
+                status, reason = "unavailable", f"{type(store).__name__}: {type(error).__name__} {error}"[:200]
+                break
+    ready = status == "ready"
+    if _last_ready.get("ready") != ready:
+        _last_ready["ready"] = ready
+        log = logger.info if ready or status == "loading" else logger.error
+        log("Readiness: %s%s", status, f" ({reason})" if reason else "")
+    return response.json({"status": status}, status=200 if ready else 503)
 
 
 def json_object(body: Optional[bytes]) -> Dict[str, Any]:

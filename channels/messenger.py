@@ -54,6 +54,7 @@ import hashlib
 import hmac
 import logging
 import os
+import functools
 from functools import partial
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Text, Tuple
 
@@ -76,11 +77,14 @@ from channels.common import (
     install_server_guards,
     secrets_match,
     settings_from,
+    tracker_store_of,
     webhook_payload,
     with_attachments,
 )
+from channels.dedupe import hand_over_once
 from channels.senders import MESSENGER, namespaced, platform_id
 from media import AttachmentError, AttachmentRef, AttachmentStore, log_rejection
+from stores.replies import ReplyLedger
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +167,8 @@ class MultimodalMessenger(Messenger):
         store: Where attachments are stored.
         client: The Graph API client for replies; a :class:`PageClient` with the page token when ``None``.
         throttle: Messages per sender, checked before anything is downloaded; none when ``None``.
+        ledger: Keeps an event Meta delivers again (same ``mid``) from being handled twice; ``None``: off.
+        tracker_store: Rasa's tracker store (finds an event a killed server had handled).
     """
 
     def __init__(
@@ -172,11 +178,15 @@ class MultimodalMessenger(Messenger):
         store: AttachmentStore,
         client: Optional[MessengerClient] = None,
         throttle: Optional[SenderThrottle] = None,
+        ledger: Optional[ReplyLedger] = None,
+        tracker_store: Any = None,
     ) -> None:
         super().__init__(page_access_token, on_new_message)
         self.client = client if client is not None else PageClient(page_access_token)
         self.store = store
         self.throttle = throttle
+        self.ledger = ledger
+        self.tracker_store = tracker_store
 
     async def handle(self, payload: Dict, metadata: Optional[Dict[Text, Any]]) -> None:
         """Handle every messaging event of a webhook delivery, one after the other. Never raises."""
@@ -307,14 +317,34 @@ class MultimodalMessenger(Messenger):
         await self._send_action(out_channel, sender_id, "mark_seen")
         await self._send_action(out_channel, sender_id, "typing_on")
         user_message = UserMessage(
-            text, out_channel, namespaced(MESSENGER, sender_id), input_channel=self.name(), metadata=metadata
+            text,
+            out_channel,
+            namespaced(MESSENGER, sender_id),
+            input_channel=self.name(),
+            metadata=metadata,
+            message_id=self._platform_message_id(),
         )
         try:
-            await self.on_new_message(user_message)
-        except Exception:
-            logger.exception("Rasa failed on a Messenger message")
+            await hand_over_once(
+                user_message,
+                self.on_new_message,
+                self.ledger,
+                self.tracker_store,
+                functools.partial(self._send_text, sender_id),
+                "Messenger",
+            )
         finally:
             await self._send_action(out_channel, sender_id, "typing_off")
+
+    def _platform_message_id(self) -> Optional[str]:
+        """``messenger-<mid>`` of the event being handled (message or postback), ``None`` when it has none."""
+        event = self.last_message if isinstance(self.last_message, Mapping) else {}
+        for kind in ("message", "postback"):
+            part = event.get(kind)
+            mid = part.get("mid") if isinstance(part, Mapping) else None
+            if isinstance(mid, str) and mid and mid.isprintable() and len(mid) <= 256:
+                return f"messenger-{mid}"
+        return None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -360,6 +390,8 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
         self._graph_session = graph_session
         self.throttle = throttle or SenderThrottle()
         install_server_guards(type(self).__name__)
+        #: Keeps an event Meta delivers again from being handled twice (Redis with REDIS_URL).
+        self.ledger = ReplyLedger.from_environ()
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
@@ -422,7 +454,13 @@ class MultimodalMessengerInput(UsesAttachmentStore, FacebookInput):
                 logger.debug("Messenger delivery for object %r ignored", str(payload.get("object"))[:40])
                 return response.text("EVENT_RECEIVED")
             messenger = MultimodalMessenger(
-                self.fb_access_token, on_new_message, self.store, client=self.client(), throttle=self.throttle
+                self.fb_access_token,
+                on_new_message,
+                self.store,
+                client=self.client(),
+                throttle=self.throttle,
+                ledger=self.ledger,
+                tracker_store=tracker_store_of(request),
             )
             await messenger.handle(payload, self.get_metadata(request))
             return response.text("EVENT_RECEIVED")

@@ -28,14 +28,17 @@ from channels.common import (
     health,
     install_server_guards,
     problem_replies,
+    readiness,
+    tracker_store_of,
     with_attachments,
 )
+from channels.dedupe import StillHandling, handle_once
 from channels.rest import customer
 from channels.rest.auth import expected_token as token_from
 from channels.rest.auth import is_api_caller
 from channels.rest.body import read_body, stop_reading
 from channels.rest.customer import CustomerTokens
-from channels.rest.errors import ChannelError
+from channels.rest.errors import ChannelError, trouble_response
 from channels.rest.limits import MessageRateLimit, UploadRateLimit
 from channels.rest.parsing import IncomingMessage, RequestParser, Upload
 from channels.rest.senders import WebSenderIds
@@ -44,6 +47,8 @@ from channels.rest.web import add_web_routes, serve_file
 from channels.senders import API, namespaced
 from media import AttachmentError, AttachmentRef, AttachmentStore
 from media.limits import CHUNK_BYTES
+from stores.errors import is_store_outage
+from stores.replies import ReplyLedger
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +115,7 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         self.web_senders = WebSenderIds.from_environ(environ_now)
         self.customers = CustomerTokens.from_environ(environ_now, self.settings.customer_token_leeway_s)
         install_server_guards(type(self).__name__, environ_now)
+        self.ledger = ReplyLedger.from_environ()
 
     def expected_token(self) -> Optional[str]:
         """The bearer token of server-to-server callers, or ``None`` when there are none (variable unset or
@@ -207,27 +213,65 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         if problems and not has_text and not refs:
             return response.json(replies)
 
-        collector = CollectingOutputChannel()
-        message = UserMessage(
-            incoming.text or "",  # photo/voice-only: Rasa's NLU components need a string, never None
-            collector,
-            sender,
-            input_channel=self.name(),
-            metadata=with_attachments(metadata, refs, [error for _, error in problems]),
-        )
         try:
-            await on_new_message(message)
-        except asyncio.CancelledError:
-            logger.error("Multimodal message from %.40s timed out in the bot", sender)
-            if not collector.messages:
-                return self._internal_error()
-        except Exception:
+            bot_replies = await self.handle_message(
+                request, on_new_message, incoming, sender, with_attachments(metadata, refs, [e for _, e in problems])
+            )
+        except StillHandling:
+            return ChannelError(
+                503, "still_handling", "I'm still working on that message - please try again in a moment.",
+                headers={"Retry-After": "5"},
+            ).to_response()
+        except Exception as error:  # noqa: BLE001 - every failure becomes a friendly answer, never a traceback
+            if is_store_outage(error):
+                logger.error("Multimodal message from %.40s not handled: a store is unreachable (%s: %s)",
+                             sender, type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
+                return trouble_response()
             logger.exception("Multimodal message from %.40s failed in the bot", sender)
-            if not collector.messages:
-                return self._internal_error()
+            return self._internal_error()
         # Replies name the conversation as the client does (its own id, not the namespaced one).
-        bot_replies = [{**reply, "recipient_id": incoming.sender} for reply in collector.messages]
-        return response.json(replies + bot_replies)
+        return response.json(replies + [{**reply, "recipient_id": incoming.sender} for reply in bot_replies])
+
+    async def handle_message(
+        self,
+        request: Request,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        incoming: IncomingMessage,
+        sender: str,
+        metadata: Dict[str, Any],
+    ) -> List[Dict[str, Any]]:
+        """Hands the message to Rasa and returns the bot's replies; once per ``message_id`` when it has one.
+
+        Raises:
+            StillHandling: a copy with the same ``message_id`` is still being handled elsewhere.
+            Exception: what Rasa or the stores raised, when the bot produced no reply at all.
+        """
+
+        async def handle() -> List[Dict[str, Any]]:
+            collector = CollectingOutputChannel()
+            message = UserMessage(
+                incoming.text or "",  # photo/voice-only: Rasa's NLU components need a string, never None
+                collector,
+                sender,
+                input_channel=self.name(),
+                metadata=metadata,
+                message_id=incoming.message_id,
+            )
+            try:
+                await on_new_message(message)
+            except asyncio.CancelledError:
+                if not collector.messages:
+                    raise TimeoutError("the bot was cancelled before it replied") from None
+                logger.error("Multimodal message from %.40s timed out in the bot after a reply", sender)
+            except Exception as error:
+                if not collector.messages or is_store_outage(error):
+                    raise
+                logger.exception("Multimodal message from %.40s failed in the bot after a reply", sender)
+            return list(collector.messages)
+
+        if incoming.message_id is None:
+            return await handle()
+        return await handle_once(self.ledger, tracker_store_of(request), sender, incoming.message_id, handle)
 
     async def new_session(self, request: Request) -> HTTPResponse:
         """``POST /session``: a new signed web conversation id, ``{"sender": "web:<hex>.<signature>"}``.
@@ -276,6 +320,7 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
             return await serve_file(self.store, file_id)
 
         bp.add_route(health, "/", methods=["GET"], name="health")
+        bp.add_route(readiness, "/ready", methods=["GET"], name="ready")
         bp.add_route(receive, "/webhook", methods=["POST"], name="receive", stream=True)
         bp.add_route(new_session, "/session", methods=["POST"], name="session", stream=True)
         bp.add_route(get_file, "/files/<file_id:str>", methods=["GET"], name="file")

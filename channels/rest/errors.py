@@ -6,6 +6,8 @@ from typing import Dict, Optional
 from sanic import response
 from sanic.response import HTTPResponse
 
+from channels.common import TROUBLE_REPLY
+
 
 class ChannelError(Exception):
     """A refused request: answered with ``status`` and ``{"error": {"code", "message"}}``.
@@ -33,3 +35,9 @@ class ChannelError(Exception):
         return response.json(
             {"error": {"code": self.code, "message": self.message}}, status=self.status, headers=self.headers
         )
+
+
+def trouble_response() -> HTTPResponse:
+    """503 ``store_unavailable`` with :data:`channels.common.TROUBLE_REPLY` and ``Retry-After: 60``: a shared
+    store is unreachable, nothing was handled, the same message may be sent again."""
+    return ChannelError(503, "store_unavailable", TROUBLE_REPLY, headers={"Retry-After": "60"}).to_response()

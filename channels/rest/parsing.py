@@ -30,11 +30,13 @@ BODY_ATTACHMENTS = "attachments"
 #: Form fields that hold files even when the client sent no file name.
 FILE_FIELDS = frozenset({"files", "file", "files[]"})
 #: Form fields read as text; any other field without a file name is ignored.
-FORM_FIELDS = ("sender", "message", "metadata")
+FORM_FIELDS = ("sender", "message", "metadata", "message_id")
 #: Parts per multipart body; attachments beyond the store's limit are refused by count.
 FORM_MAX_PARTS = 256
 #: Longest ``sender`` in characters.
 SENDER_MAX_CHARS = 128
+#: A client's ``message_id`` (its idempotency key): 1-64 of these characters.
+MESSAGE_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 _BASE64_STD_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _BASE64_URLSAFE_RE = re.compile(r"[A-Za-z0-9_-]*={0,2}")
@@ -67,6 +69,8 @@ class IncomingMessage:
     text: Optional[str]
     metadata: Dict[str, Any] = field(default_factory=dict)
     uploads: List[Upload] = field(default_factory=list)
+    #: The client's id for this message (its retries carry the same one), or ``None``.
+    message_id: Optional[str] = None
 
 
 def depth_exceeds(value: Any, max_depth: int) -> bool:
@@ -155,6 +159,23 @@ class RequestParser:
             )
         return value
 
+    @staticmethod
+    def check_message_id(value: Any) -> Optional[str]:
+        """The optional ``message_id`` field: the client's idempotency key, ``None`` when absent or empty.
+
+        A retry with the same sender and ``message_id`` is answered with the first reply, never handled twice.
+
+        Raises:
+            ChannelError: 400 ``invalid_message_id`` unless it is 1-64 characters of ``A-Z a-z 0-9 _ . : -``.
+        """
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not MESSAGE_ID_RE.fullmatch(value):
+            raise ChannelError(
+                400, "invalid_message_id", "'message_id' must be 1-64 characters of A-Z, a-z, 0-9, '_', '.', ':', '-'."
+            )
+        return value
+
     def check_text(self, value: Any) -> Optional[str]:
         """The ``message`` field: ``None`` when absent (a message of attachments only), else the text as sent.
 
@@ -238,7 +259,7 @@ class RequestParser:
             raise ChannelError(400, "invalid_attachments", "'attachments' must be a list of objects.")
         self.check_count(len(items))
         uploads = [self._json_attachment(index, item) for index, item in enumerate(items)]
-        return IncomingMessage(sender, text, metadata, uploads)
+        return IncomingMessage(sender, text, metadata, uploads, self.check_message_id(payload.get("message_id")))
 
     @staticmethod
     def _json_attachment(index: int, item: Any) -> Upload:
@@ -336,4 +357,4 @@ class RequestParser:
         uploads = [
             Upload("bytes", part.data, name=part.filename, declared_mime=part.content_type) for part in files
         ]
-        return IncomingMessage(sender, text, metadata, uploads)
+        return IncomingMessage(sender, text, metadata, uploads, self.check_message_id(values.get("message_id")))

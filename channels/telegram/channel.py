@@ -8,6 +8,7 @@ and the bot is not called. Settings and the Bot API client are in :mod:`channels
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -33,14 +34,17 @@ from channels.common import (
     install_server_guards,
     secrets_match,
     settings_from,
+    tracker_store_of,
     webhook_payload,
     with_attachments,
 )
+from channels.dedupe import hand_over_once
 from channels.senders import TELEGRAM, namespaced
 from channels.telegram.client import BOT_API_ERRORS, ENV_VARS, MultimodalTelegramOutput, api_server
 from channels.telegram.files import fetch_file
 from channels.telegram.updates import TelegramFile, as_int, as_str, chat_id, plan_message
 from media import AttachmentError, AttachmentRef, AttachmentStore, log_rejection
+from stores.replies import ReplyLedger
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,10 @@ class _Turn:
     bot: MultimodalTelegramOutput
     on_new_message: Callable[[UserMessage], Awaitable[Any]]
     metadata: Optional[Dict[Text, Any]]
+    #: ``telegram-<update_id>``: Rasa's message id, the key that keeps a re-delivered update from being
+    #: handled twice (``None`` for an update without an id).
+    message_id: Optional[str] = None
+    tracker_store: Any = None
 
 
 class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
@@ -121,6 +129,8 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         self._bot: Optional[MultimodalTelegramOutput] = None
         self._verified: Optional[bool] = None
         install_server_guards(type(self).__name__)
+        #: Keeps an update Telegram delivers again from being handled twice (Redis with REDIS_URL).
+        self.ledger: Optional[ReplyLedger] = ReplyLedger.from_environ()
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
@@ -181,7 +191,9 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
                 return response.text("Bot API unreachable", status=503)
             if not verified:
                 return response.text("failed")
-            await self.handle_update(update, bot, on_new_message, self.get_metadata(request))
+            await self.handle_update(
+                update, bot, on_new_message, self.get_metadata(request), tracker_store=tracker_store_of(request)
+            )
             return response.text("success")
 
         return telegram_webhook
@@ -241,16 +253,23 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
         bot: MultimodalTelegramOutput,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         metadata: Optional[Dict[Text, Any]] = None,
+        tracker_store: Any = None,
     ) -> None:
         """Turn one Telegram update into at most one Rasa message, or a reply, or nothing. Never raises.
+
+        An update delivered again (same ``update_id``: Telegram retries a slow webhook) is not handled twice
+        (:func:`channels.dedupe.hand_over_once`).
 
         Args:
             update: The decoded ``Update`` object.
             bot: Output channel for replies and Bot API calls.
             on_new_message: Rasa's message handler.
             metadata: Channel metadata to pass on (Rasa's ``get_metadata``); attachments are added to it.
+            tracker_store: Rasa's tracker store (finds an update a killed server had handled).
         """
-        turn = _Turn(bot, on_new_message, metadata)
+        update_id = as_int(update.get("update_id"))
+        message_id = f"telegram-{update_id}" if update_id is not None else None
+        turn = _Turn(bot, on_new_message, metadata, message_id, tracker_store)
         try:
             if isinstance(update.get("callback_query"), Mapping):
                 await self._handle_callback(update["callback_query"], turn)
@@ -321,11 +340,16 @@ class MultimodalTelegramInput(UsesAttachmentStore, TelegramInput):
             namespaced(TELEGRAM, str(to_chat)),  # replies: MultimodalTelegramOutput strips the namespace
             input_channel=self.name(),
             metadata=with_attachments(turn.metadata, refs),
+            message_id=turn.message_id,
         )
-        try:
-            await turn.on_new_message(user_message)
-        except Exception:
-            logger.exception("Rasa failed on a Telegram message")
+        await hand_over_once(
+            user_message,
+            turn.on_new_message,
+            self.ledger,
+            turn.tracker_store,
+            functools.partial(self._reply, turn.bot, to_chat),
+            "Telegram",
+        )
 
     async def _over_limit(self, bot: MultimodalTelegramOutput, to_chat: int) -> bool:
         """Whether the chat is over its message limit (then it is told once and nothing else happens)."""

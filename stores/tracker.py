@@ -1,0 +1,234 @@
+"""``SQLConversationStore``: the tracker store every server uses by default (SQLite file, or PostgreSQL).
+
+Rasa's ``SQLTrackerStore`` with four changes that a shop in production needs:
+
+1. **Strict.** Rasa wraps every tracker store in ``FailSafeTrackerStore``, which answers a failed read with a
+   new, empty conversation and a failed write with process memory: a database outage silently forgets customers
+   mid-conversation. This store is left unwrapped (:func:`install_strict_tracker_store`), so the error reaches
+   the channel, which answers "I'm having trouble right now" and saves nothing; the customer's next try
+   continues where the conversation was. Unreachable at start-up: :class:`~stores.errors.StoreUnavailable`
+   after :data:`~stores.settings.CONNECT_TIMEOUT_S` instead of Rasa's endless retry loop.
+2. **Serialised saves on PostgreSQL.** Rasa finds the new events of a save by counting the stored rows, so two
+   concurrent saves of one conversation duplicate or drop events. Each save here first takes a transaction-level
+   advisory lock on the conversation (``pg_advisory_xact_lock``); the lease lock store already keeps two servers
+   from handling one conversation, this keeps the rows right even if a lease lapses mid-turn.
+3. **Off the event loop.** Queries and tracker (de)serialisation run in a small thread pool instead of blocking
+   the server's event loop for every turn.
+4. **Configured by environment** (:mod:`stores.settings`): ``TRACKER_STORE_URL``, default ``var/tracker.db``;
+   SQLite runs in WAL mode with a busy timeout. The ``events`` table and its ``sender_id`` index are Rasa's.
+
+endpoints.yml::
+
+    tracker_store:
+      type: stores.tracker.SQLConversationStore
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional, Text, TypeVar
+
+import sqlalchemy as sa
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_engine_kwargs
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+from stores import settings
+from stores.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Threads for database work (per server process).
+DB_THREADS = 4
+
+#: Milliseconds SQLite waits for another writer before it reports "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class SQLConversationStore(SQLTrackerStore):
+    """Conversations in an SQL database: a restart continues every conversation where it was.
+
+    Args:
+        domain: The assistant's domain (Rasa passes it).
+        host: endpoints.yml's ``url``: an SQLAlchemy URL that wins over ``TRACKER_STORE_URL``.
+        event_broker: Rasa's event broker, if configured.
+        url: Same as ``host`` (for code); ``host`` wins.
+        connect_timeout_s: Seconds to wait for the database at start-up.
+        **kwargs: Other endpoints.yml keys, passed to Rasa's ``TrackerStore``.
+
+    Raises:
+        StoreUnavailable: when the database does not answer within ``connect_timeout_s``.
+    """
+
+    def __init__(
+        self,
+        domain: Optional[Domain] = None,
+        host: Optional[Text] = None,
+        event_broker: Optional[EventBroker] = None,
+        url: Optional[Text] = None,
+        connect_timeout_s: float = settings.CONNECT_TIMEOUT_S,
+        **kwargs: Any,
+    ) -> None:
+        install_strict_tracker_store()
+        self.url = host or url or settings.tracker_store_url()
+        self.engine = _engine(self.url)
+        _wait_until_reachable(self.engine, float(connect_timeout_s))
+        try:
+            self.Base.metadata.create_all(self.engine)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as error:
+            # several servers starting at once may race to create the table; one of them wins
+            logger.info("Tracker store tables not created by this server (%s)", type(error).__name__)
+        self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
+        self._executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="tracker-store")
+        TrackerStore.__init__(self, domain, event_broker, **kwargs)
+        logger.info("Tracker store: %s", self.engine.url.__repr__())
+
+    # ---- work in threads -------------------------------------------------------------------------------
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+    async def _retrieve(
+        self, sender_id: Text, fetch_events_from_all_sessions: bool
+    ) -> Optional[DialogueStateTracker]:
+        return await self._in_thread(self._retrieve_now, sender_id, fetch_events_from_all_sessions)
+
+    def _retrieve_now(self, sender_id: Text, all_sessions: bool) -> Optional[DialogueStateTracker]:
+        with self.session_scope() as session:
+            rows = (
+                self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions)
+                .with_entities(self.SQLEvent.data)
+                .all()
+            )
+        if not rows or not self.domain:
+            return None
+        return DialogueStateTracker.from_dict(sender_id, [json.loads(row.data) for row in rows], self.domain.slots)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Appends the tracker's events that are not stored yet (one transaction)."""
+        await self.stream_events(tracker)
+        await self._in_thread(self._save_now, tracker)
+
+    def _save_now(self, tracker: DialogueStateTracker) -> None:
+        with self.session_scope() as session:
+            for event in list(self._additional_events(session, tracker)):
+                data = event.as_dict()
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=(data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.commit()
+
+    def _additional_events(self, session: "sa.orm.Session", tracker: DialogueStateTracker) -> Iterator:
+        if session.get_bind().dialect.name == "postgresql":
+            # held until this save's transaction ends: concurrent saves of one conversation run one by one
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:sender))"), {"sender": tracker.sender_id})
+        return super()._additional_events(session, tracker)
+
+    async def keys(self):  # type: ignore[override]
+        """Every stored conversation id (one query, in a thread)."""
+        return await self._in_thread(self._keys_now)
+
+    def _keys_now(self):
+        with self.session_scope() as session:
+            return [sender for (sender,) in session.query(self.SQLEvent.sender_id).distinct()]
+
+    async def ping(self) -> None:
+        """Raises :class:`~stores.errors.StoreUnavailable` when the database does not answer ``SELECT 1``."""
+        try:
+            await self._in_thread(_select_one, self.engine)
+        except sa.exc.SQLAlchemyError as error:
+            raise StoreUnavailable(f"tracker store does not answer: {type(error).__name__}") from error
+
+    def delete_conversation(self, sender_id: Text) -> int:
+        """Deletes every stored event of ``sender_id`` (all sessions); returns how many rows went."""
+        with self.session_scope() as session:
+            deleted = session.execute(sa.delete(self.SQLEvent).where(self.SQLEvent.sender_id == sender_id))
+            session.commit()
+            return int(deleted.rowcount or 0)
+
+
+def _engine(url: str) -> "sa.engine.Engine":
+    """The SQLAlchemy engine: pre-ping (a server restart costs no failed turn); SQLite in WAL mode."""
+    kwargs: Dict[str, Any] = dict(create_engine_kwargs(url))
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database in (None, "", ":memory:"):
+            kwargs.update(poolclass=sa.pool.StaticPool, connect_args={"check_same_thread": False})
+        else:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs.update(connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = sa.create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _select_one(engine: "sa.engine.Engine") -> None:
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))
+
+
+def _wait_until_reachable(engine: "sa.engine.Engine", timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _select_one(engine)
+            return
+        except sa.exc.SQLAlchemyError as error:
+            if time.monotonic() >= deadline:
+                raise StoreUnavailable(
+                    f"the tracker store at {engine.url!r} did not answer within {timeout_s:.0f} s "
+                    f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+                ) from error
+            time.sleep(0.5)
+
+
+_ORIGINAL_CREATE_TRACKER_STORE = None
+
+
+def install_strict_tracker_store() -> None:
+    """Makes Rasa's ``Agent`` use a :class:`SQLConversationStore` as it is, not inside ``FailSafeTrackerStore``.
+
+    Other tracker stores keep Rasa's wrapper. Idempotent; called by the store's constructor, which runs before
+    Rasa builds the ``Agent``.
+    """
+    global _ORIGINAL_CREATE_TRACKER_STORE
+    from rasa.core.agent import Agent
+
+    if _ORIGINAL_CREATE_TRACKER_STORE is not None:
+        return
+    original = Agent.__dict__["_create_tracker_store"].__func__
+    _ORIGINAL_CREATE_TRACKER_STORE = original
+
+    def _create_tracker_store(store: Optional[TrackerStore], domain: Domain) -> TrackerStore:
+        if isinstance(store, SQLConversationStore):
+            store.domain = domain
+            return store
+        return original(store, domain)
+
+    Agent._create_tracker_store = staticmethod(_create_tracker_store)
