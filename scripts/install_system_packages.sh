@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the assistant needs when they are missing:
-#   ffmpeg (decodes voice notes), espeak-ng (speaks test audio), tmux (terminal tests).
+#   ffmpeg (decodes voice notes), espeak-ng (speaks test audio), tmux (terminal tests);
+#   WITH_BROWSER=1: chromium (make e2e); WITH_CLUSTER=1: haproxy (make cluster).
 # Runs apt-get only when something is missing; needs root (or sudo) for that.
 set -euo pipefail
 needed=()
@@ -9,6 +10,9 @@ command -v espeak-ng >/dev/null 2>&1 || needed+=(espeak-ng)
 command -v tmux      >/dev/null 2>&1 || needed+=(tmux)
 if [ "${WITH_BROWSER:-0}" = "1" ]; then
   command -v chromium >/dev/null 2>&1 || needed+=(chromium chromium-driver)
+fi
+if [ "${WITH_CLUSTER:-0}" = "1" ]; then
+  command -v haproxy >/dev/null 2>&1 || needed+=(haproxy)
 fi
 if [ ${#needed[@]} -eq 0 ]; then
   exit 0
