@@ -127,8 +127,9 @@ class RedisLeases:
             raise StoreUnavailable(f"Redis at {_redacted(self.url)} does not answer: {error}") from error
 
     async def close(self) -> None:
-        """Closes the connection pool."""
+        """Closes the client and its connection pool."""
         await self._client.close()
+        await self._client.connection_pool.disconnect()
 
 
 class MemoryLeases:
