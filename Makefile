@@ -122,3 +122,7 @@ lint: venv  ## byte-compile everything (syntax check)
 
 clean:  ## remove trained models, caches and test artefacts (keeps the venv and the database)
 	rm -rf models/* .rasa $(TEST_MODELS) results reports .pytest_cache
+
+.PHONY: deploy-check
+deploy-check:  ## validate deploy/ offline (Compose file, Dockerfile, Kubernetes manifests); tools in .venv-deploy
+	@bash scripts/check_deploy.sh
