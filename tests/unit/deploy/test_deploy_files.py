@@ -11,6 +11,7 @@ also run on a copy with one thing broken, which it must report (so no check pass
 from __future__ import annotations
 
 import copy
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -181,6 +182,8 @@ def compose_env_problems(compose: Dict[str, Any]) -> Problems:
     if service_env(services["actions"]).get("ACTIONS_HOST") != "0.0.0.0":
         problems.append("actions: ACTIONS_HOST must be 0.0.0.0 (the default listens on loopback only)")
     rasa = service_env(services["rasa"])
+    if rasa.get("SANIC_PROXIES_COUNT") != "1":
+        problems.append("rasa: SANIC_PROXIES_COUNT must be 1 (one proxy, HAProxy, sets X-Forwarded-For)")
     if rasa.get("ACTIONS_URL") != ACTIONS_URL:
         problems.append(f"rasa: ACTIONS_URL is {rasa.get('ACTIONS_URL')!r}, not {ACTIONS_URL!r}")
     for var, scheme in (("TRACKER_STORE_URL", "postgresql"), ("DATABASE_URL", "postgresql"),
@@ -349,6 +352,8 @@ def k8s_env_problems(docs: List[Dict[str, Any]]) -> Problems:
     if actions_host != "0.0.0.0":
         problems.append("Deployment/actions: ACTIONS_HOST must be 0.0.0.0")
     rasa = container_env(docs, main_container(docs, "rasa"))
+    if rasa.get("SANIC_PROXIES_COUNT", {}).get("value") != "1":
+        problems.append("Deployment/rasa: SANIC_PROXIES_COUNT must be 1 (the Ingress controller)")
     if rasa.get("ACTIONS_URL", {}).get("value") != ACTIONS_URL:
         problems.append(f"Deployment/rasa: ACTIONS_URL is not {ACTIONS_URL}")
     for _, spec in pod_specs(docs):
@@ -466,6 +471,41 @@ def test_dockerfile_builds_the_project_image() -> None:
     assert "-r requirements.txt -c constraints.txt" in dockerfile
     assert re.search(r"make .*\btrain\b", dockerfile)
     assert re.search(r"^USER (?!root|0\b)\S+", dockerfile, re.M), "the servers must not run as root"
+    # The image's endpoints.yml reads ACTIONS_URL (before that, it named localhost).
+    assert re.search(r"^RUN python deploy/compose/deploy_endpoints\.py endpoints\.yml$", dockerfile, re.M)
+
+
+def _deploy_endpoints_module() -> Any:
+    spec = importlib.util.spec_from_file_location("deploy_endpoints", COMPOSE_DIR / "deploy_endpoints.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_image_endpoints_read_actions_url(tmp_path: Path) -> None:
+    """The rewritten endpoints.yml of the image: ACTIONS_URL as a plain ${...}, the shared stores kept."""
+    out = tmp_path / "endpoints.yml"
+    assert _deploy_endpoints_module().main([str(ROOT / "endpoints.yml"), str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    written = yaml.safe_load(text)
+    with open(ROOT / "endpoints.yml", encoding="utf-8") as handle:
+        original = yaml.safe_load(handle)
+    assert written["action_endpoint"]["url"] == "${ACTIONS_URL}"
+    assert "url: ${ACTIONS_URL}\n" in text and "token: ${ACTION_SERVER_TOKEN}\n" in text
+    assert written["action_endpoint"]["token"] == original["action_endpoint"]["token"]
+    for store in ("tracker_store", "lock_store"):
+        assert written[store] == original[store]
+
+
+@pytest.mark.parametrize("store", ["tracker_store", "lock_store"])
+def test_image_endpoints_refuse_a_missing_shared_store(tmp_path: Path, store: str) -> None:
+    with open(ROOT / "endpoints.yml", encoding="utf-8") as handle:
+        endpoints = yaml.safe_load(handle)
+    del endpoints[store]
+    source = tmp_path / "endpoints.yml"
+    source.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
+    assert _deploy_endpoints_module().main([str(source)]) == 1
+    assert yaml.safe_load(source.read_text(encoding="utf-8")) == endpoints  # left unchanged
 
 
 # --- each check can fail ------------------------------------------------------------------------------------
@@ -502,6 +542,7 @@ COMPOSE_BREAKAGES = [
     ("env", _delete("services.rasa.environment.TRACKER_STORE_URL")),
     ("env", _set("services.actions.environment.ACTIONS_HOST", "127.0.0.1")),
     ("env", _set("services.rasa.environment.ACTIONS_URL", "http://localhost:5055/webhook")),
+    ("env", _delete("services.rasa.environment.SANIC_PROXIES_COUNT")),
     ("commands", _set("services.rasa.command", ["rasa", "run"])),
     ("order", _delete("services.rasa.depends_on.seed")),
     ("resources", _set("services.rasa.deploy.resources.reservations.memory", "1g")),
@@ -560,6 +601,7 @@ K8S_BREAKAGES = [
                                                      "value": "postgresql://db:5432/tracker"})),
     ("env", _k8s_env("rasa", "CUSTOMER_TOKEN_SECRET", None)),
     ("env", _k8s("ConfigMap", "assistant-config", _delete("data.ACTIONS_URL"))),
+    ("env", _k8s("ConfigMap", "assistant-config", _set("data.SANIC_PROXIES_COUNT", "0"))),
     ("env", _k8s_env("actions", "ACTIONS_HOST", {"name": "ACTIONS_HOST", "value": "127.0.0.1"})),
     ("commands", _rasa(_set("command", ["rasa", "run"]))),
     ("commands", _k8s("Job", "seed-db", _set("spec.template.spec.containers[0].command", ["true"]))),
