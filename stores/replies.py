@@ -25,7 +25,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, List, Optional
+from typing import Any, AsyncIterator, List, Mapping, Optional
 
 from stores import settings
 from stores.leases import Leases, leases_from_url
@@ -80,13 +80,16 @@ class ReplyLedger:
         self.reply_ttl_ms = int(reply_ttl_s * 1000)
 
     @classmethod
-    def from_environ(cls) -> "ReplyLedger":
+    def from_environ(cls, environ: Optional[Mapping[str, str]] = None) -> "ReplyLedger":
         """The ledger the channels use: Redis when ``REDIS_URL`` is set (checked now), else memory.
+
+        Args:
+            environ: Where ``REDIS_URL`` is looked up (default ``os.environ``).
 
         Raises:
             StoreUnavailable: when Redis does not answer at start-up.
         """
-        leases = leases_from_url(settings.redis_url())
+        leases = leases_from_url(settings.redis_url(environ))
         leases.check()
         return cls(leases)
 

@@ -115,7 +115,7 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
         self.web_senders = WebSenderIds.from_environ(environ_now)
         self.customers = CustomerTokens.from_environ(environ_now, self.settings.customer_token_leeway_s)
         install_server_guards(type(self).__name__, environ_now)
-        self.ledger = ReplyLedger.from_environ()
+        self.ledger = ReplyLedger.from_environ(environ_now)
 
     def expected_token(self) -> Optional[str]:
         """The bearer token of server-to-server callers, or ``None`` when there are none (variable unset or

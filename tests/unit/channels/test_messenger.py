@@ -729,3 +729,10 @@ def test_every_shared_messenger_payload_has_an_expectation(shared_dir: Path):
 
 def test_payloads_written_here_match_the_shared_ones(shared_dir: Path):
     check_payloads_match_the_shared_ones(shared_dir, PAYLOADS)
+
+
+async def test_an_event_delivered_twice_is_handled_once(harness: Harness):
+    await harness.post(delivery(event("m-dup", text="where is my order")))
+    await harness.post(delivery(event("m-dup", text="where is my order")))  # Meta's retry of a slow webhook
+    await harness.post(delivery(event("m-new", text="where is my order")))
+    assert [m.message_id for m in harness.rasa.messages] == ["messenger-m-dup", "messenger-m-new"]

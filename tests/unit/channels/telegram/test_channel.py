@@ -311,3 +311,29 @@ def test_every_shared_telegram_payload_has_an_expectation(shared_dir: Path):
 def test_payloads_written_here_match_the_shared_ones(shared_dir: Path):
     check_payloads_match_the_shared_ones(shared_dir, PAYLOADS)
 
+
+
+# ------------------------------------------------------------------------------------------------------------
+# At-least-once delivery
+# ------------------------------------------------------------------------------------------------------------
+async def test_an_update_delivered_twice_is_handled_once(harness: Harness):
+    await harness.post(update(7, text="where is my order"))
+    await harness.post(update(7, text="where is my order"))  # Telegram's retry of a slow webhook
+    await harness.post(update(8, text="where is my order"))  # the customer asking again: a new update
+    assert [m.message_id for m in harness.rasa.messages] == ["telegram-7", "telegram-8"]
+
+
+async def test_a_store_outage_gets_the_trouble_reply_and_the_redelivery_is_handled(harness: Harness):
+    import sqlalchemy as sa
+
+    from channels.common import TROUBLE_REPLY
+
+    async def outage(message: UserMessage) -> None:
+        raise sa.exc.OperationalError("SELECT", {}, ConnectionRefusedError("tracker store down"))
+
+    harness.rasa.action = outage
+    status, _ = await harness.post(update(9, text="hello"))
+    assert status == 200 and harness.stub.sent_texts == [TROUBLE_REPLY]
+    harness.rasa.action = None
+    await harness.post(update(9, text="hello"))
+    assert [m.message_id for m in harness.rasa.messages] == ["telegram-9", "telegram-9"]  # tried, then handled
