@@ -126,3 +126,26 @@ clean:  ## remove trained models, caches and test artefacts (keeps the venv and 
 .PHONY: deploy-check
 deploy-check:  ## validate deploy/ offline (Compose file, Dockerfile, Kubernetes manifests); tools in .venv-deploy
 	@bash scripts/check_deploy.sh
+
+# ---- several replicas on one machine, and the load test through them ---------------------------------------
+.PHONY: cluster cluster-stop loadtest
+LOAD_VENV  ?= .venv-load
+LOAD_STAMP := $(LOAD_VENV)/.installed
+
+# Locust has its own virtual environment: its gevent/Flask/pytest pins must not move the Rasa environment's.
+$(LOAD_STAMP): benchmarks/loadtest/requirements.txt
+	@if [ -z "$(PYTHON310)" ]; then echo "error: Python 3.10 is required for $(LOAD_VENV)" >&2; exit 1; fi
+	@[ -x $(LOAD_VENV)/bin/python ] || $(PYTHON310) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/python -m pip install --quiet --upgrade "pip<25"
+	$(LOAD_VENV)/bin/python -m pip install --quiet -r benchmarks/loadtest/requirements.txt
+	@touch $@
+
+cluster: venv sysdeps train  ## RASA_REPLICAS (2) Rasa + ACTIONS_REPLICAS (2) action servers behind HAProxy on :8080, fresh databases
+	@bash scripts/cluster.sh start
+
+cluster-stop:  ## stop the cluster of make cluster
+	@bash scripts/cluster.sh stop
+
+loadtest: venv $(LOAD_STAMP)  ## Locust customers through the cluster (USERS=50 DURATION=180), a replica killed mid-run, checks; reports/loadtest
+	@bash scripts/cluster.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory cluster
+	$(PY) -m benchmarks.loadtest $(if $(USERS),--users $(USERS)) $(if $(DURATION),--duration $(DURATION)) $(LOADTEST_ARGS)

@@ -36,7 +36,7 @@
 # Processes run in their own sessions (setsid): they outlive this script and the terminal; pid files and logs
 # are in var/cluster/ (rasa-I.log, actions-I.log, haproxy.log).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}" TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-0}"
@@ -45,7 +45,7 @@ export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}" TOKENIZERS_PARALLELISM=
 export SQLALCHEMY_SILENCE_UBER_WARNING="${SQLALCHEMY_SILENCE_UBER_WARNING:-1}"
 export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::DeprecationWarning,ignore::FutureWarning,ignore::UserWarning}"
 
-CLUSTER_DIR=var/cluster
+CLUSTER_DIR="${CLUSTER_DIR:-var/cluster}"
 STATE="$CLUSTER_DIR/cluster.env"
 SECRETS="$CLUSTER_DIR/secrets.env"
 READY_PATH=/webhooks/multimodal/ready
@@ -358,22 +358,25 @@ cmd_start() {
   write_cluster_endpoints
 
   note "starting $ACTIONS_REPLICAS action server(s) and $RASA_REPLICAS Rasa replica(s) (model $CLUSTER_MODEL)"
+  CLUSTER_UP=0
+  trap '[ "$CLUSTER_UP" = 1 ] || { note "start failed: stopping what was started"; cmd_stop_quiet; }' EXIT
   for i in $(seq 1 "$ACTIONS_REPLICAS"); do start_action_server_i "$i"; done
   for i in $(seq 1 "$RASA_REPLICAS"); do start_rasa_i "$i"; done
   for i in $(seq 1 "$ACTIONS_REPLICAS"); do
-    wait_ready "actions-$i" "http://127.0.0.1:$(actions_port "$i")/health" || { cmd_stop_quiet; exit 1; }
+    wait_ready "actions-$i" "http://127.0.0.1:$(actions_port "$i")/health" || exit 1
   done
   HEALTH_PATH=""
   for i in $(seq 1 "$RASA_REPLICAS"); do
-    wait_replica_ready "$i" || { cmd_stop_quiet; exit 1; }
+    wait_replica_ready "$i" || exit 1
     note "rasa-$i ready on 127.0.0.1:$(rasa_port "$i")"
   done
   render_haproxy
   launch haproxy haproxy -db -f "$CLUSTER_DIR/haproxy.cfg"
   CLUSTER_STARTED_AT="$(date -u +%FT%TZ)"
   write_state
-  wait_ready haproxy "http://127.0.0.1:${CLUSTER_PORT}${HEALTH_PATH}" || { cmd_stop_quiet; exit 1; }
-  wait_ready haproxy "http://127.0.0.1:${CLUSTER_ACTIONS_PORT}/health" || { cmd_stop_quiet; exit 1; }
+  wait_ready haproxy "http://127.0.0.1:${CLUSTER_PORT}${HEALTH_PATH}" || exit 1
+  wait_ready haproxy "http://127.0.0.1:${CLUSTER_ACTIONS_PORT}/health" || exit 1
+  CLUSTER_UP=1
   local host="$CLUSTER_BIND"
   case "$host" in 0.0.0.0|::) host=127.0.0.1 ;; esac
   cat <<EOF
@@ -451,12 +454,17 @@ cmd_start_replica() {
   fi
 }
 
-case "${1:-}" in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  kill-replica) cmd_kill_replica "${2:-}" ;;
-  start-replica) cmd_start_replica "${2:-}" "${3:-}" ;;
-  env) load_state; cat "$STATE" ;;
-  *) sed -n '2,9p' "$0" >&2; exit 2 ;;
-esac
+main() {
+  case "${1:-}" in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    kill-replica) cmd_kill_replica "${2:-}" ;;
+    start-replica) cmd_start_replica "${2:-}" "${3:-}" ;;
+    env) load_state; cat "$STATE" ;;
+    *) sed -n '2,10p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+  esac
+}
+
+# Sourced (the tests): the functions only.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi
