@@ -260,9 +260,45 @@
       : "Sorry, something went wrong (HTTP " + status + ") — please try again.";
   }
 
-  function send(text, attachments) {
+  // Each message carries an id; a retry after a dropped connection or a restarting server sends the same id,
+  // and the server answers it once (channels/dedupe.py).
+  function newMessageId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  var RETRY_DELAYS_MS = [1000, 3000];
+
+  function isRetryable(result) {
+    var code = result.data && result.data.error && result.data.error.code;
+    return result.status === 502 || result.status === 504 || (result.status === 503 && code === "still_handling");
+  }
+
+  function later(ms) {
+    return new Promise(function (resolve) { window.setTimeout(resolve, ms); });
+  }
+
+  function sendWithRetries(text, attachments, messageId, attempt) {
+    attempt = attempt || 0;
+    function again() {
+      return later(RETRY_DELAYS_MS[attempt]).then(function () {
+        return sendWithRetries(text, attachments, messageId, attempt + 1);
+      });
+    }
+    return send(text, attachments, messageId).then(function (result) {
+      return isRetryable(result) && attempt < RETRY_DELAYS_MS.length ? again() : result;
+    }, function (error) {
+      if (attempt >= RETRY_DELAYS_MS.length) throw error;
+      return again();
+    });
+  }
+
+  function send(text, attachments, messageId) {
     var body = new FormData();
     body.append("sender", sender);
+    if (messageId) body.append("message_id", messageId);
     if (text) body.append("message", text);
     attachments.forEach(function (a) { body.append("files", a.file, a.file.name); });
     var headers = { Accept: "application/json" };
@@ -281,14 +317,15 @@
 
   function post(text, attachments) {
     var typing = showTyping();
+    var messageId = newMessageId();
     return tokenReady
       .then(ensureSender)
-      .then(function () { return send(text, attachments); })
+      .then(function () { return sendWithRetries(text, attachments, messageId); })
       .then(function (result) {
         if (!isUnknownSender(result)) return result;
         // The server no longer knows this conversation (restarted with a new key): start a new one.
         sender = null;
-        return newSender().then(function () { return send(text, attachments); });
+        return newSender().then(function () { return sendWithRetries(text, attachments, messageId); });
       })
       .then(function (result) {
         typing.remove();

@@ -70,15 +70,16 @@ def rasa_server(
     yields its base URL."""
     work = tmp_path_factory.mktemp("rasa-run")
     endpoints = work / "endpoints.yml"
-    endpoints.write_text(
-        f'action_endpoint:\n  url: "{action_server}"\n  token: ${{ACTION_SERVER_TOKEN}}\n', encoding="utf-8"
-    )
+    shipped = (ROOT / "endpoints.yml").read_text(encoding="utf-8")  # its tracker and lock stores, as make serve
+    endpoints.write_text(shipped.replace('"http://localhost:5055/webhook"', f'"{action_server}"'), encoding="utf-8")
+    assert action_server in endpoints.read_text(encoding="utf-8")
     port = _free_port()
     env = {
         **os.environ,
         "ACTION_SERVER_TOKEN": action_server_token,
         "ATTACHMENT_DIR": str(upload_dir),
         "DATABASE_URL": bot_database_url,
+        "TRACKER_STORE_URL": f"sqlite:///{work / 'tracker.db'}",
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }
