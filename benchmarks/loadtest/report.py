@@ -31,14 +31,14 @@ def save_plot(rows: Sequence[Mapping[str, Any]], marks: Mapping[str, Optional[fl
     top.bar(times, [row["failed_attempts"] / width for row in rows], width=width, align="edge", alpha=0.35,
             color="tab:red", label="failed attempts/s")
     top.set_ylabel("per second")
-    top.legend(loc="upper right", fontsize=8)
+    top.legend(loc="lower left", fontsize=8)
     for key, style in (("p50_ms", "-"), ("p95_ms", "--")):
         points = [(row["t_s"] + width / 2, row[key]) for row in rows if row[key] is not None]
         if points:
             bottom.plot(*zip(*points), style, marker=".", label=key.replace("_ms", ""))
     bottom.set_ylabel("turn latency (ms)")
     bottom.set_xlabel("seconds since the start")
-    bottom.legend(loc="upper right", fontsize=8)
+    bottom.legend(loc="upper left", fontsize=8)
     colours = ("tab:red", "tab:orange", "tab:green", "tab:purple")
     for (label, seconds), colour in zip(((k, v) for k, v in marks.items() if v is not None), colours):
         for axis in (top, bottom):

@@ -108,10 +108,12 @@ Turns = Generator[None, None, Reply]
 
 
 def _say(send: Send, step: str, text: str, photo: bool = False) -> Turns:
+    """Pauses (yields), then sends; again after a busy answer. The pause comes first so that a visit stopped
+    at a yield has read every reply it got (its lines are complete)."""
     reply = Reply(ok=False)
     for _ in range(1 + BUSY_RESENDS):
-        reply = send(step, text, photo)
         yield
+        reply = send(step, text, photo)
         if not (reply.ok and reply.busy):
             break
     return reply
@@ -120,7 +122,7 @@ def _say(send: Send, step: str, text: str, photo: bool = False) -> Turns:
 def conversation(
     send: Send, record: Record, order: Mapping[str, str], confirm: bool, rng: Any
 ) -> Generator[None, None, None]:
-    """One customer visit; yields after every turn (the caller pauses there).
+    """One customer visit; yields before every turn (the caller pauses there).
 
     Args:
         send: Sends one turn (with its retries) and returns the :class:`Reply`.
