@@ -121,9 +121,11 @@ def agent(test_model, action_endpoint):
     """
     from rasa.core.agent import Agent
 
+    from runtime import rasa_speedups
     from channels.worker_pool import install_worker_pool
 
     install_worker_pool()
+    rasa_speedups.install()  # as scripts/rasa_run.py does
     return Agent.load(str(test_model), action_endpoint=action_endpoint)
 
 

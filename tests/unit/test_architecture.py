@@ -16,23 +16,27 @@ from assistant.paths import PROJECT_ROOT
 
 #: Project packages whose imports are checked.
 PACKAGES = ("assistant", "media", "encoders", "shop", "components", "tuning", "channels", "actions", "scripts",
-            "benchmarks", "stores")
+            "benchmarks", "stores", "runtime")
 
 #: Top-level modules each package must not import (third-party "rasa" included where the package is Rasa-free).
 FORBIDDEN: Dict[str, Set[str]] = {
-    "assistant": {"stores", "rasa_sdk", "media", "encoders", "shop", "components", "tuning", "channels", "actions",
-                  "scripts", "benchmarks"},
-    "media": {"stores", "rasa", "rasa_sdk", "encoders", "shop", "components", "tuning", "channels", "actions", "scripts",
-              "benchmarks"},
-    "encoders": {"stores", "media", "shop", "components", "tuning", "channels", "actions", "scripts", "benchmarks"},
-    "shop": {"stores", "rasa", "rasa_sdk", "encoders", "components", "tuning", "channels", "actions", "scripts",
-             "benchmarks"},
-    "components": {"stores", "rasa_sdk", "tuning", "channels", "actions", "scripts", "benchmarks"},
-    "tuning": {"stores", "channels", "actions", "scripts", "benchmarks"},
-    "channels": {"encoders", "shop", "components", "tuning", "actions", "scripts", "benchmarks"},
-    "actions": {"stores", "rasa", "media", "encoders", "components", "tuning", "channels", "scripts", "benchmarks"},
-    "stores": {"media", "encoders", "shop", "components", "tuning", "channels", "actions", "scripts",
-               "benchmarks"},
+    "assistant": {"actions", "benchmarks", "channels", "components", "encoders", "media", "rasa_sdk",
+                 "runtime", "scripts", "shop", "stores", "tuning"},
+    "media": {"actions", "benchmarks", "channels", "components", "encoders", "rasa", "rasa_sdk", "runtime",
+             "scripts", "shop", "stores", "tuning"},
+    "encoders": {"actions", "benchmarks", "channels", "components", "media", "runtime", "scripts", "shop",
+                "stores", "tuning"},
+    "shop": {"actions", "benchmarks", "channels", "components", "encoders", "rasa", "rasa_sdk", "runtime",
+            "scripts", "stores", "tuning"},
+    "components": {"actions", "benchmarks", "channels", "rasa_sdk", "runtime", "scripts", "stores", "tuning"},
+    "tuning": {"actions", "benchmarks", "channels", "runtime", "scripts", "stores"},
+    "channels": {"actions", "benchmarks", "components", "encoders", "runtime", "scripts", "shop", "tuning"},
+    "actions": {"benchmarks", "channels", "components", "encoders", "media", "rasa", "runtime", "scripts",
+               "stores", "tuning"},
+    "stores": {"actions", "benchmarks", "channels", "components", "encoders", "media", "runtime", "scripts",
+              "shop", "tuning"},
+    "runtime": {"actions", "benchmarks", "channels", "components", "encoders", "media", "scripts", "shop",
+               "stores", "tuning"},
     "scripts": {"benchmarks"},
     "benchmarks": {"scripts"},
 }
