@@ -5,12 +5,14 @@
 - Support tickets created more than `TRANSCRIPT_RETENTION_DAYS` days ago (default 90) lose their conversation
   transcript and sentiment trail; the ticket itself stays for the support team's records
   (`ShopRepository.purge_transcripts`, on `DATABASE_URL`).
+- Conversations in the tracker store (`TRACKER_STORE_URL`) without a new message for
+  `TRANSCRIPT_RETENTION_DAYS` days are deleted (`SQLConversationStore.purge_inactive`).
 
 With `--every-hours H` it keeps running and purges again every H hours until SIGTERM or SIGINT (how
 `scripts/serve.sh` runs it beside the server); a purge that fails is logged and tried again next time.
 
 Usage: python scripts/purge.py [--upload-days N] [--transcript-days N] [--attachment-dir DIR]
-       [--database-url URL] [--every-hours H]
+       [--database-url URL] [--tracker-url URL] [--every-hours H]
 Exit code: 0 done, 1 a purge failed (single run), 2 bad arguments or settings.
 """
 from __future__ import annotations
@@ -59,6 +61,7 @@ def purge_once(
     attachment_dir: Optional[str] = None,
     database_url: Optional[str] = None,
     now: Optional[datetime] = None,
+    tracker_url: Optional[str] = None,
 ) -> Dict[str, int]:
     """One purge of both kinds of data.
 
@@ -68,9 +71,12 @@ def purge_once(
         attachment_dir: The upload store (default: `ATTACHMENT_DIR` or var/uploads).
         database_url: The shop database (default: `DATABASE_URL` or var/shop.db).
         now: The current time (aware; default: now, UTC).
+        tracker_url: The tracker store whose conversations idle for ``transcript_days`` are deleted; ``None``:
+            conversations are not purged (the command line passes ``TRACKER_STORE_URL`` or its default).
 
     Returns:
-        ``{"uploads": n, "transcripts": m}``: what was removed; -1 for a kind whose purge failed (logged).
+        ``{"uploads": n, "transcripts": m}`` (and ``"conversations"`` with ``tracker_url``): what was removed;
+        -1 for a kind whose purge failed (logged).
     """
     from media import AttachmentStore
     from shop.repository import ShopRepository
@@ -90,6 +96,20 @@ def purge_once(
         result["transcripts"] = repository.purge_transcripts(now - timedelta(days=transcript_days))
     except Exception as error:  # e.g. the database is down: reported, tried again next time
         logger.error("Purging ticket transcripts failed: %s: %s", type(error).__name__, error)
+    if tracker_url:
+        result["conversations"] = -1
+        try:
+            from stores.tracker import SQLConversationStore
+
+            tracker = SQLConversationStore(host=tracker_url)
+            try:
+                result["conversations"] = tracker.purge_inactive((now - timedelta(days=transcript_days)).timestamp())
+            finally:
+                tracker.engine.dispose()
+            logger.info("Retention: %s conversations idle for %g days deleted", result["conversations"],
+                        transcript_days)
+        except Exception as error:  # e.g. the tracker store is down: reported, tried again next time
+            logger.error("Purging conversations failed: %s: %s", type(error).__name__, error)
     logger.info(
         "Retention: %s uploads older than %g days removed, %s ticket transcripts older than %g days cleared",
         _shown(result["uploads"]), upload_days, _shown(result["transcripts"]), transcript_days,
@@ -112,6 +132,7 @@ def main(argv: Optional[Sequence[str]] = None, stop: Optional[threading.Event] =
                         help=f"default: TRANSCRIPT_RETENTION_DAYS or {DEFAULT_TRANSCRIPT_DAYS:g}")
     parser.add_argument("--attachment-dir", default=None, help="default: ATTACHMENT_DIR or var/uploads")
     parser.add_argument("--database-url", default=None, help="default: DATABASE_URL or var/shop.db")
+    parser.add_argument("--tracker-url", default=None, help="default: TRACKER_STORE_URL or var/tracker.db")
     parser.add_argument("--every-hours", type=float, default=None,
                         help="keep running and purge again every H hours (until SIGTERM/SIGINT)")
     args = parser.parse_args(argv)
@@ -128,8 +149,13 @@ def main(argv: Optional[Sequence[str]] = None, stop: Optional[threading.Event] =
         if value is not None and not 0 < value < float("inf"):
             parser.error(f"{flag} must be a positive number")
 
+    from stores.settings import tracker_store_url
+
+    tracker_url = args.tracker_url or tracker_store_url()
+
     def run() -> bool:
-        counts = purge_once(upload_days, transcript_days, args.attachment_dir, args.database_url)
+        counts = purge_once(upload_days, transcript_days, args.attachment_dir, args.database_url,
+                            tracker_url=tracker_url)
         return min(counts.values()) >= 0
 
     if args.every_hours is None:

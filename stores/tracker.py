@@ -155,6 +155,26 @@ class SQLConversationStore(SQLTrackerStore):
         except sa.exc.SQLAlchemyError as error:
             raise StoreUnavailable(f"tracker store does not answer: {type(error).__name__}") from error
 
+    def purge_inactive(self, before: float, batch: int = 500) -> int:
+        """Deletes every conversation whose latest event is older than ``before`` (Unix time, seconds).
+
+        Returns:
+            How many conversations were deleted (all their events, every session).
+        """
+        latest = sa.func.max(self.SQLEvent.timestamp)
+        with self.session_scope() as session:
+            stale = [
+                sender
+                for (sender,) in session.execute(
+                    sa.select(self.SQLEvent.sender_id).group_by(self.SQLEvent.sender_id).having(latest < before)
+                )
+            ]
+            for start in range(0, len(stale), batch):
+                chunk = stale[start : start + batch]
+                session.execute(sa.delete(self.SQLEvent).where(self.SQLEvent.sender_id.in_(chunk)))
+            session.commit()
+        return len(stale)
+
     def delete_conversation(self, sender_id: Text) -> int:
         """Deletes every stored event of ``sender_id`` (all sessions); returns how many rows went."""
         with self.session_scope() as session:

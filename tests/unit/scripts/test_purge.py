@@ -68,6 +68,7 @@ def test_main_reads_the_retention_from_the_environment(tmp_path: Path, database_
     monkeypatch.setenv("UPLOAD_RETENTION_DAYS", "5")
     monkeypatch.setenv("ATTACHMENT_DIR", str(store.root))
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("TRACKER_STORE_URL", f"sqlite:///{tmp_path / 'tracker.db'}")
     assert purge.main([]) == 0
     assert not (store.root / week_old[:2] / week_old).exists()
 
@@ -96,7 +97,8 @@ def test_a_database_failure_is_reported_and_the_uploads_are_still_purged(tmp_pat
         counts = purge.purge_once(30, 90, str(store.root), missing)
     assert counts == {"uploads": 1, "transcripts": -1}
     assert "Purging ticket transcripts failed" in caplog.text
-    assert purge.main(["--attachment-dir", str(store.root), "--database-url", missing]) == 1
+    tracker = f"sqlite:///{tmp_path / 'tracker.db'}"
+    assert purge.main(["--attachment-dir", str(store.root), "--database-url", missing, "--tracker-url", tracker]) == 1
     assert not (store.root / expired[:2] / expired).exists()
 
 
@@ -115,3 +117,27 @@ def test_every_hours_purges_until_stopped(tmp_path: Path, database_url, monkeypa
     started = time.monotonic()
     code = purge.main(["--every-hours", "0.00001", "--attachment-dir", str(store.root)], stop=stop)
     assert code == 0 and len(runs) == 2 and time.monotonic() - started < 5
+
+
+async def test_conversations_idle_past_the_retention_are_deleted(tmp_path: Path, database_url):
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from stores.tracker import SQLConversationStore
+
+    tracker_url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    store = SQLConversationStore(Domain.empty(), host=tracker_url)
+    now = datetime.now(timezone.utc)
+    for sender, days_ago in (("web:old", 100), ("web:recent", 10)):
+        tracker = DialogueStateTracker(sender, [])
+        tracker.update(UserUttered("hi", timestamp=(now - timedelta(days=days_ago)).timestamp()))
+        await store.save(tracker)
+    counts = purge.purge_once(30, 90, str(tmp_path / "uploads"), database_url, tracker_url=tracker_url)
+    assert counts["conversations"] == 1
+    assert await store.retrieve("web:old") is None
+    assert await store.retrieve("web:recent") is not None
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    broken = purge.purge_once(30, 90, str(tmp_path / "uploads"), database_url,
+                              tracker_url=f"sqlite:///{tmp_path / 'a-file' / 't.db'}")
+    assert broken["conversations"] == -1
