@@ -437,6 +437,7 @@ cmd_kill_replica() {
   load_state
   replica_index "${1:-}"
   alive "rasa-$1" || die "rasa-$1 is not running"
+  echo "cluster: rasa-$1 SIGKILL at epoch $(date +%s.%N)"
   terminate "rasa-$1" KILL
   note "rasa-$1 killed (SIGKILL) at $(date -u +%FT%T.%3NZ)"
 }

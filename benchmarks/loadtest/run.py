@@ -120,6 +120,18 @@ def cluster(command: str, *args: str, timeout: float = 900) -> subprocess.Comple
                           capture_output=True, timeout=timeout)
 
 
+def kill_time(output: str, fallback: float) -> float:
+    """When `cluster.sh kill-replica` sent SIGKILL (its line ``... SIGKILL at epoch <seconds>``), else
+    ``fallback``."""
+    for line in output.splitlines():
+        if "SIGKILL at epoch " in line:
+            try:
+                return float(line.rsplit(" ", 1)[1])
+            except ValueError:
+                break
+    return fallback
+
+
 class ReplicaKiller:
     """Kills a replica at a given time and starts it again at once, in a thread; records the times."""
 
@@ -135,11 +147,12 @@ class ReplicaKiller:
     def _run(self) -> None:
         if self.stop.wait(max(0.0, self.at - time.time())):
             return
+        called = time.time()
         done = cluster("kill-replica", str(self.replica), timeout=60)
         if done.returncode != 0:
             self.error = f"kill-replica failed: {(done.stderr or done.stdout).strip()[-300:]}"
             return
-        self.killed_at = time.time()
+        self.killed_at = kill_time(done.stdout, called)
         logger.info("rasa-%d killed", self.replica)
         self.restart_at = time.time()
         done = cluster("start-replica", str(self.replica), timeout=RESTART_GRACE_S + 300)

@@ -166,8 +166,8 @@ def conversation(
                 return
         if any(is_cancel_question(text, number) for text in reply.texts):
             cancel["asked"] = True
-            cancel["answer"] = "yes" if confirm else "no"
             reply = yield from _say(send, "cancel_answer", rng.choice(YES_TEXTS if confirm else NO_TEXTS))
+            cancel["answer"] = "yes" if confirm else "no"  # sent (a visit stopped in the pause before is not)
             if not reply.ok:
                 return
             cancel["done_seen"] = is_cancel_done(reply.texts, number)

@@ -150,3 +150,9 @@ def test_load_orders_go_into_the_database_after_the_highest_number(tmp_path: Pat
     assert [o["order_number"] for o in second] == ["20003", "20004"]
     cancelled = checker.read_cancellations(url, 0.0)
     assert {c.order_number for c in cancelled} == {"10019", "10025"}  # the seed's own cancelled orders
+
+
+def test_the_kill_time_is_the_one_cluster_sh_printed() -> None:
+    output = "cluster: rasa-1 SIGKILL at epoch 1796512200.123456789\ncluster: rasa-1 killed (SIGKILL) at ...\n"
+    assert run.kill_time(output, 5.0) == pytest.approx(1796512200.123456789)
+    assert run.kill_time("nothing", 5.0) == 5.0

@@ -115,3 +115,16 @@ def test_a_failed_turn_ends_the_visit_and_still_writes_its_lines() -> None:
     lines = dict(walk(bot, confirm=True))
     assert [step for step, _, _ in bot.sent][-1] == "photo"
     assert lines["visit"]["completed"] is False and lines["cancel"]["asked"] is False
+
+
+def test_a_visit_stopped_before_its_answer_was_sent_records_no_answer() -> None:
+    bot = FakeBot()
+    lines: List[Tuple[str, Dict[str, Any]]] = []
+    visit = scenario.conversation(bot.send, lambda kind, fields: lines.append((kind, fields)),
+                                  {"order_number": "20001", "email": "a@example.com"}, True, random.Random(1))
+    while not bot.sent or bot.sent[-1][0] != "cancel":
+        next(visit)  # the last one read the cancel question and stopped in the pause before the answer
+    visit.close()  # the run ends there
+    cancel = dict(lines)["cancel"]
+    assert cancel["asked"] is True and cancel["answer"] is None
+    assert [step for step, _, _ in bot.sent][-1] == "cancel"
