@@ -19,7 +19,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from assistant.keys import ATTACHMENT_PROBLEMS, ATTACHMENTS
-from channels.ratelimit import TokenBucketLimiter
+from channels.ratelimit import token_buckets
 from media import AttachmentError, AttachmentRef, AttachmentStore, default_store, sanitise_name
 
 logger = logging.getLogger(__name__)
@@ -219,11 +219,14 @@ class SenderThrottle:
     Args:
         rate_per_minute: Messages per minute granted to each sender (token bucket refill rate); 0 = off.
         burst: Messages a sender may send at once after a pause.
-        max_senders: Senders remembered (least recently seen forgotten first).
+        max_senders: Senders remembered (least recently seen forgotten first; in-process buckets only).
+        name: The limit's name in Redis (``REDIS_URL`` set: buckets shared by every server).
     """
 
-    def __init__(self, rate_per_minute: float = 30.0, burst: int = 10, max_senders: int = 10_000) -> None:
-        self._limiter = TokenBucketLimiter(rate_per_minute, burst, max_keys=max_senders)
+    def __init__(
+        self, rate_per_minute: float = 30.0, burst: int = 10, max_senders: int = 10_000, name: str = "platform-senders"
+    ) -> None:
+        self._limiter = token_buckets(name, rate_per_minute, burst, max_keys=max_senders)
         self._told: "OrderedDict[str, None]" = OrderedDict()  # senders already sent SLOW_DOWN_REPLY
         self._max_senders = max_senders
 

@@ -5,7 +5,10 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Tuple
+
+if TYPE_CHECKING:
+    from stores.buckets import RedisTokenBuckets
 
 
 class TokenBucketLimiter:
@@ -80,3 +83,27 @@ class TokenBucketLimiter:
             while len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
             return 0.0
+
+
+def token_buckets(
+    name: str,
+    rate_per_minute: float,
+    burst: int,
+    max_keys: int = 10_000,
+    environ: Optional[Mapping[str, str]] = None,
+) -> "TokenBucketLimiter | RedisTokenBuckets":
+    """The limiter for one rate limit: shared in Redis when ``REDIS_URL`` is set (every server counts against
+    the same buckets), else :class:`TokenBucketLimiter` in this process. A rate of 0 (off) is always local.
+
+    Args:
+        name: The limit's name in the Redis keys, e.g. ``rest-address-messages``.
+        rate_per_minute, burst, max_keys: As :class:`TokenBucketLimiter`.
+        environ: Where ``REDIS_URL`` is looked up (default ``os.environ``).
+    """
+    from stores.buckets import RedisTokenBuckets
+    from stores.settings import redis_url
+
+    url = redis_url(environ)
+    if url and rate_per_minute > 0:
+        return RedisTokenBuckets(url, name, rate_per_minute, burst)
+    return TokenBucketLimiter(rate_per_minute, burst, max_keys=max_keys)

@@ -30,6 +30,7 @@ REDIS_SOCKET_TIMEOUT_S = 5.0
 #: Key prefixes in Redis (one Redis database may be shared with other programs).
 LOCK_KEY_PREFIX = "shopbot:lock:"
 REPLY_KEY_PREFIX = "shopbot:reply:"
+RATE_KEY_PREFIX = "shopbot:rate:"
 
 
 def _value(environ: Optional[Mapping[str, str]], name: str) -> str:

@@ -109,9 +109,9 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
                     f"({limits.max_attachments}) or a full message could never be sent"
                 )
         self.parser = RequestParser(self.settings, limits.max_attachments)
-        self.rate_limit = UploadRateLimit(self.settings)
-        self.message_limit = MessageRateLimit(self.settings)
         environ_now = os.environ if environ is None else environ
+        self.rate_limit = UploadRateLimit(self.settings, environ_now)
+        self.message_limit = MessageRateLimit(self.settings, environ_now)
         self.web_senders = WebSenderIds.from_environ(environ_now)
         self.customers = CustomerTokens.from_environ(environ_now, self.settings.customer_token_leeway_s)
         install_server_guards(type(self).__name__, environ_now)

@@ -1,6 +1,7 @@
 """The REST channel's rate limits: messages and attachments, per sender id and per client address.
 
-Each limit is a pair of token buckets (:class:`channels.ratelimit.TokenBucketLimiter`):
+Each limit is a pair of token buckets (:func:`channels.ratelimit.token_buckets`: in Redis, shared by every
+server, when ``REDIS_URL`` is set; else in the process):
 
 - messages per client address (``address_message_rate_per_minute``/``address_message_burst``), checked first,
   before a byte of the body is read; a new web conversation (``POST .../session``) spends one token too;
@@ -17,7 +18,10 @@ import math
 
 from sanic.request import Request
 
-from channels.ratelimit import TokenBucketLimiter
+import os
+from typing import Mapping, Optional
+
+from channels.ratelimit import token_buckets
 from channels.rest.errors import ChannelError
 from channels.rest.settings import ChannelSettings
 
@@ -65,13 +69,18 @@ class MessageRateLimit:
     Args:
         settings: ``address_message_rate_per_minute``/``address_message_burst`` and
             ``message_rate_per_minute``/``message_burst``; a rate of 0 turns that bucket off.
+        environ: Where ``REDIS_URL`` is looked up: set, the buckets are shared by every server.
     """
 
-    def __init__(self, settings: ChannelSettings) -> None:
-        self.address_limiter = TokenBucketLimiter(
-            settings.address_message_rate_per_minute, settings.address_message_burst
+    def __init__(self, settings: ChannelSettings, environ: Optional[Mapping[str, str]] = None) -> None:
+        environ = os.environ if environ is None else environ
+        self.address_limiter = token_buckets(
+            "rest-address-messages", settings.address_message_rate_per_minute, settings.address_message_burst,
+            environ=environ,
         )
-        self.sender_limiter = TokenBucketLimiter(settings.message_rate_per_minute, settings.message_burst)
+        self.sender_limiter = token_buckets(
+            "rest-sender-messages", settings.message_rate_per_minute, settings.message_burst, environ=environ
+        )
 
     def check_address(self, request: Request) -> None:
         """Spends one token of the client address's bucket.
@@ -101,11 +110,17 @@ class UploadRateLimit:
     Args:
         settings: ``upload_rate_per_minute``/``upload_burst`` (per sender) and
             ``address_rate_per_minute``/``address_burst`` (per address); a rate of 0 turns that bucket off.
+        environ: Where ``REDIS_URL`` is looked up: set, the buckets are shared by every server.
     """
 
-    def __init__(self, settings: ChannelSettings) -> None:
-        self.sender_limiter = TokenBucketLimiter(settings.upload_rate_per_minute, settings.upload_burst)
-        self.address_limiter = TokenBucketLimiter(settings.address_rate_per_minute, settings.address_burst)
+    def __init__(self, settings: ChannelSettings, environ: Optional[Mapping[str, str]] = None) -> None:
+        environ = os.environ if environ is None else environ
+        self.sender_limiter = token_buckets(
+            "rest-sender-uploads", settings.upload_rate_per_minute, settings.upload_burst, environ=environ
+        )
+        self.address_limiter = token_buckets(
+            "rest-address-uploads", settings.address_rate_per_minute, settings.address_burst, environ=environ
+        )
 
     def check(self, request: Request, sender: str, count: int) -> None:
         """Spends ``count`` tokens of the sender's and the address's buckets, or none when either is short.

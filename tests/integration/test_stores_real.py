@@ -195,3 +195,30 @@ async def test_rasa_uses_the_store_unwrapped_so_an_outage_is_an_error_not_an_emp
     (tmp_path / "t.db").mkdir()  # the database file is gone and cannot be created: every query fails
     with pytest.raises(sa.exc.OperationalError):
         await agent.tracker_store.retrieve("web:gone")
+
+
+# ---- rate limits in Redis -------------------------------------------------------------------------------
+def test_two_servers_share_one_customers_rate_limit(redis_leases):
+    from channels.ratelimit import TokenBucketLimiter, token_buckets
+    from stores.buckets import RedisTokenBuckets
+
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    servers = [token_buckets(name, 6, 3, environ={"REDIS_URL": REDIS_URL}) for _ in range(2)]
+    assert all(isinstance(server, RedisTokenBuckets) for server in servers)
+    granted = [servers[i % 2].take_all(("203.0.113.7",)) for i in range(4)]
+    assert granted[:3] == [0.0, 0.0, 0.0]
+    assert 0 < granted[3] <= 10.5  # one token every 10 s at 6 a minute
+    assert servers[1].retry_after("203.0.113.7") > 0
+    assert servers[0].take_all(("198.51.100.1",)) == 0.0  # another customer has a bucket of their own
+    assert servers[0].take_all(("x",), 4) == float("inf")  # more than a bucket holds
+    assert isinstance(token_buckets(name, 0, 3, environ={"REDIS_URL": REDIS_URL}), TokenBucketLimiter)  # off
+    assert isinstance(token_buckets(name, 6, 3, environ={}), TokenBucketLimiter)
+
+
+def test_a_rate_limit_lets_requests_through_when_redis_is_down(caplog):
+    from stores.buckets import RedisTokenBuckets
+
+    down = RedisTokenBuckets("redis://127.0.0.1:1/0", "test-down", 1, 1)
+    with caplog.at_level("WARNING"):
+        assert [down.take_all(("a",)) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert sum("not checked" in record.getMessage() for record in caplog.records) == 1
