@@ -90,7 +90,11 @@ load_state() {
 }
 
 pid_of() { [ -f "$CLUSTER_DIR/$1.pid" ] && cat "$CLUSTER_DIR/$1.pid" || true; }
-alive() { local pid; pid="$(pid_of "$1")"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+# alive NAME: NAME's process exists and is not a zombie (a killed process whose parent has not reaped it).
+alive() {
+  local pid; pid="$(pid_of "$1")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]
+}
 http_code() { curl -s -o /dev/null -m "${2:-3}" -w '%{http_code}' "$1" 2>/dev/null || true; }
 rasa_port() { echo $((CLUSTER_RASA_BASE_PORT + $1)); }
 actions_port() { echo $((CLUSTER_ACTIONS_BASE_PORT + $1)); }
@@ -112,13 +116,13 @@ terminate() {
   if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then rm -f "$CLUSTER_DIR/$name.pid"; return 0; fi
   kill "-$signal" -- "-$pid" 2>/dev/null || kill "-$signal" "$pid" 2>/dev/null || true
   if [ "$signal" = TERM ]; then
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 "$pid" 2>/dev/null; then
+    for _ in $(seq 1 40); do alive "$name" || break; sleep 0.5; done
+    if alive "$name"; then
       note "$name did not stop within 20 s: KILL"
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
-  for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  for _ in $(seq 1 40); do alive "$name" || break; sleep 0.1; done
   rm -f "$CLUSTER_DIR/$name.pid"
 }
 

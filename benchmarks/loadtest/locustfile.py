@@ -116,9 +116,10 @@ class Customer(HttpUser):
             with self.client.post(path, json=body, name=name, timeout=PLAN["timeout_s"],
                                   catch_response=True) as response:
                 status = int(response.status_code or 0)
-                error = None
+                error = detail = None
                 if status == 0:
-                    error = type(getattr(response, "error", None)).__name__
+                    cause = getattr(response, "error", None)
+                    error, detail = type(cause).__name__, str(cause)[:200]
                     response.failure(error)
                 elif status != 200:
                     error = f"HTTP {status}"
@@ -126,7 +127,7 @@ class Customer(HttpUser):
                 else:
                     response.success()
             log("attempt", {**self.ids(), **fields, "attempt": attempt, "t0": t0, "t1": time.time(),
-                            "status": status, "error": error})
+                            "status": status, "error": error, "detail": detail})
             if status not in RETRY_STATUSES or attempt == PLAN["max_attempts"]:
                 break
             self._pause_before_retry(attempt, response)
