@@ -149,3 +149,12 @@ cluster-stop:  ## stop the cluster of make cluster
 loadtest: venv $(LOAD_STAMP)  ## Locust customers through the cluster (USERS=50 DURATION=180), a replica killed mid-run, checks; reports/loadtest
 	@bash scripts/cluster.sh status >/dev/null 2>&1 || $(MAKE) --no-print-directory cluster
 	$(PY) -m benchmarks.loadtest $(if $(USERS),--users $(USERS)) $(if $(DURATION),--duration $(DURATION)) $(LOADTEST_ARGS)
+
+# ---- one text turn vs a stock `rasa init` bot, throughput, and a profile of the server ----------------------
+.PHONY: bench-latency profile-server
+bench-latency: venv  ## one text turn p50 of ours vs a stock `rasa init` bot side by side (TURNS=200); CONCURRENCY=50 DURATION=60: throughput
+	$(PY) -m benchmarks.bench_latency --out reports/bench-latency $(if $(TURNS),--turns $(TURNS)) \
+	  $(if $(CONCURRENCY),--concurrency $(CONCURRENCY) $(if $(DURATION),--duration $(DURATION)))
+
+profile-server: venv  ## py-spy flame graph + top functions of our server under 50 concurrent senders for 25 s; reports/profile
+	$(PY) -m benchmarks.bench_latency --out reports/profile --concurrency 50 --duration 25 --profile reports/profile
