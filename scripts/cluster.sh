@@ -89,11 +89,31 @@ load_state() {
   export ACTION_SERVER_TOKEN SENDER_ID_SECRET CUSTOMER_TOKEN_SECRET
 }
 
-pid_of() { [ -f "$CLUSTER_DIR/$1.pid" ] && cat "$CLUSTER_DIR/$1.pid" || true; }
-# alive NAME: NAME's process exists and is not a zombie (a killed process whose parent has not reaped it).
+# Pid files hold "PID START": the process's start time (clock ticks since boot, /proc/PID/stat field 22), so
+# that a pid the system has given to another process since is never taken for ours (nor signalled).
+start_ticks() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+  stat="${stat##*) }"
+  # shellcheck disable=SC2086
+  set -- $stat
+  echo "${20:-}"
+}
+pid_of() {
+  local pid start
+  [ -f "$CLUSTER_DIR/$1.pid" ] || return 0
+  read -r pid start <"$CLUSTER_DIR/$1.pid" || true
+  if [ -n "$pid" ] && [ -n "${start:-}" ] && [ "$(start_ticks "$pid")" = "$start" ]; then echo "$pid"; fi
+}
+# alive NAME: NAME's process exists and has not exited. A killed process is a zombie ("Z") until its parent
+# reaps it; while other threads are still being torn down it shows "Zl" and still holds its sockets, so only a
+# zombie without "l" counts as gone.
 alive() {
-  local pid; pid="$(pid_of "$1")"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)" != Z ]
+  local pid stat
+  pid="$(pid_of "$1")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  stat="$(ps -o stat= -p "$pid" 2>/dev/null | tr -d ' ')"
+  [ -n "$stat" ] && ! { [ "${stat:0:1}" = Z ] && [[ "$stat" != *l* ]]; }
 }
 http_code() { curl -s -o /dev/null -m "${2:-3}" -w '%{http_code}' "$1" 2>/dev/null || true; }
 rasa_port() { echo $((CLUSTER_RASA_BASE_PORT + $1)); }
@@ -106,7 +126,7 @@ launch() {
   local name="$1"; shift
   echo "=== $(date -u +%FT%TZ) start: $*" >>"$CLUSTER_DIR/$name.log"
   setsid "$@" >>"$CLUSTER_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$CLUSTER_DIR/$name.pid"
+  echo "$! $(start_ticks $!)" >"$CLUSTER_DIR/$name.pid"
 }
 
 # terminate NAME [SIGNAL]: the process group of NAME's pid; with TERM it waits up to 20 s, then KILLs.
@@ -122,7 +142,7 @@ terminate() {
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
-  for _ in $(seq 1 40); do alive "$name" || break; sleep 0.1; done
+  for _ in $(seq 1 100); do alive "$name" || break; sleep 0.1; done
   rm -f "$CLUSTER_DIR/$name.pid"
 }
 
@@ -450,11 +470,12 @@ cmd_start_replica() {
   load_state
   replica_index "${1:-}"
   alive "rasa-$1" && die "rasa-$1 is running (pid $(pid_of "rasa-$1"))"
+  for _ in $(seq 1 50); do port_busy "$(rasa_port "$1")" || break; sleep 0.2; done
   port_busy "$(rasa_port "$1")" && die "port $(rasa_port "$1") is in use"
   start_rasa_i "$1"
   note "rasa-$1 started (pid $(pid_of "rasa-$1")) at $(date -u +%FT%T.%3NZ)"
   if [ "${2:-}" != --no-wait ]; then
-    wait_replica_ready "$1"
+    wait_replica_ready "$1" || { terminate "rasa-$1"; exit 1; }
     note "rasa-$1 ready at $(date -u +%FT%T.%3NZ)"
   fi
 }

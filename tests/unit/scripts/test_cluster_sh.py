@@ -70,3 +70,17 @@ def test_a_replica_index_outside_the_cluster_is_refused(tmp_path: Path) -> None:
     done = subprocess.run(["bash", str(SCRIPT), "kill-replica", "3"], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "CLUSTER_DIR": str(tmp_path)}, timeout=60)
     assert done.returncode == 1 and "1..2" in done.stderr
+
+
+def test_a_pid_file_names_our_process_only_while_its_start_time_matches(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        done = bash(f"echo \"{sleeper.pid} $(start_ticks {sleeper.pid})\" >\"$CLUSTER_DIR/a.pid\"; "
+                    f"echo '{sleeper.pid} 1' >\"$CLUSTER_DIR/b.pid\"; "
+                    "echo \"a=$(pid_of a) b=$(pid_of b) c=$(pid_of c)\"; alive a && alive b || echo 'b not alive'",
+                    tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split("\n")[:2] == [f"a={sleeper.pid} b= c=", "b not alive"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
