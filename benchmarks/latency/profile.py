@@ -2,7 +2,9 @@
 
 py-spy records the Rasa process (``--pid``, all threads that are not idle, 100 samples a second) in its ``raw``
 format: one line per distinct stack, ``frame;frame;...;leaf count``, each frame ``function (file:line)`` with
-the file shortened to its package path (``rasa/core/policies/ted_policy.py``). From those lines:
+the file shortened to its package path (``rasa/core/policies/ted_policy.py``). Samples of threads that only
+wait (leaf frame in :data:`IDLE_LEAVES`: idle thread-pool workers, the event loop's poll) are left out; from
+the other lines:
 
 - the inclusive share of each component of the turn (:data:`CATEGORIES`): the samples whose stack holds a
   frame of it, over all samples (the same sample may count for several components: DIET runs inside the
@@ -38,8 +40,17 @@ CATEGORIES: Tuple[Tuple[str, str], ...] = (
     ("RulePolicy", r"rule_policy\.py"),
     ("MemoizationPolicy", r"memoization\.py"),
     ("project components (components/, encoders/)", r"\((components|encoders)/"),
-    ("Sanic / HTTP", r"\((sanic|sanic_routing|httptools)/"),
+    ("SQLAlchemy / SQLite (tracker store queries, connections)", r"\(sqlalchemy/|_sqlite_pragmas"),
+    ("NLU graph in the worker pool's threads", r"\(channels/worker_pool\.py"),
+    ("event loop thread (HTTP, Rasa's processor, the policies)", r"^main \(rasa/__main__\.py"),
 )
+
+#: Leaf frames of threads that wait rather than work (py-spy's own idle detection misses threads blocked in C
+#: calls such as ``SimpleQueue.get``): the thread pools' idle workers, ``threading`` waits, selectors, and the
+#: uvloop event loop itself (its Python callbacks show as deeper frames).
+IDLE_LEAVES = re.compile(r"^(_worker \(concurrent/futures/thread\.py|wait \(threading\.py|"
+                         r"_wait_for_tstate_lock \(threading\.py|select \(selectors\.py|"
+                         r"serve \(sanic/server/runners\.py|get \(queue\.py)")
 
 _LINE = re.compile(r"^(?P<stack>.*) (?P<count>\d+)$")
 _LINE_NO = re.compile(r":\d+\)$")
@@ -58,6 +69,18 @@ def parse_raw(text: str) -> List[Tuple[List[str], int]]:
         if match and match["stack"]:
             stacks.append((match["stack"].split(";"), int(match["count"])))
     return stacks
+
+
+def split_idle(stacks: Sequence[Tuple[List[str], int]]
+               ) -> Tuple[List[Tuple[List[str], int]], int]:
+    """``(busy stacks, idle samples)``: stacks whose leaf frame is a wait (:data:`IDLE_LEAVES`) left out."""
+    busy, idle = [], 0
+    for frames, count in stacks:
+        if IDLE_LEAVES.match(frames[-1]):
+            idle += count
+        else:
+            busy.append((frames, count))
+    return busy, idle
 
 
 def category_shares(stacks: Sequence[Tuple[List[str], int]],
@@ -85,9 +108,15 @@ def top_functions(stacks: Sequence[Tuple[List[str], int]], limit: int = 25) -> D
 
 
 def summary_text(stacks: Sequence[Tuple[List[str], int]], note: str = "", limit: int = 25) -> str:
-    """The text summary: the components' shares, then the top functions (inclusive and own)."""
+    """The text summary of the working samples (:func:`split_idle`): the components' shares, then the top
+    functions (inclusive and own)."""
+    everything = sum(count for _, count in stacks)
+    stacks, idle = split_idle(stacks)
     total = sum(count for _, count in stacks)
-    lines = [f"py-spy samples of the server under load: {total} (active threads; 100 Hz)"]
+    lines = [f"py-spy samples of the server under load: {everything} (threads py-spy saw active; 100 Hz), of "
+             f"which {idle} ({100 * idle / (everything or 1):.1f} %) were waits (idle pool workers, the event "
+             f"loop's poll) and are left out: the shares below are of the other {total} (per thread: two threads "
+             "sampled at once count twice, and a thread waiting for the GIL counts as working)"]
     if note:
         lines.append(note)
     lines += ["", "Inclusive share of the samples by component (a sample may count for several):"]
@@ -207,10 +236,11 @@ def write_profile(raw_out: Path, out: Path, note: str = "") -> Dict[str, object]
     if not raw_out.is_file():
         raise RuntimeError(f"py-spy wrote no {raw_out}")
     stacks = parse_raw(raw_out.read_text(errors="replace"))
-    if not stacks:
-        raise RuntimeError(f"{raw_out} holds no samples")
-    (out / "server.svg").write_text(flame_svg(stacks, "Rasa server (ours) under the throughput load"),
-                                    encoding="utf-8")
+    busy, idle = split_idle(stacks)
+    if not busy:
+        raise RuntimeError(f"{raw_out} holds no samples of a working thread")
+    (out / "server.svg").write_text(
+        flame_svg(busy, "Rasa server (ours) under the throughput load, waits left out"), encoding="utf-8")
     (out / "summary.txt").write_text(summary_text(stacks, note), encoding="utf-8")
-    return {"samples": sum(count for _, count in stacks), "shares_pct": category_shares(stacks),
-            "top_inclusive": top_functions(stacks, 10)["inclusive"]}
+    return {"samples": sum(count for _, count in stacks), "idle_samples": idle,
+            "shares_pct": category_shares(busy), "top_inclusive": top_functions(busy, 10)["inclusive"]}

@@ -117,10 +117,11 @@ def format_throughput_report(result: Mapping[str, Any]) -> str:
         if profile.get("error"):
             lines.append(f"Not recorded: {profile['error']}")
         else:
-            lines.append(f"{profile['samples']} samples; flame graph `{profile['svg']}`, summary "
+            lines.append(f"{profile['samples']} samples, {profile.get('idle_samples', 0)} of them waits (left out); "
+                         f"flame graph `{profile['svg']}`, summary "
                          f"`{profile['summary']}`. The throughput above was measured while py-spy sampled the "
                          "server (it pauses it ~100 times a second): not the benchmark's figure.")
-            lines += ["", "| component | inclusive share of samples |", "|---|---|"]
+            lines += ["", "| component | inclusive share of the working samples |", "|---|---|"]
             lines += [f"| {name} | {share:.1f} % |" for name, share in profile["shares_pct"].items()]
     if result.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {note}" for note in result["notes"]]

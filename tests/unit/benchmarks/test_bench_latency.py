@@ -108,12 +108,14 @@ RAW = "\n".join([
     "<module> (rasa/__main__.py:1);handle (rasa/core/processor.py:10);predict (rasa/core/policies/ted_policy.py:9);"
     "call (tensorflow/python/eager/def_function.py:3) 50",
     "<module> (rasa/__main__.py:1);_retrieve_now (stores/tracker.py:99);from_dict (rasa/shared/core/trackers.py:7) 20",
+    "_bootstrap (threading.py:973);run (threading.py:953);_worker (concurrent/futures/thread.py:81) 300",
     "garbage line without a count",
 ])
 
 
 def test_profile_shares_are_inclusive_and_the_top_functions_ignore_line_numbers() -> None:
-    stacks = profile.parse_raw(RAW)
+    stacks, idle = profile.split_idle(profile.parse_raw(RAW))
+    assert idle == 300  # the idle pool worker
     assert len(stacks) == 3 and sum(count for _, count in stacks) == 100
     shares = profile.category_shares(stacks)
     assert shares["jsonschema (validation)"] == 30.0
@@ -124,19 +126,20 @@ def test_profile_shares_are_inclusive_and_the_top_functions_ignore_line_numbers(
     assert tops["inclusive"][0] == ("<module> (rasa/__main__.py)", 100)
     assert ("handle (rasa/core/processor.py)", 80) in tops["inclusive"]
     assert tops["self"][0] == ("call (tensorflow/python/eager/def_function.py)", 50)
-    text = profile.summary_text(stacks)
-    assert " 30.0 %  jsonschema" in text and "100 (active threads" in text
+    text = profile.summary_text(profile.parse_raw(RAW))
+    assert " 30.0 %  jsonschema" in text and "300 (75.0 %) were waits" in text and "of the other 100" in text
 
 
 def test_the_flame_graph_is_an_svg_with_one_box_per_function(tmp_path: Path) -> None:
-    svg = profile.flame_svg(profile.parse_raw(RAW), width=1000)
+    svg = profile.flame_svg(profile.split_idle(profile.parse_raw(RAW))[0], width=1000)
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
     # the background + all, <module>, handle, validate, predict, call, _retrieve_now, from_dict
     assert svg.count("<rect") == 1 + 8
     assert "100 samples" in svg and "validate (jsonschema/validators.py)" in svg
     (tmp_path / "server.raw").write_text(RAW)
     shares = profile.write_profile(tmp_path / "server.raw", tmp_path)
-    assert shares["samples"] == 100 and (tmp_path / "server.svg").is_file()
+    assert shares["samples"] == 400 and shares["idle_samples"] == 300 and (tmp_path / "server.svg").is_file()
+    assert shares["shares_pct"]["jsonschema (validation)"] == 30.0
     (tmp_path / "empty.raw").write_text("")
     with pytest.raises(RuntimeError):
         profile.write_profile(tmp_path / "empty.raw", tmp_path)
