@@ -135,3 +135,15 @@ def test_every_shared_text_case_gets_a_reply_and_changes_nothing(agent, reposito
     for number, text in enumerate(cases):
         _assert_bad_input_is_answered(agent, f"shared-case-{number}", text)
     assert _order_statuses(repository) == before
+
+
+@pytest.mark.parametrize("typed, intent", [
+    ("Yes, cancel it", "affirm"), ("No, keep it", "deny"), ("Yes, change it", "affirm"), ("No, keep them", "deny"),
+])
+def test_typing_a_buttons_title_means_what_the_button_means(agent, typed, intent):
+    """Customers type what a button says instead of pressing it (found by the load test: 'yes, cancel it' got
+    the fallback and the order stayed)."""
+    import asyncio
+
+    parsed = asyncio.run(agent.parse_message(typed))
+    assert parsed["intent"]["name"] == intent
