@@ -37,7 +37,7 @@ each server's whole process tree from /proc), machine, date, load average, commi
 
 **Throughput mode** (`--concurrency N`): ours alone; N senders (asyncio + aiohttp), each from its own loopback
 address and in its own conversation (a new one after each pass of the script), each sending its next turn as
-soon as the last was answered, for `--duration` seconds (bounded: no turn starts after it, at most 20 turns a
+soon as the last was answered (or `--think-ms` later), for `--duration` seconds (bounded: no turn starts after it, at most 20 turns a
 second per sender). Reported: answered turns/s (`server_busy` answers of the worker pool counted apart),
 p50/p95/p99, errors; `<out>/throughput.md` and `throughput.json`. With `--profile DIR`, py-spy records the
 Rasa process for the duration of the load: `DIR/server.svg` (flame graph), `DIR/summary.txt` (shares of
@@ -319,7 +319,11 @@ def run_throughput(args: argparse.Namespace, model: Path, run_dir: Path) -> Dict
     run_id = secrets.token_hex(3)
     started: List[servers.RunningServer] = []
     profile_result: Optional[Dict[str, Any]] = None
-    notes: List[str] = []
+    notes: List[str] = [
+        "The worker pool admits NLU_WORKERS + NLU_QUEUE text parses (2 + 30 by default); the senders beyond that "
+        "are answered utter_server_busy, counted apart, and a closed-loop sender sends its next turn as soon as "
+        "that answer comes, so with more senders than admissions the busy answers multiply and take server "
+        "time of their own (policies, tracker store) from the answered turns."]
     with stopped_on_exit(started):
         tracker_file = run_dir / "tracker-ours.db"
         logger.info("Starting ours (%s) ...", model.name)
@@ -340,7 +344,8 @@ def run_throughput(args: argparse.Namespace, model: Path, run_dir: Path) -> Dict
         logger.info("%d senders for %g s ...", args.concurrency, args.duration)
         with tqdm(desc="turns", unit="turn", file=sys.stderr) as bar:
             tally, _ = asyncio.run(clients.load(ours.url, ours.token, OURS_SCRIPT, args.concurrency, args.duration,
-                                                busy_texts(), args.message_id, run_id, progress=bar))
+                                                busy_texts(), args.message_id, run_id, progress=bar,
+                                                think_s=args.think_ms / 1000))
         memory_end = servers.memory_of(ours)
         if spy is not None:
             try:
@@ -363,6 +368,7 @@ def run_throughput(args: argparse.Namespace, model: Path, run_dir: Path) -> Dict
     result.update({
         "concurrency": args.concurrency,
         "duration_s": args.duration,
+        "think_ms": args.think_ms,
         "script": list(OURS_SCRIPT),
         "setup": bot.setup,
         "throughput": clients.throughput_summary(tally, args.duration),
@@ -388,6 +394,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--concurrency", type=int, default=0,
                         help="throughput mode: this many concurrent senders against ours alone (e.g. 50)")
     parser.add_argument("--duration", type=float, default=60.0, help="throughput mode: seconds of load (60)")
+    parser.add_argument("--think-ms", type=float, default=0.0,
+                        help="throughput mode: pause of each sender after an answer (0: send the next turn at once)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="throughput mode: py-spy records the server meanwhile; flame graph + summary here")
     args = parser.parse_args(argv)

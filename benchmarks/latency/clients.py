@@ -121,12 +121,13 @@ class LoadTally:
 
 async def load(url: str, token: Optional[str], script: Sequence[str], concurrency: int, duration_s: float,
                busy_texts: Sequence[str], with_message_id: bool = True, run_id: str = "",
-               max_turns_per_sender: int = 0, progress: Any = None) -> "tuple[LoadTally, float]":
+               max_turns_per_sender: int = 0, progress: Any = None, think_s: float = 0.0
+               ) -> "tuple[LoadTally, float]":
     """``concurrency`` senders, each from its own loopback address, each sending the turns of ``script`` in a
     conversation of its own as fast as it is answered (closed loop: one request open per sender), a new
-    conversation after each pass of the script, until ``duration_s`` has passed (no turn starts after it) or
-    ``max_turns_per_sender`` (default ``duration_s`` × 20) turns. Returns the tally and the start time
-    (``perf_counter``)."""
+    conversation after each pass of the script, ``think_s`` after each answer (default 0: at once), until
+    ``duration_s`` has passed (no turn starts after it) or ``max_turns_per_sender`` (default ``duration_s`` × 20)
+    turns. Returns the tally and the start time (``perf_counter``)."""
     import aiohttp
 
     cap = max_turns_per_sender or max(1, int(duration_s * 20))
@@ -158,6 +159,8 @@ async def load(url: str, token: Optional[str], script: Sequence[str], concurrenc
                                     error is None and is_busy(payload, busy_texts)))
                 if progress is not None:
                     progress.update(1)
+                if think_s:
+                    await asyncio.sleep(think_s)
 
     await asyncio.gather(*(sender(index) for index in range(concurrency)))
     return tally, started

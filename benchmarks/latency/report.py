@@ -98,7 +98,8 @@ def format_throughput_report(result: Mapping[str, Any]) -> str:
         f"- server: {result['setup']}",
         f"- load: {result['concurrency']} senders, each from its own loopback address, each in a conversation "
         f"of its own (a new one after each pass of {len(result['script'])} turns: {', '.join(result['script'])}), "
-        "a closed loop (the next turn as soon as the answer came)",
+        + (f"the next turn {result.get('think_ms'):g} ms after each answer" if result.get("think_ms") else
+           "a closed loop (the next turn as soon as the answer came)"),
         "",
         "| answered turns/s | answers/s incl. server_busy | p50 ms | p95 ms | p99 ms | turns | server_busy | "
         "errors |",

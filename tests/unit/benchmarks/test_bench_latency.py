@@ -190,6 +190,7 @@ def test_the_throughput_report(tmp_path: Path) -> None:
                    "memory_end": {"rasa_rss_mib": 1.0}, "profile": {"error": "py-spy is not installed"}})
     text = report.format_throughput_report(result)
     assert "**1.00 answered turns/s** with 50 concurrent senders" in text
-    assert "Not recorded: py-spy is not installed" in text
+    assert "Not recorded: py-spy is not installed" in text and "a closed loop" in text
+    assert "the next turn 500 ms after each answer" in report.format_throughput_report({**result, "think_ms": 500.0})
     assert report.one_line(result).startswith("bench-latency throughput: 1.00 turns/s")
     assert report.write_report(result, tmp_path).name == "throughput.md"
