@@ -58,6 +58,9 @@ async def replies_in_tracker(tracker_store: Any, sender_id: str, message_id: str
     """
     if tracker_store is None:
         return None
+    quick_check = getattr(tracker_store, "has_user_message", None)
+    if quick_check is not None and not await quick_check(sender_id, message_id):
+        return None  # the usual case, answered by one indexed query instead of reading the whole tracker
     tracker = await tracker_store.retrieve(sender_id)
     if tracker is None:
         return None

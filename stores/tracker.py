@@ -175,6 +175,26 @@ class SQLConversationStore(SQLTrackerStore):
             session.commit()
         return len(stale)
 
+    async def has_user_message(self, sender_id: Text, message_id: Text) -> bool:
+        """Whether ``sender_id``'s latest session holds a user event with ``message_id`` (one indexed query,
+        no tracker deserialised; for :func:`channels.dedupe.replies_in_tracker`)."""
+        return await self._in_thread(self._has_user_message_now, sender_id, message_id)
+
+    def _has_user_message_now(self, sender_id: Text, message_id: Text) -> bool:
+        needle = json.dumps({"message_id": message_id})[1:-1]  # '"message_id": "<id>"' as json.dumps writes it
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.session_scope() as session:
+            row = (
+                session.query(self.SQLEvent.id)
+                .filter(
+                    self.SQLEvent.sender_id == sender_id,
+                    self.SQLEvent.type_name == "user",
+                    self.SQLEvent.data.like(f"%{escaped}%", escape="\\"),
+                )
+                .first()
+            )
+        return row is not None
+
     def delete_conversation(self, sender_id: Text) -> int:
         """Deletes every stored event of ``sender_id`` (all sessions); returns how many rows went."""
         with self.session_scope() as session:
@@ -192,7 +212,14 @@ def _engine(url: str) -> "sa.engine.Engine":
             kwargs.update(poolclass=sa.pool.StaticPool, connect_args={"check_same_thread": False})
         else:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs.update(connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            # connections are kept and reused (SQLAlchemy 1.4 opens a new one per session for a SQLite file:
+            # a connect, the pragmas and a close on every query cost a quarter of a turn under load)
+            kwargs.update(
+                poolclass=sa.pool.QueuePool,
+                pool_size=DB_THREADS,
+                max_overflow=DB_THREADS,
+                connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            )
     else:
         kwargs["pool_pre_ping"] = True
     engine = sa.create_engine(url, **kwargs)

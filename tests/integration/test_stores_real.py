@@ -222,3 +222,21 @@ def test_a_rate_limit_lets_requests_through_when_redis_is_down(caplog):
     with caplog.at_level("WARNING"):
         assert [down.take_all(("a",)) for _ in range(3)] == [0.0, 0.0, 0.0]
     assert sum("not checked" in record.getMessage() for record in caplog.records) == 1
+
+
+async def test_a_message_id_is_found_by_one_query_and_wildcards_are_not_wildcards(tracker_url):
+    from channels.dedupe import replies_in_tracker
+
+    store = SQLConversationStore(DOMAIN, host=tracker_url)
+    tracker = DialogueStateTracker("web:ids", DOMAIN.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    _turn(tracker, "hi", "hello", "m_1")
+    _turn(tracker, "price", "1.79", "messenger-m.ab%cd")
+    await store.save(tracker)
+    assert await store.has_user_message("web:ids", "m_1")
+    assert await store.has_user_message("web:ids", "messenger-m.ab%cd")
+    for absent in ("mX1", "m_", "m%", "messenger-m.abXcd", "1"):
+        assert not await store.has_user_message("web:ids", absent), absent
+    assert not await store.has_user_message("web:other", "m_1")
+    assert await replies_in_tracker(store, "web:ids", "m_1") == [{"recipient_id": "web:ids", "text": "hello"}]
+    assert await replies_in_tracker(store, "web:ids", "mX1") is None
