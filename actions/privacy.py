@@ -4,7 +4,8 @@
 in this session, is asked straight away; anyone else proves one of their orders first (order number and the
 email address on it, as in the order forms). Then the customer confirms, and ``action_delete_my_data`` deletes
 the uploads of this conversation and erases the transcripts of the customer's support tickets
-(:func:`shop.erasure.erase_customer`). Closing the account itself stays in the account settings.
+(:func:`shop.erasure.erase_customer`), and sets ``erase_conversation`` so that the SQL tracker store deletes
+the conversation's history instead of saving the turn. Closing the account itself stays in the account settings.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import logging
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import common
+from assistant.keys import ERASE_CONVERSATION_SLOT
 from actions.common import ShopAction
 from actions.orders import ORDER_FLOW_SLOTS
 from actions.tracker_utils import reset_slots, upload_ids
@@ -95,6 +97,8 @@ class ActionDeleteMyData(ShopAction):
             dispatcher.utter_message(
                 response="utter_data_deleted", uploads=report.uploads, tickets=report.tickets
             )
+            # the conversation itself goes too: the tracker store deletes it instead of saving this turn
+            return [*reset_slots(*DELETE_FLOW_SLOTS), SlotSet(ERASE_CONVERSATION_SLOT, True)]
         return reset_slots(*DELETE_FLOW_SLOTS)
 
 

@@ -50,6 +50,10 @@ ATTACHMENT_PROBLEM = "attachment_problem"
 #: set by channels only, after checking the token (never from client-sent metadata).
 CUSTOMER = "customer"
 
+#: Slot set to ``True`` by "delete my data" once the customer's data is erased: the SQL tracker store then deletes
+#: the whole conversation instead of saving it (``stores.tracker.SQLConversationStore``).
+ERASE_CONVERSATION_SLOT = "erase_conversation"
+
 #: Keys that only the channel and the NLU components may set; a client's values for them are dropped.
 RESERVED_METADATA_KEYS: FrozenSet[str] = frozenset(
     {ATTACHMENTS, ATTACHMENT_PROBLEMS, TRANSCRIPT, IMAGE_LABELS, CUSTOMER}

@@ -40,6 +40,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from assistant.keys import ERASE_CONVERSATION_SLOT
 from stores import settings
 from stores.errors import StoreUnavailable
 
@@ -119,6 +120,10 @@ class SQLConversationStore(SQLTrackerStore):
         await self._in_thread(self._save_now, tracker)
 
     def _save_now(self, tracker: DialogueStateTracker) -> None:
+        if erasure_requested(tracker):
+            deleted = self.delete_conversation(tracker.sender_id)
+            logger.info("Conversation %.40s erased on request (%d events deleted)", tracker.sender_id, deleted)
+            return
         with self.session_scope() as session:
             for event in list(self._additional_events(session, tracker)):
                 data = event.as_dict()
@@ -201,6 +206,19 @@ class SQLConversationStore(SQLTrackerStore):
             deleted = session.execute(sa.delete(self.SQLEvent).where(self.SQLEvent.sender_id == sender_id))
             session.commit()
             return int(deleted.rowcount or 0)
+
+
+def erasure_requested(tracker: DialogueStateTracker) -> bool:
+    """Whether the latest turn of ``tracker`` set :data:`assistant.keys.ERASE_CONVERSATION_SLOT` to true ("delete
+    my data" erased the customer's data: the conversation's history goes too)."""
+    from rasa.shared.core.events import SlotSet, UserUttered
+
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return False
+        if isinstance(event, SlotSet) and event.key == ERASE_CONVERSATION_SLOT and event.value is True:
+            return True
+    return False
 
 
 def _engine(url: str) -> "sa.engine.Engine":

@@ -240,3 +240,24 @@ async def test_a_message_id_is_found_by_one_query_and_wildcards_are_not_wildcard
     assert not await store.has_user_message("web:other", "m_1")
     assert await replies_in_tracker(store, "web:ids", "m_1") == [{"recipient_id": "web:ids", "text": "hello"}]
     assert await replies_in_tracker(store, "web:ids", "mX1") is None
+
+
+async def test_delete_my_data_erases_the_stored_conversation_instead_of_saving_the_turn(tracker_url):
+    store = SQLConversationStore(DOMAIN, host=tracker_url)
+    tracker = DialogueStateTracker("web:erase", DOMAIN.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    _turn(tracker, "where is 10027", "email?", "m1")
+    await store.save(tracker)
+    assert await store.retrieve("web:erase") is not None
+    tracker.update(UserUttered("yes delete my data", {"name": "affirm", "confidence": 1.0}, message_id="m2"))
+    tracker.update(SlotSet("erase_conversation", True))
+    tracker.update(BotUttered("Done: your data is deleted."))
+    await store.save(tracker)
+    assert await store.retrieve("web:erase") is None
+    assert "web:erase" not in await store.keys()
+    other = DialogueStateTracker("web:keep", DOMAIN.slots)  # a later turn without the slot is saved as usual
+    _turn(other, "hi", "hello", "m1")
+    other.update(SlotSet("erase_conversation", True))
+    _turn(other, "thanks", "you're welcome", "m2")
+    await store.save(other)
+    assert await store.retrieve("web:keep") is not None
