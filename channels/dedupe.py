@@ -25,13 +25,22 @@ from stores.replies import ClaimState, ReplyLedger
 logger = logging.getLogger(__name__)
 
 #: Seconds a duplicate waits for the copy another server is handling before it is told to try again.
-DUPLICATE_WAIT_S = 60.0
+DUPLICATE_WAIT_S = 30.0  # well under Sanic's response timeout (60 s), so the client gets this answer
 
 Replies = List[Dict[str, Any]]
 
 
 class StillHandling(Exception):
     """A copy of this message is still being handled elsewhere after :data:`DUPLICATE_WAIT_S` seconds."""
+
+
+def ledger_key(sender_id: str, message_id: str) -> str:
+    """The reply ledger's key of a message: ``<len(sender_id)>:<sender_id>:<message_id>``.
+
+    The length prefix keeps it unambiguous although both parts may contain ``:`` (``api:a`` + ``b:c`` and
+    ``api:a:b`` + ``c`` are different keys).
+    """
+    return f"{len(sender_id)}:{sender_id}:{message_id}"
 
 
 def bot_replies(bot: BotUttered, recipient_id: str) -> Dict[str, Any]:
@@ -61,7 +70,8 @@ async def replies_in_tracker(tracker_store: Any, sender_id: str, message_id: str
     quick_check = getattr(tracker_store, "has_user_message", None)
     if quick_check is not None and not await quick_check(sender_id, message_id):
         return None  # the usual case, answered by one indexed query instead of reading the whole tracker
-    tracker = await tracker_store.retrieve(sender_id)
+    # every session: a retry may come after the conversation started a new one
+    tracker = await tracker_store.retrieve_full_tracker(sender_id)
     if tracker is None:
         return None
     replies: Optional[Replies] = None
@@ -101,7 +111,7 @@ async def handle_once(
         StillHandling: when a copy is still being handled after ``wait_s`` seconds.
         Exception: whatever ``handle`` or the stores raise (the claim is freed first).
     """
-    key = f"{sender_id}:{message_id}"
+    key = ledger_key(sender_id, message_id)
     claim = await ledger.claim(key)
     if claim.state is ClaimState.BUSY:
         logger.info("Message %.64s of %.40s is being handled elsewhere; waiting", message_id, sender_id)

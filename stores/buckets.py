@@ -6,8 +6,8 @@ script reads and spends all buckets of one request atomically, on Redis's clock,
 balancer grant one customer the configured rate, not N times it. Each bucket is a hash ``{tokens, ts}`` that
 expires once it would be full again.
 
-A rate limit must not take the shop down: when Redis does not answer, the request is let through and one
-warning a minute is logged (the lock store, which does need Redis, answers that customer with "I'm having
+A rate limit must not take the shop down: when Redis does not answer within 0.1 s, the request is let
+through, Redis is not asked again for 5 s, and one warning a minute is logged (the lock store, which does need Redis, answers that customer with "I'm having
 trouble right now" anyway).
 """
 from __future__ import annotations
@@ -21,8 +21,13 @@ from stores.settings import RATE_KEY_PREFIX
 
 logger = logging.getLogger(__name__)
 
-#: Seconds one rate-limit call may wait for Redis before the request is let through.
-RATE_LIMIT_TIMEOUT_S = 0.5
+#: Seconds one rate-limit call may wait for Redis before the request is let through (the call blocks the
+#: event loop, so this is short).
+RATE_LIMIT_TIMEOUT_S = 0.1
+
+#: Seconds the limits are not asked of Redis after it failed to answer (requests let through meanwhile), so a
+#: frozen Redis costs one timeout per this many seconds, not one per request.
+RATE_LIMIT_BACKOFF_S = 5.0
 
 # KEYS: the buckets. ARGV: rate (tokens/s), burst, tokens wanted, 1 = spend / 0 = only ask, expiry (ms).
 # Returns the seconds to wait as a string ("0" when the tokens were there, and then spent if asked to).
@@ -80,6 +85,7 @@ class RedisTokenBuckets:
         )
         self._script = self._client.register_script(_TAKE)
         self._warned_at = -math.inf
+        self._skip_until = -math.inf
 
     @property
     def enabled(self) -> bool:
@@ -91,6 +97,8 @@ class RedisTokenBuckets:
 
         if tokens > self.burst:
             return math.inf
+        if time.monotonic() < self._skip_until:
+            return 0.0
         try:
             answer = self._script(
                 keys=[self.prefix + key for key in keys],
@@ -98,6 +106,7 @@ class RedisTokenBuckets:
             )
         except redis.exceptions.RedisError as error:
             now = time.monotonic()
+            self._skip_until = now + RATE_LIMIT_BACKOFF_S
             if now - self._warned_at > 60:
                 self._warned_at = now
                 logger.warning("Rate limit %s not checked (Redis: %s); requests let through",

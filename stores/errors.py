@@ -15,8 +15,8 @@ def is_store_outage(error: BaseException) -> bool:
     """Whether ``error`` (or an error it was raised from) means a shared store is unreachable.
 
     Covers :class:`StoreUnavailable`, Rasa's ``LockError`` (no lock within the wait limit), SQLAlchemy's
-    ``OperationalError``/``InterfaceError`` (connection refused, server gone, database locked) and redis-py's
-    connection and timeout errors.
+    ``OperationalError``/``InterfaceError``/``InternalError`` (connection refused, server gone, database locked,
+    a read-only node after a fail-over) and redis-py's connection and timeout errors.
 
     Args:
         error: An exception raised while a message was being handled.
@@ -27,10 +27,10 @@ def is_store_outage(error: BaseException) -> bool:
     from rasa.core.lock_store import LockError
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 
-    outage_types = (StoreUnavailable, LockError, OperationalError, InterfaceError, RedisConnectionError,
-                    RedisTimeoutError)
+    outage_types = (StoreUnavailable, LockError, OperationalError, InterfaceError, InternalError,
+                    RedisConnectionError, RedisTimeoutError)
     seen = set()
     current: "BaseException | None" = error
     while current is not None and id(current) not in seen:

@@ -13,7 +13,7 @@ endpoints.yml::
     lock_store:
       type: stores.lock.LeaseLockStore
       lifetime_s: 10     # lease lifetime; renewed every lifetime/3 while the message is handled
-      wait_s: 60         # longest wait for a busy conversation, then Rasa's LockError (customer: 503)
+      wait_s: 30         # longest wait for a busy conversation, then Rasa's LockError (customer: 503)
 
 Redis when ``REDIS_URL`` is set (every server shares it), else process memory (one server).
 """
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 #: Defaults of the two settings (seconds).
 DEFAULT_LIFETIME_S = 10.0
-DEFAULT_WAIT_S = 60.0
+DEFAULT_WAIT_S = 30.0
 
 
 class LeaseLockStore(LockStore):

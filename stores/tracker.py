@@ -51,6 +51,9 @@ T = TypeVar("T")
 #: Threads for database work (per server process).
 DB_THREADS = 4
 
+#: Seconds libpq waits for a PostgreSQL server to complete a connection.
+POSTGRES_CONNECT_TIMEOUT_S = 5
+
 #: Milliseconds SQLite waits for another writer before it reports "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -240,6 +243,11 @@ def _engine(url: str) -> "sa.engine.Engine":
             )
     else:
         kwargs["pool_pre_ping"] = True
+        if url.startswith("postgresql"):
+            # a server that accepts the connection but never answers must not hang start-up or a turn
+            connect_args = dict(kwargs.get("connect_args") or {})
+            connect_args.setdefault("connect_timeout", int(POSTGRES_CONNECT_TIMEOUT_S))
+            kwargs["connect_args"] = connect_args
     engine = sa.create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         sa.event.listen(engine, "connect", _sqlite_pragmas)

@@ -56,6 +56,34 @@ logger = logging.getLogger(__name__)
 CHANNEL_NAME = "multimodal"
 
 
+async def run_to_completion(turn: Awaitable[List[Dict[str, Any]]], sender: str) -> List[Dict[str, Any]]:
+    """Awaits ``turn`` so that a client hanging up (or Sanic's response timeout) cannot cut it in half.
+
+    Sanic cancels a request's handler when its client disconnects. Cancelled inside Rasa, a turn could have
+    changed an order through the action server without the tracker store ever recording it, and the client's
+    retry with the same ``message_id`` would do it again (found by the attacker trial: two refunds from one
+    yes). Shielded, the turn runs to its end, its reply is stored in the reply ledger, and the retry gets it.
+    """
+    task = asyncio.ensure_future(turn)
+    orphaned = []
+
+    def _log_orphan_failure(done: "asyncio.Future[Any]") -> None:
+        if done.cancelled():
+            return
+        error = done.exception()  # retrieved here, so an orphan's failure is never "never retrieved"
+        if error is not None and orphaned:
+            logger.error("Multimodal message from %.40s failed after its client left: %s", sender,
+                         type(error).__name__)
+
+    task.add_done_callback(_log_orphan_failure)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        orphaned.append(True)  # the callback logs its outcome instead
+        logger.info("Client of %.40s left before the answer; the turn is finished and its reply kept", sender)
+        raise
+
+
 def _chunks(data: memoryview, size: int = CHUNK_BYTES) -> Iterator[memoryview]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
@@ -270,8 +298,10 @@ class MultimodalRestInput(UsesAttachmentStore, InputChannel):
             return list(collector.messages)
 
         if incoming.message_id is None:
-            return await handle()
-        return await handle_once(self.ledger, tracker_store_of(request), sender, incoming.message_id, handle)
+            turn = handle()
+        else:
+            turn = handle_once(self.ledger, tracker_store_of(request), sender, incoming.message_id, handle)
+        return await run_to_completion(turn, sender)
 
     async def new_session(self, request: Request) -> HTTPResponse:
         """``POST /session``: a new signed web conversation id, ``{"sender": "web:<hex>.<signature>"}``.

@@ -9,7 +9,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from channels.dedupe import StillHandling, handle_once, replies_in_tracker
+from channels.dedupe import StillHandling, handle_once, ledger_key, replies_in_tracker
 from stores.leases import MemoryLeases
 from stores.replies import ClaimState, ReplyLedger
 
@@ -57,7 +57,7 @@ async def test_a_failed_attempt_frees_the_id_for_the_retry():
 async def test_a_copy_held_elsewhere_too_long_is_told_to_try_again():
     leases = MemoryLeases()
     ledger = ReplyLedger(leases)
-    other_server = await ledger.claim("s:m1")
+    other_server = await ledger.claim(ledger_key("s", "m1"))
     assert other_server.state is ClaimState.NEW
     with pytest.raises(StillHandling):
         await handle_once(ledger, None, "s", "m1", Handler(), wait_s=0.3)
@@ -65,7 +65,7 @@ async def test_a_copy_held_elsewhere_too_long_is_told_to_try_again():
 
 async def test_a_dead_servers_claim_lapses_and_the_retry_is_handled():
     ledger = ReplyLedger(MemoryLeases(), lease_s=0.2)
-    await ledger.claim("s:m1")  # claimed by a server that then died (no heartbeat)
+    await ledger.claim(ledger_key("s", "m1"))  # claimed by a server that then died (no heartbeat)
     handler = Handler()
     assert (await handle_once(ledger, None, "s", "m1", handler, wait_s=2))[0]["text"] == "answer 1"
     assert handler.calls == 1
@@ -100,3 +100,25 @@ async def test_a_turn_saved_by_a_killed_server_is_rebuilt_from_the_tracker():
     replies = await handle_once(ReplyLedger(MemoryLeases()), store, "s", "m2", handler)
     assert replies == [{"recipient_id": "s", "text": "Bye"}]
     assert handler.calls == 0
+
+
+async def test_keys_of_api_senders_cannot_collide_through_colons():
+    """``api:a`` + ``b:c`` and ``api:a:b`` + ``c`` are two messages (found by the attacker trial)."""
+    ledger, handler = ReplyLedger(MemoryLeases()), Handler()
+    await handle_once(ledger, None, "api:shop:alice", "def", handler)
+    other = await handle_once(ledger, None, "api:shop", "alice:def", handler)
+    assert handler.calls == 2 and other[0]["text"] == "answer 2"
+
+
+async def test_a_retry_from_an_earlier_session_is_found_in_the_whole_history():
+    from rasa.shared.core.events import SessionStarted
+
+    domain = Domain.empty()
+    store = InMemoryTrackerStore(domain)
+    tracker = _tracker("s", domain)
+    tracker.update(SessionStarted())  # the conversation moved on to a new session
+    tracker.update(ActionExecuted("action_listen"))
+    await store.save(tracker)
+    handler = Handler()
+    replies = await handle_once(ReplyLedger(MemoryLeases()), store, "s", "m2", handler)
+    assert replies == [{"recipient_id": "s", "text": "Bye"}] and handler.calls == 0

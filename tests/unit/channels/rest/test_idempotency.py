@@ -2,6 +2,7 @@
 store outage is a friendly 503 that saves nothing; ``/ready`` tells a load balancer whether to send customers."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from channels.common import TROUBLE_REPLY
@@ -130,3 +131,59 @@ async def test_ready_only_with_a_model_and_stores_that_answer(store):
             assert live.status == 200  # liveness does not depend on the stores
     finally:
         await running.stop()
+
+
+class ReadOnlyAfterReplyBot(FakeBot):
+    """Replies, then the tracker store refuses the write (a read-only node after a fail-over)."""
+
+    async def __call__(self, message):
+        await super().__call__(message)
+        raise sa.exc.InternalError("INSERT", {}, Exception("cannot execute INSERT in a read-only transaction"))
+
+
+async def test_a_turn_whose_save_failed_is_not_answered_as_if_it_had_worked(store):
+    """A reply the tracker store could not keep is not sent as a 200 (found by the attacker trial: the
+    verification was silently lost)."""
+    async with serve(make_channel(store), ReadOnlyAfterReplyBot()) as served:
+        sender = await served.new_sender()
+        resp = await served.post_json({"sender": sender, "message": "hi", "message_id": "m-1"})
+        assert resp.status == 503
+        assert (await error_of(resp))["code"] == "store_unavailable"
+
+
+class SlowActionBot(FakeBot):
+    """Counts a side effect (an order change at the action server) half-way through a slow turn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.side_effects = 0
+
+    async def __call__(self, message):
+        import asyncio
+
+        await asyncio.sleep(0.3)
+        self.side_effects += 1  # the action server changed something
+        await asyncio.sleep(0.3)  # ... and Rasa is still saving the turn
+        await super().__call__(message)
+
+
+async def test_a_client_hanging_up_cannot_cut_a_turn_in_half_and_the_retry_gets_its_reply(store):
+    """Found by the attacker trial: the client closed the connection after the refund was made but before the
+    turn was saved; the retry with the same message_id made a second refund."""
+    import asyncio
+    import json
+
+    import aiohttp
+
+    bot = SlowActionBot()
+    async with serve(make_channel(store), bot) as served:
+        sender = await served.new_sender()
+        body = json.dumps({"sender": sender, "message": "yes", "message_id": "m-yes"})
+        with pytest.raises(asyncio.TimeoutError):
+            async with aiohttp.ClientSession() as impatient:  # hangs up after 0.45 s
+                await impatient.post(served.base + "webhook", data=body, headers={"Content-Type": "application/json"},
+                                     timeout=aiohttp.ClientTimeout(total=0.45))
+        retry = await served.post_json({"sender": sender, "message": "yes", "message_id": "m-yes"}, auth=False)
+        assert retry.status == 200
+        assert "you said 'yes'" in (await retry.json())[0]["text"]
+        assert bot.side_effects == 1 and len(bot.messages) == 1
