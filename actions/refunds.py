@@ -21,7 +21,7 @@ from actions import common
 from actions.common import ShopAction
 from actions.formatting import format_date, format_money
 from actions.orders import OrderFlowAction, OrderNumberFormValidation, verified_order_number
-from actions.tracker_utils import reset_slots
+from actions.tracker_utils import message_key, reset_slots
 from shop.errors import ShopError
 from shop.statuses import RefundStatus
 from shop.validation import MAX_REASON_CHARS
@@ -151,7 +151,7 @@ class ActionRequestRefund(RefundFlowAction):
             dispatcher.utter_message(response="utter_refund_not_requested", order_number=number)
             return self.end_of_flow()
         reason = str(tracker.get_slot("refund_reason") or "")[:MAX_REASON_CHARS]
-        refund = repository.request_refund(number, reason, amount)
+        refund = repository.request_refund(number, reason, amount, request_key=message_key(tracker))
         dispatcher.utter_message(
             response="utter_refund_requested",
             order_number=refund.order_number,

@@ -202,3 +202,15 @@ def slot_before_latest_message(tracker: Tracker, slot: Text) -> Any:
 def reset_slots(*names: Text) -> List[EventType]:
     """Return ``SlotSet(name, None)`` for each slot name."""
     return [SlotSet(name, None) for name in names]
+
+
+def message_key(tracker: Tracker) -> Optional[Text]:
+    """``<conversation id>:<message id>`` of the message being handled, or ``None`` when it has no id.
+
+    The key of a write that must happen once per message, however often the message is delivered (a client's
+    retry with the same ``message_id``, a platform's re-delivery): see ``ShopRepository.request_refund``.
+    """
+    message_id = (tracker.latest_message or {}).get("message_id")
+    if not message_id:
+        return None
+    return f"{tracker.sender_id}:{message_id}"

@@ -39,8 +39,8 @@ PROBLEM_NAME_CHARS = 60
 SLOW_DOWN_REPLY = (
     "You're sending messages faster than I can answer them — please wait a moment and try again."
 )
-#: Reply when a shared store (tracker store, lock store, reply ledger) cannot be reached: nothing was handled
-#: or saved, so the customer can send the same message again.
+#: Reply when a shared store (tracker store, lock store, reply ledger) cannot be reached: the turn was not
+#: saved, so the customer can send the same message again (writes to the shop happen once per message id).
 TROUBLE_REPLY = "I'm having trouble right now, please try again in a minute."
 #: Seconds a readiness check gives each store to answer.
 READY_CHECK_TIMEOUT_S = 3.0

@@ -298,6 +298,23 @@ class Refund(Base):
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
 
+class RefundRequestKey(Base):
+    """The message a refund was requested with, so that the same message delivered again requests nothing more.
+
+    ``key`` is the SHA-256 (hex) of ``<conversation id>:<message id>``. A retried message (a client whose
+    connection dropped, a turn whose tracker-store write failed after the action server had already written
+    the refund) finds its row and gets the refund it made the first time.
+    """
+
+    __tablename__ = "refund_request_keys"
+
+    key = Column(String(64), primary_key=True)
+    refund_id = Column(Integer, ForeignKey("refunds.id", ondelete="CASCADE"), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+
+    refund = relationship("Refund")
+
+
 class SupportTicket(Base):
     """A hand-off to a human agent, with the conversation so far.
 

@@ -10,6 +10,7 @@ can be shown as it is, and nothing is written for it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import datetime
@@ -25,6 +26,7 @@ from shop.verification import LockPolicy, VerificationResult, emails_match, norm
 from shop.db import make_engine, make_session_factory, unit_of_work
 from shop.errors import InvalidInput, OrderNotFound, ShopError
 from shop.models import (
+    RefundRequestKey,
     Customer,
     Order,
     OrderItem,
@@ -597,7 +599,11 @@ class ShopRepository:
     # ---------------------------------------------------------------------------------------------- refunds
 
     def request_refund(
-        self, order_number: str, reason: str, amount: Union[Decimal, int, float, str, None] = None
+        self,
+        order_number: str,
+        reason: str,
+        amount: Union[Decimal, int, float, str, None] = None,
+        request_key: Optional[str] = None,
     ) -> RefundView:
         """Request a refund for a delivered or cancelled order.
 
@@ -611,9 +617,12 @@ class ShopRepository:
             reason: The customer's reason (cleaned, cut to 1000 characters; may be empty).
             amount: Amount in the order's currency with at most two decimal places (``Decimal``, ``int``, or a
                 string like ``"4.50"``); None means everything not yet refunded.
+            request_key: The message this request comes from (``<conversation id>:<message id>``); the same
+                key again returns the refund it made instead of requesting another (table
+                ``refund_request_keys``). ``None``: no such check.
 
         Returns:
-            The new refund request (status ``"requested"``).
+            The new refund request (status ``"requested"``), or the one made earlier with ``request_key``.
 
         Raises:
             InvalidOrderNumber: Malformed number.
@@ -628,6 +637,13 @@ class ShopRepository:
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
                 with unit_of_work(self._session_factory) as session:
+                    digest = hashlib.sha256(request_key.encode("utf-8")).hexdigest() if request_key else None
+                    earlier = session.get(RefundRequestKey, digest) if digest else None
+                    if earlier is not None:
+                        view = refund_view(earlier.refund, earlier.refund.order.order_number)
+                        logger.info("Refund %s already requested by this message; not requested again",
+                                    view.refund_number)
+                        return view
                     order = self._load_order(session, number, for_update=True)
                     value = self._refund_value(number, order, requested)
                     refund = Refund(
@@ -641,6 +657,9 @@ class ShopRepository:
                     )
                     session.add(refund)
                     session.flush()
+                    if digest:
+                        session.add(RefundRequestKey(key=digest, refund_id=refund.id, created_at=utcnow()))
+                        session.flush()
                     view = refund_view(refund, number)
                 logger.info("Refund %s of %s %s requested", view.refund_number, view.amount, view.currency)
                 return view

@@ -39,5 +39,5 @@ class ChannelError(Exception):
 
 def trouble_response() -> HTTPResponse:
     """503 ``store_unavailable`` with :data:`channels.common.TROUBLE_REPLY` and ``Retry-After: 60``: a shared
-    store is unreachable, nothing was handled, the same message may be sent again."""
+    store is unreachable, the turn was not saved, the same message may be sent again."""
     return ChannelError(503, "store_unavailable", TROUBLE_REPLY, headers={"Retry-After": "60"}).to_response()

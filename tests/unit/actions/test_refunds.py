@@ -196,3 +196,18 @@ def test_track_refund_lists_refunds(repo) -> None:
 def test_track_refund_describes_the_seeded_refunds(repo, number: str, line: str) -> None:
     dispatcher, _ = run(ActionTrackRefund(), make_tracker(slots=verified(number)))
     assert line in rendered(dispatcher)[0]
+
+
+def test_the_same_message_delivered_again_requests_no_second_refund(repo) -> None:
+    """Found by the attacker trial: a yes whose turn was cut short after the refund was written, sent again with
+    the same message_id, requested a second refund."""
+    slots = verified("10024", refund_reason="sour", amount="2.00", refund_confirmed=True)
+    tracker = make_tracker(slots=slots)
+    tracker.latest_message["message_id"] = "m-yes"
+    first, _ = run(ActionRequestRefund(), tracker)
+    again, _ = run(ActionRequestRefund(), tracker)
+    assert rendered(first) == rendered(again)
+    assert len(repo.list_refunds("10024")) == 1
+    tracker.latest_message["message_id"] = "m-another-yes"  # a new message is a new request
+    run(ActionRequestRefund(), tracker)
+    assert len(repo.list_refunds("10024")) == 2

@@ -666,3 +666,12 @@ def test_repository_from_url(tmp_path):
     engine.dispose()
     repo = ShopRepository.from_url(url)
     assert repo.get_order("10023").status == "shipped"
+
+
+def test_a_refund_request_key_makes_the_request_once(shop_repo):
+    first = shop_repo.request_refund("10024", "sour", "1.00", request_key="web:a:m1")
+    again = shop_repo.request_refund("10024", "sour", "1.00", request_key="web:a:m1")
+    assert again == first
+    other = shop_repo.request_refund("10024", "sour", "1.00", request_key="web:b:m1")
+    assert other.refund_number != first.refund_number
+    assert len(shop_repo.list_refunds("10024")) == 2
