@@ -131,12 +131,18 @@ def _turn(tracker: DialogueStateTracker, text: str, reply: str, message_id: str)
     tracker.update(ActionExecuted("action_listen"))
 
 
+async def _saved_conversation(store, sender: str, text: str, reply: str) -> DialogueStateTracker:
+    """A conversation of one turn (message id ``m1``), saved in ``store``."""
+    tracker = DialogueStateTracker(sender, DOMAIN.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    _turn(tracker, text, reply, "m1")
+    await store.save(tracker)
+    return tracker
+
+
 async def test_a_new_store_on_the_same_database_continues_the_conversation(tracker_url):
     store = SQLConversationStore(DOMAIN, host=tracker_url)
-    tracker = DialogueStateTracker("web:abc", DOMAIN.slots)
-    tracker.update(ActionExecuted("action_listen"))
-    _turn(tracker, "cancel 10027", "Which email?", "m1")
-    await store.save(tracker)
+    tracker = await _saved_conversation(store, "web:abc", "cancel 10027", "Which email?")
     store.engine.dispose()
 
     restarted = SQLConversationStore(DOMAIN, host=tracker_url)  # "after a restart"
@@ -244,10 +250,7 @@ async def test_a_message_id_is_found_by_one_query_and_wildcards_are_not_wildcard
 
 async def test_delete_my_data_erases_the_stored_conversation_instead_of_saving_the_turn(tracker_url):
     store = SQLConversationStore(DOMAIN, host=tracker_url)
-    tracker = DialogueStateTracker("web:erase", DOMAIN.slots)
-    tracker.update(ActionExecuted("action_listen"))
-    _turn(tracker, "where is 10027", "email?", "m1")
-    await store.save(tracker)
+    tracker = await _saved_conversation(store, "web:erase", "where is 10027", "email?")
     assert await store.retrieve("web:erase") is not None
     tracker.update(UserUttered("yes delete my data", {"name": "affirm", "confidence": 1.0}, message_id="m2"))
     tracker.update(SlotSet("erase_conversation", True))
