@@ -70,7 +70,8 @@ class SQLConversationStore(SQLTrackerStore):
         **kwargs: Other endpoints.yml keys, passed to Rasa's ``TrackerStore``.
 
     Raises:
-        StoreUnavailable: when the database does not answer within ``connect_timeout_s``.
+        StoreUnavailable: when the database does not answer within ``connect_timeout_s``, or the URL is not an
+            SQLAlchemy URL.
     """
 
     def __init__(
@@ -84,7 +85,13 @@ class SQLConversationStore(SQLTrackerStore):
     ) -> None:
         install_strict_tracker_store()
         self.url = host or url or settings.tracker_store_url()
-        self.engine = _engine(self.url)
+        try:
+            self.engine = _engine(self.url)
+        except sa.exc.ArgumentError as error:
+            raise StoreUnavailable(
+                f"TRACKER_STORE_URL is not an SQLAlchemy URL ({str(error).splitlines()[0][:160]}); write it as "
+                "sqlite:///path/to/file.db or postgresql://user@host:5432/database"
+            ) from None
         _wait_until_reachable(self.engine, float(connect_timeout_s))
         try:
             self.Base.metadata.create_all(self.engine)

@@ -46,3 +46,12 @@ def test_reachable_stores_pass(tmp_path, monkeypatch):
     )
     check_endpoints(str(endpoints))
     assert (tmp_path / "t.db").exists()
+
+
+def test_a_malformed_tracker_store_url_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("TRACKER_STORE_URL", "notaurl")
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text("tracker_store:\n  type: stores.tracker.SQLConversationStore\n", encoding="utf-8")
+    with pytest.raises(StoreUnavailable, match="not an SQLAlchemy URL"):
+        check_endpoints(str(endpoints), connect_timeout_s=0.3)
