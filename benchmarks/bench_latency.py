@@ -37,8 +37,8 @@ each server's whole process tree from /proc), machine, date, load average, commi
 
 **Throughput mode** (`--concurrency N`): ours alone; N senders (asyncio + aiohttp), each from its own loopback
 address and in its own conversation (a new one after each pass of the script), each sending its next turn as
-soon as the last was answered (or `--think-ms` later), for `--duration` seconds (bounded: no turn starts after it, at most 20 turns a
-second per sender). Reported: answered turns/s (`server_busy` answers of the worker pool counted apart),
+soon as the last was answered (or `--think-ms` later), for `--duration` seconds (bounded: no turn starts after
+it, at most 20 turns a second per sender). Reported: answered turns/s (`server_busy` answers of the worker pool counted apart),
 p50/p95/p99, errors; `<out>/throughput.md` and `throughput.json`. With `--profile DIR`, py-spy records the
 Rasa process for the duration of the load: `DIR/server.svg` (flame graph), `DIR/summary.txt` (shares of
 jsonschema, MiniLM, TED, DIET, the tracker store, RulePolicy, ... and the top functions), `DIR/server.raw`.
@@ -52,7 +52,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 import shutil
 import signal

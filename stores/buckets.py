@@ -7,8 +7,8 @@ balancer grant one customer the configured rate, not N times it. Each bucket is 
 expires once it would be full again.
 
 A rate limit must not take the shop down: when Redis does not answer within 0.1 s, the request is let
-through, Redis is not asked again for 5 s, and one warning a minute is logged (the lock store, which does need Redis, answers that customer with "I'm having
-trouble right now" anyway).
+through, Redis is not asked again for 5 s, and one warning a minute is logged (the lock store, which does
+need Redis, answers that customer with "I'm having trouble right now" anyway).
 """
 from __future__ import annotations
 

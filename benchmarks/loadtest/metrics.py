@@ -72,7 +72,10 @@ def summary(records: Sequence[Mapping[str, Any]], start: float, end: float) -> D
             [1000 * (a["t1"] - a["t0"]) for a in attempts if a.get("status") == 200]
         ),
         "attempts": {"total": len(attempts), "failed": sum(errors.values()), "by_error": dict(errors)},
-        "sessions": {"ok": sum(1 for s in sessions if s.get("ok")), "failed": sum(1 for s in sessions if not s.get("ok"))},
+        "sessions": {
+            "ok": sum(1 for s in sessions if s.get("ok")),
+            "failed": sum(1 for s in sessions if not s.get("ok")),
+        },
         "visits": {
             "started": len(visits),
             "completed": sum(1 for visit in visits if visit.get("completed")),
