@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.shared.core.events import BotUttered, UserUttered
 
 from channels.common import TROUBLE_REPLY
@@ -46,15 +46,14 @@ def ledger_key(sender_id: str, message_id: str) -> str:
 def bot_replies(bot: BotUttered, recipient_id: str) -> Dict[str, Any]:
     """The reply dict a ``CollectingOutputChannel`` produced for ``bot`` (keys with ``None`` left out)."""
     data = bot.data or {}
-    message = {
-        "recipient_id": recipient_id,
-        "text": bot.text,
-        "image": data.get("image"),
-        "buttons": data.get("buttons") or data.get("quick_replies"),
-        "attachment": data.get("attachment"),
-        "custom": data.get("custom") or data.get("elements"),
-    }
-    return {key: value for key, value in message.items() if value is not None}
+    return CollectingOutputChannel._message(
+        recipient_id,
+        text=bot.text,
+        image=data.get("image"),
+        buttons=data.get("buttons") or data.get("quick_replies"),
+        attachment=data.get("attachment"),
+        custom=data.get("custom") or data.get("elements"),
+    )
 
 
 async def replies_in_tracker(tracker_store: Any, sender_id: str, message_id: str) -> Optional[Replies]:

@@ -1,5 +1,8 @@
-"""What a store outage looks like to the code that handles a message."""
+"""What a store outage looks like: to the code that handles a message, and at start-up."""
 from __future__ import annotations
+
+import time
+from typing import Callable, Tuple, Type
 
 
 class StoreUnavailable(ConnectionError):
@@ -39,3 +42,36 @@ def is_store_outage(error: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def wait_until_answering(
+    probe: Callable[[], None],
+    timeout_s: float,
+    failures: Tuple[Type[BaseException], ...],
+    what: str,
+    pause_s: float = 0.5,
+) -> None:
+    """Start-up: calls ``probe`` until it returns, every ``pause_s`` seconds, for at most ``timeout_s`` seconds.
+
+    Args:
+        probe: One blocking try (``SELECT 1``, ``PING``); raises one of ``failures`` when the store does not answer.
+        timeout_s: Seconds before giving up.
+        failures: The exceptions that mean "not answering yet"; anything else propagates at once.
+        what: The store as named in the error, e.g. ``"the tracker store at sqlite:///var/tracker.db"``.
+        pause_s: Seconds between tries.
+
+    Raises:
+        StoreUnavailable: ``"<what> did not answer within <N> s (<error type>: <first line>)"``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            probe()
+            return
+        except failures as error:
+            if time.monotonic() >= deadline:
+                first_line = (str(error).splitlines() or [""])[0][:200]
+                raise StoreUnavailable(
+                    f"{what} did not answer within {timeout_s:.0f} s ({type(error).__name__}: {first_line})"
+                ) from error
+            time.sleep(pause_s)

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Dict, Optional, Protocol, Tuple
 
-from stores.errors import StoreUnavailable
+from stores.errors import StoreUnavailable, wait_until_answering
 from stores.settings import CONNECT_TIMEOUT_S, REDIS_SOCKET_TIMEOUT_S
 
 # KEYS[1] = lease key, ARGV[1] = owner token, ARGV[2] = lifetime in ms
@@ -88,18 +88,10 @@ class RedisLeases:
         import redis
 
         client = redis.Redis.from_url(self.url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        deadline = time.monotonic() + timeout_s
         try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.exceptions.RedisError as error:
-                    if time.monotonic() >= deadline:
-                        raise StoreUnavailable(
-                            f"Redis at {_redacted(self.url)} did not answer within {timeout_s:.0f} s: {error}"
-                        ) from error
-                    time.sleep(0.5)
+            wait_until_answering(
+                client.ping, timeout_s, (redis.exceptions.RedisError,), f"Redis at {_redacted(self.url)}"
+            )
         finally:
             client.close()
 

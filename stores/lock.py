@@ -30,7 +30,7 @@ from rasa.core.lock_store import LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from stores import settings
-from stores.leases import Leases, leases_from_url
+from stores.leases import Leases, RedisLeases, leases_from_url
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class LeaseLockStore(LockStore):
     @property
     def shared(self) -> bool:
         """Whether the locks are shared by several servers (Redis)."""
-        return type(self.leases).__name__ == "RedisLeases"
+        return isinstance(self.leases, RedisLeases)
 
     @contextlib.asynccontextmanager
     async def lock(

@@ -28,7 +28,6 @@ import asyncio
 import functools
 import json
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional, Text, TypeVar
@@ -42,7 +41,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from assistant.keys import ERASE_CONVERSATION_SLOT
 from stores import settings
-from stores.errors import StoreUnavailable
+from stores.errors import StoreUnavailable, wait_until_answering
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +91,12 @@ class SQLConversationStore(SQLTrackerStore):
                 f"TRACKER_STORE_URL is not an SQLAlchemy URL ({str(error).splitlines()[0][:160]}); write it as "
                 "sqlite:///path/to/file.db or postgresql://user@host:5432/database"
             ) from None
-        _wait_until_reachable(self.engine, float(connect_timeout_s))
+        wait_until_answering(
+            functools.partial(_select_one, self.engine),
+            float(connect_timeout_s),
+            (sa.exc.SQLAlchemyError,),
+            f"the tracker store at {self.engine.url!r}",
+        )
         try:
             self.Base.metadata.create_all(self.engine)
         except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as error:
@@ -191,8 +195,8 @@ class SQLConversationStore(SQLTrackerStore):
         return len(stale)
 
     async def has_user_message(self, sender_id: Text, message_id: Text) -> bool:
-        """Whether ``sender_id``'s latest session holds a user event with ``message_id`` (one indexed query,
-        no tracker deserialised; for :func:`channels.dedupe.replies_in_tracker`)."""
+        """Whether any session of ``sender_id`` holds a user event with ``message_id`` (one indexed query, no
+        tracker deserialised; for :func:`channels.dedupe.replies_in_tracker`)."""
         return await self._in_thread(self._has_user_message_now, sender_id, message_id)
 
     def _has_user_message_now(self, sender_id: Text, message_id: Text) -> bool:
@@ -271,21 +275,6 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 def _select_one(engine: "sa.engine.Engine") -> None:
     with engine.connect() as connection:
         connection.execute(sa.text("SELECT 1"))
-
-
-def _wait_until_reachable(engine: "sa.engine.Engine", timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            _select_one(engine)
-            return
-        except sa.exc.SQLAlchemyError as error:
-            if time.monotonic() >= deadline:
-                raise StoreUnavailable(
-                    f"the tracker store at {engine.url!r} did not answer within {timeout_s:.0f} s "
-                    f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-                ) from error
-            time.sleep(0.5)
 
 
 _ORIGINAL_CREATE_TRACKER_STORE = None

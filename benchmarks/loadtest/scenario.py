@@ -119,6 +119,14 @@ def _say(send: Send, step: str, text: str, photo: bool = False) -> Turns:
     return reply
 
 
+def _say_with_proof(send: Send, step: str, text: str, email: str) -> Turns:
+    """Says ``text``; when the bot asks for the order's email address, answers it (step ``<step>_email``)."""
+    reply = yield from _say(send, step, text)
+    if reply.ok and asks_email(reply.texts):
+        reply = yield from _say(send, f"{step}_email", email)
+    return reply
+
+
 def conversation(
     send: Send, record: Record, order: Mapping[str, str], confirm: bool, rng: Any
 ) -> Generator[None, None, None]:
@@ -142,13 +150,9 @@ def conversation(
         reply = yield from _say(send, "greet", rng.choice(GREETINGS))
         if not reply.ok:
             return
-        reply = yield from _say(send, "track", rng.choice(TRACK).format(order=number))
+        reply = yield from _say_with_proof(send, "track", rng.choice(TRACK).format(order=number), email)
         if not reply.ok:
             return
-        if asks_email(reply.texts):
-            reply = yield from _say(send, "track_email", email)
-            if not reply.ok:
-                return
         if not any(number in text for text in reply.texts) or asks_email(reply.texts):
             deviations.append("track: no status of the order")
         reply = yield from _say(send, "price", rng.choice(PRICES))
@@ -157,13 +161,9 @@ def conversation(
         reply = yield from _say(send, "photo", rng.choice(PHOTO_CAPTIONS), True)
         if not reply.ok:
             return
-        reply = yield from _say(send, "cancel", rng.choice(CANCEL).format(order=number))
+        reply = yield from _say_with_proof(send, "cancel", rng.choice(CANCEL).format(order=number), email)
         if not reply.ok:
             return
-        if asks_email(reply.texts):
-            reply = yield from _say(send, "cancel_email", email)
-            if not reply.ok:
-                return
         if any(is_cancel_question(text, number) for text in reply.texts):
             cancel["asked"] = True
             reply = yield from _say(send, "cancel_answer", rng.choice(YES_TEXTS if confirm else NO_TEXTS))
