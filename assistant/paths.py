@@ -22,6 +22,22 @@ MODELS_DIR: Path = PROJECT_ROOT / "models"
 #: The assistant's training data and seed catalog.
 DATA_DIR: Path = PROJECT_ROOT / "data"
 
+#: Extra NLU files, one per group of intents (``data/nlu/*.yml``), trained with ``data/nlu.yml``.
+NLU_DIR: Path = DATA_DIR / "nlu"
+
+
+def nlu_training_files(data_dir: Path = DATA_DIR) -> list:
+    """The NLU training files Rasa reads from ``data_dir``: ``nlu.yml``, ``nlu/*.yml`` (sorted), ``sentiment.yml``.
+
+    Args:
+        data_dir: The training-data folder (default: the project's ``data/``).
+
+    Returns:
+        The existing files as a list of :class:`pathlib.Path`, in that order.
+    """
+    candidates = [data_dir / "nlu.yml", *sorted((data_dir / "nlu").glob("*.yml")), data_dir / "sentiment.yml"]
+    return [path for path in candidates if path.is_file()]
+
 
 def project_path(path: Union[str, "os.PathLike[str]"]) -> Path:
     """Resolve ``path`` against the project root when it is relative.

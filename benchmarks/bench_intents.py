@@ -605,14 +605,14 @@ def run_dataset(
 
 # ------------------------------------------------------------------------------------------ project CV
 def run_project_cv(out: Path, folds: int, cv_epochs: int) -> Dict[str, Any]:
-    """`rasa test nlu --cross-validation` on data/nlu.yml (+ data/sentiment.yml) with config.yml."""
+    """`rasa test nlu --cross-validation` on the project's NLU files (`assistant.paths.nlu_training_files`)."""
     from assistant.training import capped_config
 
     work = Path(tempfile.mkdtemp(prefix="bench-cv-"))
     config = capped_config(PROJECT_ROOT / "config.yml", cv_epochs, work)
-    data = [PROJECT_ROOT / "data" / "nlu.yml"]
-    if (PROJECT_ROOT / "data" / "sentiment.yml").is_file():
-        data.append(PROJECT_ROOT / "data" / "sentiment.yml")
+    from assistant.paths import nlu_training_files
+
+    data = nlu_training_files()
     # `--nlu` takes one path: merge the files with Rasa's reader and writer.
     from rasa.shared.nlu.training_data.loading import load_data
 

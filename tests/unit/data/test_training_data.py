@@ -11,10 +11,10 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.loading import load_data
 
 from assistant.keys import SENTIMENT_LABELS
-from assistant.paths import DATA_DIR
+from assistant.paths import nlu_training_files
 from components.fusion.features import sentiment_label_of
 
-NLU_FILES = [DATA_DIR / "nlu.yml", DATA_DIR / "sentiment.yml"]
+NLU_FILES = nlu_training_files()
 
 
 def _examples_with_entities(path: Path) -> List:
