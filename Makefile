@@ -28,6 +28,7 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning,ignore
 .PHONY: chat e2e
 .PHONY: purge bench-abuse
 .PHONY: catalog-images tune-text tune-images
+.PHONY: nlu-gaps
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -95,6 +96,9 @@ test-unit: venv  ## unit tests only
 
 eval-nlu: venv train  ## evaluate the trained NLU on real customer messages (BITEXT=path to a CSV)
 	$(PY) -m benchmarks.eval_nlu --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) --out reports/eval-nlu
+
+nlu-gaps: venv  ## a one-minute proxy (frozen MiniLM + char n-grams, logistic regression): per-intent gaps on real messages
+	$(PY) -m benchmarks.nlu_gaps --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) $(if $(HELDOUT),--heldout $(HELDOUT))
 
 bench-encoders: venv sysdeps  ## per-message latency (p50/p95 ms), peak RSS and ASR real-time factor of the encoders
 	$(PY) -m benchmarks.bench_text_featurizer --num-threads 1
