@@ -33,11 +33,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from shop import matching
 from shop.statuses import (
     CENT,
     OrderStatus,
@@ -128,6 +131,17 @@ def _enum_column_type(enum_cls: Type[enum.Enum], name: str) -> Enum:
     )
 
 
+#: The product fields the search text is made of.
+SEARCH_FIELDS = ("name", "kind", "category", "coarse_category")
+
+
+def _default_search_text(context: DefaultExecutionContext) -> str:
+    """Column default of ``products.search_text``: computed from the inserted row's fields (ORM and Core
+    inserts alike, one row at a time in an ``executemany``)."""
+    row = context.get_current_parameters()
+    return matching.search_text(*(str(row.get(field) or "") for field in SEARCH_FIELDS))
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -146,6 +160,11 @@ class Product(Base):
     ``category`` is a path such as ``"Fruit/Apple"``; ``coarse_category`` its last part (``"Apple"``);
     ``kind`` the plain-language kind of product (``"Granny Smith apple"``). ``unit`` is what one ``price``
     buys (``"kg"``, ``"piece"``, ``"1 l carton"``).
+
+    ``search_text`` is :func:`shop.matching.search_text` of name, kind, category and coarse category, which the
+    product look-up indexes (:mod:`shop.lookup`). It is kept in step by the column default (every insert) and
+    :func:`_refresh_search_text` (ORM updates); a Core ``update()`` that changes one of those fields must set
+    it too.
     """
 
     __tablename__ = "products"
@@ -162,6 +181,7 @@ class Product(Base):
     unit = Column(String(30), nullable=False)
     description = Column(Text, nullable=False, default="")
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    search_text = Column(Text, nullable=False, default=_default_search_text)
 
     images = relationship(
         "ProductImage", back_populates="product", order_by="ProductImage.id", cascade="all, delete-orphan"
@@ -171,6 +191,12 @@ class Product(Base):
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint("stock >= 0", name="stock_not_negative"),
     )
+
+
+@event.listens_for(Product, "before_update")
+def _refresh_search_text(mapper: Any, connection: Any, product: Product) -> None:
+    """Recompute ``search_text`` on every ORM update of a product (whichever field changed; it is cheap)."""
+    product.search_text = matching.search_text(*(getattr(product, field) or "" for field in SEARCH_FIELDS))
 
 
 class ProductImage(Base):

@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from shop import matching, rules, validation
+from shop import lookup, matching, rules, validation
 from shop.verification import LockPolicy, VerificationResult, emails_match, normalise_email
 from shop.db import make_engine, make_session_factory, unit_of_work
 from shop.errors import InvalidInput, OrderNotFound, ShopError
@@ -93,6 +93,7 @@ class ShopRepository:
     ) -> None:
         self._session_factory = session_factory
         self.verification_policy = verification_policy or LockPolicy()
+        self._trgm_schema: Optional[str] = None
 
     @classmethod
     def from_url(cls, url: Optional[str] = None) -> "ShopRepository":
@@ -155,6 +156,36 @@ class ShopRepository:
             rows = session.execute(select(Product.category).distinct().order_by(Product.category)).scalars()
             return list(rows)
 
+    def _ranked(self, query: object, *conditions: Any) -> List[Tuple[float, ProductView]]:
+        """Candidates from the database's text index (:mod:`shop.lookup`), re-ranked by :func:`shop.matching.
+        rank`; the whole set that meets ``conditions`` where the database has no text index."""
+        tokens = matching.query_tokens(query)
+        if not tokens:
+            return []
+        with unit_of_work(self._session_factory) as session:
+            ids = lookup.candidate_ids(session, tokens, conditions, trgm_schema=self._trigram_schema(session))
+            if ids is not None:
+                if not ids:
+                    return []
+                conditions = (Product.id.in_(ids),)
+            rows = session.execute(
+                select(Product).options(selectinload(Product.images)).where(*conditions)
+            ).scalars()
+            search_texts = {}
+            products = []
+            for row in rows:
+                search_texts[row.sku] = row.search_text
+                products.append(product_view(row))
+        return matching.rank(query, products, search_texts)
+
+    def _trigram_schema(self, session: Session) -> Optional[str]:
+        """The schema of PostgreSQL's pg_trgm, looked up once per repository (None on other databases)."""
+        if session.get_bind().dialect.name != "postgresql":
+            return None
+        if self._trgm_schema is None:
+            self._trgm_schema = lookup.trigram_schema(session.connection())
+        return self._trgm_schema
+
     def find_product(self, query: str) -> ProductMatch:
         """Find the product a customer most likely means.
 
@@ -163,6 +194,10 @@ class ShopRepository:
         :mod:`shop.matching`. Never raises for odd input: empty, emoji-only, non-string or over-long (> 256
         characters) queries give no match.
 
+        The database's text index picks at most :data:`shop.lookup.CANDIDATE_LIMIT` candidates (pg_trgm on
+        PostgreSQL, FTS5 trigrams on SQLite), which :func:`shop.matching.rank` scores, so a look-up reads a
+        bounded number of rows whatever the size of the catalog.
+
         Args:
             query: Free text or an entity value.
 
@@ -170,10 +205,7 @@ class ShopRepository:
             The best product when its score is at least :data:`shop.matching.MATCH_THRESHOLD` (else
             ``product`` is None), its score, and up to five other close products as suggestions.
         """
-        if not matching.query_tokens(query):
-            return ProductMatch(product=None, score=0.0, suggestions=())
-        products = self.list_products()
-        ranked = matching.rank(query, products)
+        ranked = self._ranked(query)
         if not ranked:
             return ProductMatch(product=None, score=0.0, suggestions=())
         best_score, best = ranked[0]
@@ -194,9 +226,9 @@ class ShopRepository:
         """Search the catalog by text and/or category.
 
         Args:
-            query: Free text matched like :meth:`find_product` (products scoring at least 0.5, best first).
-                None or blank lists products by category and name. Text without any content word (emoji,
-                filler words) finds nothing.
+            query: Free text matched like :meth:`find_product` (products scoring at least 0.5, best first,
+                among the text index's candidates that meet the other filters). None or blank lists products
+                by category and name. Text without any content word (emoji, filler words) finds nothing.
             category: Case-insensitive full path (``"Fruit/Apple"``), top level (``"Fruit"``) or coarse
                 category (``"Apple"``).
             in_stock_only: Leave out products with stock 0.
@@ -223,11 +255,17 @@ class ShopRepository:
                 )
         if in_stock_only:
             conditions.append(Product.stock > 0)
-        with unit_of_work(self._session_factory) as session:
-            products = self._load_products(session, *conditions)
         if query is None or (isinstance(query, str) and not query.strip()):
-            return products[:limit]
-        ranked = matching.rank(query, products)
+            with unit_of_work(self._session_factory) as session:
+                statement = (
+                    select(Product)
+                    .options(selectinload(Product.images))
+                    .where(*conditions)
+                    .order_by(Product.category, Product.name, Product.sku)
+                    .limit(limit)
+                )
+                return [product_view(product) for product in session.execute(statement).scalars()]
+        ranked = self._ranked(query, *conditions)
         return [product for score, product in ranked if score >= SEARCH_MIN_SCORE][:limit]
 
     def product_images(self) -> List[Tuple[str, str]]:
