@@ -1,92 +1,112 @@
 """Candidate retrieval for the product look-up, through the database's own text search.
 
-The repository finds "the product a customer means" in two steps, so that the work per look-up stays bounded
-however large the catalog is:
+The repository finds "the product a customer means" in steps whose work stays bounded however large the
+catalog is:
 
-1. **Candidates** (this module): at most ``limit`` product ids whose stored ``products.search_text``
-   (:func:`shop.matching.search_text`: the normalised tokens of name, kind and categories) shares enough
-   character trigrams with one of the query's normalised tokens, best first.
+1. **Correct the words** (:func:`query_groups`): each normalised query token that is a word of the catalog
+   stays as it is; any other (a typo, ``strawbery``) is looked up in the vocabulary ``product_terms``
+   (:class:`shop.models.ProductTerm`: every word of the products' search texts and every pair of
+   neighbouring words written together), and the terms that :func:`shop.matching.token_similarity` accepts
+   (at most :data:`MAX_CORRECTIONS`, most similar first) stand for it. A token without any such term is left
+   out (``delivery`` in "how much does delivery cost"): a query left with no token has no candidates.
 
-   * SQLite: an external-content FTS5 table ``products_search`` with the ``trigram`` tokenizer (SQLite 3.34 or
-     newer), kept in step with ``products`` by three triggers. The query ORs the trigrams of every query token
-     and orders by FTS5's ``rank`` (BM25), so a one-letter typo still shares most trigrams with the word.
-   * PostgreSQL: the ``pg_trgm`` extension and a GIN ``gin_trgm_ops`` index on ``products.search_text``; the
-     query ORs ``search_text %> token`` (word similarity at least :data:`PG_WORD_SIMILARITY_MIN`, index
-     assisted) and orders by the summed word-similarity distance ``<->>`` of the tokens, shorter texts
-     first.
+   * SQLite: a contentless FTS5 table ``product_terms_search`` with the ``trigram`` tokenizer over
+     `` <term> ``, asked for the two pieces of :func:`fts_token_terms` (one of them survives any one edit).
+   * PostgreSQL: the same pieces as ``LIKE`` patterns on `` <term> ``, served by a pg_trgm GIN index.
+
+2. **Candidates** (:func:`candidate_ids`): at most ``limit`` products whose search text holds a phrase of
+   every token's group, best first; only when no product holds them all (a word the customer added that the
+   catalog has elsewhere), those holding a phrase of any group.
+
+   * SQLite: a contentless FTS5 table ``products_search`` of the search texts' words (``unicode61``
+     tokenizer), kept in step by triggers on ``products``; ordered by FTS5's ``rank`` (BM25).
+   * PostgreSQL: full-text search (``to_tsvector('simple', search_text)``, GIN index), ordered by
+     ``ts_rank``, then shorter texts first.
    * Any other database: no candidate query (:func:`candidate_ids` returns None) and the caller ranks the
      whole catalog, as before this module existed.
 
-2. **Re-ranking** (:func:`shop.matching.rank`): the candidates are scored with the tolerant matcher (plurals,
-   spelling variants and synonyms, filler words, rapidfuzz token similarity), which decides the match, its
-   threshold and the suggestions.
+3. **Re-ranking** (:func:`shop.matching.rank`, in the repository): the candidates are scored by the tolerant
+   matcher (plurals, spelling variants and synonyms, filler words, rapidfuzz token similarity), which decides
+   the match, its threshold and the suggestions.
 
-Trigram retrieval comes from the pg_trgm documentation (word similarity, F.35) and SQLite's FTS5 trigram
-tokenizer (https://sqlite.org/fts5.html, section 4.3.4).
-
-:func:`ensure_search_index` creates the index objects idempotently and refreshes stale search texts; it runs
-in :func:`shop.seed.create_and_seed` (``make db``) after the tables are created.
+The SQLite trigram tokenizer needs SQLite 3.34 or newer (https://sqlite.org/fts5.html, 4.3.4); pg_trgm and
+full-text search are PostgreSQL's (https://www.postgresql.org/docs/current/pgtrgm.html, chapter 12).
+:func:`ensure_search_index` creates every index object idempotently and brings the search texts and the
+vocabulary up to date; it runs in :func:`shop.seed.create_and_seed` (``make db``).
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from sqlalchemy import column, func, inspect, literal, or_, select, table, text
+from sqlalchemy import column, func, inspect, literal, literal_column, or_, select, table, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from shop import matching
-from shop.models import SEARCH_FIELDS, Product
+from shop.models import SEARCH_FIELDS, Product, ProductTerm
 
 logger = logging.getLogger(__name__)
 
 #: Candidates fetched per look-up and handed to the re-ranking.
 CANDIDATE_LIMIT = 100
-#: pg_trgm word similarity a product's search text needs with one query token to be a candidate. A one-letter
-#: substitution in the middle of a five-letter word keeps 3 of its 6 trigrams (0.5).
-PG_WORD_SIMILARITY_MIN = 0.4
-#: Most distinct trigrams put into one SQLite FTS5 query (a 256-character query has at most ~250).
-MAX_FTS_TERMS = 64
-#: The SQLite FTS5 table of the search texts (external content: ``products``).
+#: Vocabulary terms a misspelt query token may be corrected to.
+MAX_CORRECTIONS = 5
+#: Vocabulary rows read per misspelt token before the similarity check.
+MAX_TERM_CANDIDATES = 500
+#: The SQLite FTS5 tables of the search texts and of the vocabulary.
 FTS_TABLE = "products_search"
-#: The PostgreSQL trigram index on ``products.search_text``.
-TRGM_INDEX = "ix_products_search_text_trgm"
-#: Rows updated per statement when search texts are refreshed.
-_REFRESH_BATCH = 1000
-
-_SQLITE_DDL = (
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-    "search_text, content='products', content_rowid='id', tokenize='trigram')",
-    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ai AFTER INSERT ON products BEGIN "
-    f"INSERT INTO {FTS_TABLE}(rowid, search_text) VALUES (new.id, new.search_text); END",
-    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_ad AFTER DELETE ON products BEGIN "
-    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, search_text) VALUES ('delete', old.id, old.search_text); END",
-    f"CREATE TRIGGER IF NOT EXISTS {FTS_TABLE}_au AFTER UPDATE OF id, search_text ON products BEGIN "
-    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, search_text) VALUES ('delete', old.id, old.search_text); "
-    f"INSERT INTO {FTS_TABLE}(rowid, search_text) VALUES (new.id, new.search_text); END",
-)
+TERMS_FTS_TABLE = "product_terms_search"
+#: The PostgreSQL indexes: full text of the search texts, trigrams of the vocabulary.
+PG_TEXT_INDEX = "ix_products_search_text_fts"
+PG_TERMS_INDEX = "ix_product_terms_term_trgm"
+#: Tokenizer of the products' FTS5 table: words as :func:`shop.matching.tokenize` writes them (accents kept).
+PRODUCTS_TOKENIZER = "unicode61 remove_diacritics 0"
+#: Rows written per statement when search texts are refreshed.
+_BATCH = 1000
 _FTS = table(FTS_TABLE, column("rowid"), column("rank"), column(FTS_TABLE))
+
+
+def _sqlite_ddl(fts: str, table_name: str, column_name: str, tokenizer: str, on_update: bool) -> List[str]:
+    """A contentless FTS5 table over `` <column> `` of a table and the triggers that keep it in step.
+
+    Contentless tables store the index only; deleting a row needs the indexed value, which the triggers have.
+    The spaces make the first and last word start and end with a space like every other word.
+    """
+    new, old = f"' ' || new.{column_name} || ' '", f"' ' || old.{column_name} || ' '"
+    insert = f"INSERT INTO {fts}(rowid, {column_name}) VALUES (new.rowid, {new});"
+    delete = f"INSERT INTO {fts}({fts}, rowid, {column_name}) VALUES ('delete', old.rowid, {old});"
+    statements = [
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({column_name}, content='', tokenize='{tokenizer}')",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {table_name} BEGIN {insert} END",
+        f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {table_name} BEGIN {delete} END",
+    ]
+    if on_update:
+        statements.append(
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_au AFTER UPDATE OF {column_name} ON {table_name} "
+            f"BEGIN {delete} {insert} END"
+        )
+    return statements
 
 
 # ------------------------------------------------------------------------------------------------- schema
 
 
 def ensure_search_index(engine: Engine) -> int:
-    """Create the look-up's index objects when missing and bring every stored search text up to date.
+    """Create the look-up's index objects when missing; bring search texts and the vocabulary up to date.
 
     Idempotent. A ``products`` table made before the column existed gets ``search_text`` added; rows whose
     stored text differs from :func:`shop.matching.search_text` of their fields (a new column, a normalisation
-    rule changed in :mod:`shop.matching`, a Core update that left it stale) are rewritten. Then SQLite gets
-    the FTS5 table and its triggers (indexing the existing rows when the table is new), PostgreSQL the
-    ``pg_trgm`` extension (in schema ``public`` when it exists, so that throw-away schemas can share it) and
-    the GIN index.
+    rule changed in :mod:`shop.matching`, a Core update that left it stale) are rewritten, and
+    ``product_terms`` is made exactly the terms of the current search texts. Then SQLite gets the FTS5 tables
+    and their triggers (filled from the existing rows when new), PostgreSQL the ``pg_trgm`` extension (in
+    schema ``public`` when it exists, so throw-away schemas can share it) and the two GIN indexes.
 
     Args:
-        engine: Engine of the shop database; the ``products`` table must exist.
+        engine: Engine of the shop database; the tables must exist (``Base.metadata.create_all``).
 
     Returns:
         Number of products whose search text was rewritten.
@@ -101,58 +121,72 @@ def ensure_search_index(engine: Engine) -> int:
         if "search_text" not in columns:
             connection.execute(text("ALTER TABLE products ADD COLUMN search_text TEXT NOT NULL DEFAULT ''"))
             logger.info("Added products.search_text")
-        refreshed = _refresh_search_texts(connection)
         if connection.dialect.name == "sqlite":
             _ensure_sqlite(connection)
         elif connection.dialect.name == "postgresql":
             _ensure_postgres(connection)
         else:
             logger.warning("No text index for %s: product look-ups scan the catalog", connection.dialect.name)
+        refreshed = _refresh(connection)
     if refreshed:
         logger.info("Refreshed the search text of %d products", refreshed)
     return refreshed
 
 
-def _refresh_search_texts(connection: Connection) -> int:
+def _refresh(connection: Connection) -> int:
     fields = [getattr(Product, name) for name in SEARCH_FIELDS]
     stale: List[Dict[str, Any]] = []
+    terms: Dict[str, str] = {}
     for row in connection.execute(select(Product.id, Product.search_text, *fields)):
         wanted = matching.search_text(*(getattr(row, name) for name in SEARCH_FIELDS))
+        terms.update(matching.search_terms(wanted))
         if row.search_text != wanted:
             stale.append({"row_id": row.id, "wanted": wanted})
     statement = text("UPDATE products SET search_text = :wanted WHERE id = :row_id")
-    for start in range(0, len(stale), _REFRESH_BATCH):
-        connection.execute(statement, stale[start : start + _REFRESH_BATCH])
+    for start in range(0, len(stale), _BATCH):
+        connection.execute(statement, stale[start : start + _BATCH])
+    known = dict(connection.execute(select(ProductTerm.term, ProductTerm.phrase)).all())
+    unused = [{"old": term} for term, phrase in known.items() if terms.get(term) != phrase]
+    if unused:
+        connection.execute(text("DELETE FROM product_terms WHERE term = :old"), unused)
+    fresh = [{"term": term, "phrase": phrase} for term, phrase in terms.items() if known.get(term) != phrase]
+    for start in range(0, len(fresh), _BATCH):
+        connection.execute(ProductTerm.__table__.insert(), fresh[start : start + _BATCH])
     return len(stale)
 
 
 def _ensure_sqlite(connection: Connection) -> None:
-    existed = bool(
-        connection.execute(
-            text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": FTS_TABLE}
-        ).first()
-    )
-    try:
-        for statement in _SQLITE_DDL:
-            connection.execute(text(statement))
-    except OperationalError as exc:  # "no such tokenizer: trigram" (or no FTS5 at all)
-        if "tokenizer" in str(exc) or "fts5" in str(exc):
+    for fts, table_name, column_name, tokenizer, on_update in (
+        (FTS_TABLE, "products", "search_text", PRODUCTS_TOKENIZER, True),
+        (TERMS_FTS_TABLE, "product_terms", "term", "trigram", False),
+    ):
+        existed = bool(
+            connection.execute(
+                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": fts}
+            ).first()
+        )
+        try:
+            for statement in _sqlite_ddl(fts, table_name, column_name, tokenizer, on_update):
+                connection.execute(text(statement))
+        except OperationalError as exc:  # "no such tokenizer: trigram", or no FTS5 at all
             raise RuntimeError(
-                f"SQLite {sqlite3.sqlite_version} has no FTS5 trigram tokenizer; the product look-up needs"
-                " SQLite 3.34 or newer"
+                f"SQLite {sqlite3.sqlite_version}: the product look-up needs FTS5 with the trigram tokenizer"
+                f" (SQLite 3.34 or newer): {exc.orig}"
             ) from exc
-        raise
-    if not existed:
-        connection.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')"))
-        logger.info("Created the FTS5 table %s", FTS_TABLE)
+        if not existed:
+            connection.execute(
+                text(
+                    f"INSERT INTO {fts}(rowid, {column_name}) "
+                    f"SELECT rowid, ' ' || {column_name} || ' ' FROM {table_name}"
+                )
+            )
+            logger.info("Created the FTS5 table %s", fts)
 
 
 def _ensure_postgres(connection: Connection) -> None:
     schema = trigram_schema(connection)
     if schema is None:
-        has_public = connection.execute(
-            text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")
-        ).first()
+        has_public = connection.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")).first()
         connection.execute(
             text("CREATE EXTENSION IF NOT EXISTS pg_trgm" + (" WITH SCHEMA public" if has_public else ""))
         )
@@ -161,14 +195,21 @@ def _ensure_postgres(connection: Connection) -> None:
     quoted = connection.dialect.identifier_preparer.quote_schema(schema)
     connection.execute(
         text(
-            f"CREATE INDEX IF NOT EXISTS {TRGM_INDEX} ON products USING gin (search_text {quoted}.gin_trgm_ops)"
+            f"CREATE INDEX IF NOT EXISTS {PG_TEXT_INDEX} ON products "
+            "USING gin (to_tsvector('simple', search_text))"
+        )
+    )
+    connection.execute(
+        text(
+            f"CREATE INDEX IF NOT EXISTS {PG_TERMS_INDEX} ON product_terms "
+            f"USING gin ((' ' || term || ' ') {quoted}.gin_trgm_ops)"
         )
     )
 
 
 def trigram_schema(connection: Connection) -> Optional[str]:
-    """The schema that holds the ``pg_trgm`` extension's functions and operators, or None when it is not
-    installed in this PostgreSQL database."""
+    """The schema that holds the ``pg_trgm`` extension's operator classes, or None when it is not installed
+    in this PostgreSQL database."""
     return connection.execute(
         text(
             "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
@@ -180,32 +221,118 @@ def trigram_schema(connection: Connection) -> Optional[str]:
 # ------------------------------------------------------------------------------------------------- queries
 
 
-def fts_match_expression(tokens: Sequence[str]) -> Optional[str]:
-    """The FTS5 MATCH expression that ORs the trigrams of the query tokens.
+def fts_token_terms(token: str) -> List[str]:
+    """Two substrings of `` <token> `` of which one survives any one edit of the token.
 
-    Tokens come from :func:`shop.matching.query_tokens` (letters and digits only), and each trigram is
-    quoted as an FTS5 string (``"`` doubled), so no input can reach FTS5's query syntax. A token of two
-    characters becomes the three-character phrase ``"<token> "`` (the token at a word's end).
+    The token is padded with a space on each side (so are the indexed terms: the spaces mark a word's start
+    and end) and cut into two pieces of at least 3 characters: for a padded length of 8 or more the pieces
+    before and after its two middle characters, else its first and last 3 characters. One edit
+    (substitution, insertion, deletion, swap of neighbours) changes at most two neighbouring characters, so
+    one piece is still a substring of the word the customer meant: the pigeonhole filter of q-gram
+    approximate matching (G. Navarro, "A guided tour to approximate string matching", ACM Computing Surveys
+    33(1), 2001, section 8.3). ``lekon`` → `` le`` / ``on `` finds `` lemon ``; ``strawbery`` → `` str`` /
+    ``bery ``, and `` str`` finds `` strawberry ``.
 
     Args:
-        tokens: Normalised query tokens.
+        token: A normalised query token (letters and digits only).
 
     Returns:
-        E.g. ``'"str" OR "tra" OR ...'``, at most :data:`MAX_FTS_TERMS` terms; None for no usable token.
+        Two pieces, or the whole padded token when it is shorter than 6 characters.
     """
-    terms: Dict[str, None] = {}
+    padded = f" {token} "
+    if len(padded) < 6:
+        return [padded]
+    if len(padded) < 8:
+        return [padded[:3], padded[-3:]]
+    half = len(padded) // 2
+    return [padded[: half - 1], padded[half + 1 :]]
+
+
+def _fts_string(phrase: str) -> str:
+    """An FTS5 string; query phrases hold letters, digits and spaces only, ``"`` is doubled all the same."""
+    return '"' + phrase.replace('"', '""') + '"'
+
+
+def _similar_terms(session: Session, token: str, trgm_schema: Optional[str]) -> List[Tuple[str, str]]:
+    pieces = fts_token_terms(token)
+    if session.get_bind().dialect.name == "sqlite":
+        statement = text(
+            f"SELECT t.term, t.phrase FROM {TERMS_FTS_TABLE} s JOIN product_terms t ON t.rowid = s.rowid "
+            f"WHERE {TERMS_FTS_TABLE} MATCH :pattern LIMIT :limit"
+        )
+        pattern = " OR ".join(_fts_string(piece) for piece in pieces)
+        rows = session.execute(statement, {"pattern": pattern, "limit": MAX_TERM_CANDIDATES})
+    else:
+        padded = literal(" ").concat(ProductTerm.term).concat(" ")
+        statement = (
+            select(ProductTerm.term, ProductTerm.phrase)
+            .where(or_(*(padded.like(f"%{piece}%") for piece in pieces)))
+            .limit(MAX_TERM_CANDIDATES)
+        )
+        rows = session.execute(statement)
+    return [(term, phrase) for term, phrase in rows]
+
+
+def query_groups(session: Session, tokens: Sequence[str], trgm_schema: Optional[str] = None) -> List[List[str]]:
+    """The catalog phrases each query token may stand for (step 1 of the module docstring).
+
+    Args:
+        session: Open session of the shop database.
+        tokens: :func:`shop.matching.query_tokens` of the query.
+        trgm_schema: Unused on SQLite; on PostgreSQL the schema of pg_trgm (its index serves ``LIKE``).
+
+    Returns:
+        One list of phrases (``"strawberry"``, ``"oat milk"``) per token that has any, in token order.
+    """
+    known = dict(
+        session.execute(select(ProductTerm.term, ProductTerm.phrase).where(ProductTerm.term.in_(tokens))).all()
+    )
+    groups: List[List[str]] = []
     for token in tokens:
-        if len(token) < 3:
-            terms.setdefault(token + " ")
+        if token in known:
+            groups.append([known[token]])
             continue
-        for start in range(len(token) - 2):
-            terms.setdefault(token[start : start + 3])
-    quoted = ['"' + term.replace('"', '""') + '"' for term in list(terms)[:MAX_FTS_TERMS]]
-    return " OR ".join(quoted) or None
+        if len(token) < matching.FUZZY_MIN_LENGTH:
+            continue
+        scored = sorted(
+            ((matching.token_similarity(token, term), phrase) for term, phrase in _similar_terms(
+                session, token, trgm_schema
+            )),
+            key=lambda pair: -pair[0],
+        )
+        phrases = list(dict.fromkeys(phrase for score, phrase in scored if score > 0.0))[:MAX_CORRECTIONS]
+        if phrases:
+            groups.append(phrases)
+    return groups
 
 
-def _operator(schema: str, name: str) -> str:
-    return f"OPERATOR({schema}.{name})"
+def _sqlite_products(
+    session: Session, groups: Sequence[Sequence[str]], conditions: Sequence[Any], limit: int, every: bool
+) -> List[int]:
+    parts = ["(" + " OR ".join(_fts_string(phrase) for phrase in group) + ")" for group in groups]
+    statement = (
+        select(Product.id)
+        .join(_FTS, _FTS.c.rowid == Product.id)
+        .where(_FTS.c[FTS_TABLE].op("MATCH")((" AND " if every else " OR ").join(parts)), *conditions)
+        .order_by(_FTS.c.rank)
+        .limit(limit)
+    )
+    return list(session.execute(statement).scalars())
+
+
+def _postgres_products(
+    session: Session, groups: Sequence[Sequence[str]], conditions: Sequence[Any], limit: int, every: bool
+) -> List[int]:
+    parts = ["(" + " | ".join(" <-> ".join(phrase.split()) for phrase in group) + ")" for group in groups]
+    vector = func.to_tsvector(literal_column("'simple'"), Product.search_text)
+    query = func.to_tsquery(literal_column("'simple'"), (" & " if every else " | ").join(parts))
+    statement = (
+        select(Product.id)
+        .where(vector.op("@@")(query), *conditions)
+        .order_by(func.ts_rank(vector, query).desc(), func.length(Product.search_text), Product.id)
+        .limit(limit)
+    )
+    return list(session.execute(statement).scalars())
 
 
 def candidate_ids(
@@ -215,7 +342,8 @@ def candidate_ids(
     limit: int = CANDIDATE_LIMIT,
     trgm_schema: Optional[str] = None,
 ) -> Optional[List[int]]:
-    """Ids of the products most likely meant by the query tokens, best first.
+    """Ids of the products most likely meant by the query tokens, best first (steps 1 and 2 of the module
+    docstring).
 
     Args:
         session: Open session of the shop database.
@@ -234,42 +362,29 @@ def candidate_ids(
     """
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        expression = fts_match_expression(tokens)
-        if expression is None:
-            return []
-        statement = (
-            select(Product.id)
-            .join(_FTS, _FTS.c.rowid == Product.id)
-            .where(_FTS.c[FTS_TABLE].op("MATCH")(expression), *conditions)
-            .order_by(_FTS.c.rank)
-            .limit(limit)
-        )
-        return list(session.execute(statement).scalars())
-    if dialect == "postgresql" and trgm_schema:
-        quoted = session.get_bind().dialect.identifier_preparer.quote_schema(trgm_schema)
-        session.execute(
-            select(func.set_config("pg_trgm.word_similarity_threshold", str(PG_WORD_SIMILARITY_MIN), True))
-        )
-        similar, distance = _operator(quoted, "%>"), _operator(quoted, "<->>")
-        # search_text <->> token is 1 - word_similarity(token, search_text)
-        distances = [Product.search_text.op(distance)(literal(token)) for token in tokens]
-        statement = (
-            select(Product.id)
-            .where(or_(*(Product.search_text.op(similar)(literal(token)) for token in tokens)), *conditions)
-            .order_by(sum(distances[1:], distances[0]), func.length(Product.search_text), Product.id)
-            .limit(limit)
-        )
-        return list(session.execute(statement).scalars())
-    return None
+        products = _sqlite_products
+    elif dialect == "postgresql":
+        products = _postgres_products
+    else:
+        return None
+    groups = query_groups(session, tokens, trgm_schema)
+    if not groups:
+        return []
+    conditions = list(conditions)
+    found = products(session, groups, conditions, limit, every=True)
+    if not found and len(groups) > 1:
+        found = products(session, groups, conditions, limit, every=False)
+    return found
 
 
 __all__ = [
     "CANDIDATE_LIMIT",
-    "PG_WORD_SIMILARITY_MIN",
+    "MAX_CORRECTIONS",
     "FTS_TABLE",
-    "TRGM_INDEX",
+    "TERMS_FTS_TABLE",
     "ensure_search_index",
     "trigram_schema",
-    "fts_match_expression",
+    "fts_token_terms",
+    "query_groups",
     "candidate_ids",
 ]

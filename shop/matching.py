@@ -30,7 +30,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple, TypeVar
+from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple, TypeVar
 
 from rapidfuzz import fuzz
 
@@ -259,6 +259,26 @@ def _product_tokens(name: str, kind: str, category: str, coarse: str) -> _Produc
     return _tokens_of(_field_tokens(name, kind, category, coarse))
 
 
+def search_terms(stored: str) -> Dict[str, str]:
+    """The vocabulary entries of a :func:`search_text`: what a query token can be corrected to.
+
+    Args:
+        stored: A product's search text.
+
+    Returns:
+        ``{term: phrase}``: every token (its own phrase) and, within each field, every pair of neighbouring
+        tokens written together (``"oatmilk": "oat milk"``), as :func:`rank` lets a query word cover a pair.
+    """
+    terms: Dict[str, str] = {}
+    for field in stored.split(SEARCH_TEXT_SEPARATOR):
+        tokens = field.split()
+        for token in tokens:
+            terms.setdefault(token, token)
+        for left, right in zip(tokens, tokens[1:]):
+            terms.setdefault(left + right, f"{left} {right}")
+    return terms
+
+
 @functools.lru_cache(maxsize=16384)
 def _stored_tokens(text: str) -> Optional[_ProductTokens]:
     """Tokens read back from a :func:`search_text`; None when the text does not have its four fields."""
@@ -358,6 +378,7 @@ __all__ = [
     "SEARCH_TEXT_SEPARATOR",
     "Matchable",
     "search_text",
+    "search_terms",
     "tokenize",
     "token_similarity",
     "score_tokens",

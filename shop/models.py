@@ -193,10 +193,51 @@ class Product(Base):
     )
 
 
+class ProductTerm(Base):
+    """The look-up's vocabulary: every word of the products' search texts (and every pair of neighbouring
+    words written together, ``"oatmilk"`` → ``phrase`` ``"oat milk"``), which a customer's misspelt word is
+    corrected to (:mod:`shop.lookup`). Words of deleted products may stay; they find nothing."""
+
+    __tablename__ = "product_terms"
+
+    term = Column(String(250), primary_key=True)
+    phrase = Column(String(250), nullable=False)
+
+
+def add_terms(connection: Any, texts: Any) -> None:
+    """Add the :func:`shop.matching.search_terms` of search texts to ``product_terms`` (existing terms are
+    kept). For code that inserts or updates products with Core statements; ORM writes call it themselves."""
+    terms: dict = {}
+    for stored in texts:
+        terms.update(matching.search_terms(stored or ""))
+    if not terms:
+        return
+    rows = [{"term": term[:250], "phrase": phrase[:250]} for term, phrase in terms.items()]
+    table = ProductTerm.__table__
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        connection.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    elif connection.dialect.name == "sqlite":
+        connection.execute(table.insert().prefix_with("OR IGNORE"), rows)
+    else:
+        known = set(connection.execute(table.select().with_only_columns(table.c.term)).scalars())
+        fresh = [row for row in rows if row["term"] not in known]
+        if fresh:
+            connection.execute(table.insert(), fresh)
+
+
 @event.listens_for(Product, "before_update")
 def _refresh_search_text(mapper: Any, connection: Any, product: Product) -> None:
     """Recompute ``search_text`` on every ORM update of a product (whichever field changed; it is cheap)."""
     product.search_text = matching.search_text(*(getattr(product, field) or "" for field in SEARCH_FIELDS))
+
+
+@event.listens_for(Product, "after_insert")
+@event.listens_for(Product, "after_update")
+def _add_product_terms(mapper: Any, connection: Any, product: Product) -> None:
+    """Keep the vocabulary in step with ORM inserts and updates of products."""
+    add_terms(connection, [product.search_text])
 
 
 class ProductImage(Base):
@@ -399,6 +440,8 @@ __all__ = [
     "UTCDateTime",
     "Money",
     "Product",
+    "ProductTerm",
+    "add_terms",
     "ProductImage",
     "Customer",
     "Order",

@@ -69,6 +69,16 @@ _TICKET_ATTEMPTS = 3
 MAX_CUSTOMER_ORDERS = 20
 #: What an erased ticket's subject becomes (the subject of a complaint quotes the customer).
 ERASED_SUBJECT = "Erased at the customer's request"
+#: What :func:`shop.matching.rank` reads of a product (a light row instead of an ORM object).
+_MATCH_COLUMNS = (
+    Product.sku,
+    Product.name,
+    Product.kind,
+    Product.category,
+    Product.coarse_category,
+    Product.stock,
+    Product.search_text,
+)
 #: Outcomes of verification tries that count against the limit.
 _COUNTED_OUTCOMES = (VerificationOutcome.PENDING, VerificationOutcome.FAILED)
 
@@ -156,9 +166,13 @@ class ShopRepository:
             rows = session.execute(select(Product.category).distinct().order_by(Product.category)).scalars()
             return list(rows)
 
-    def _ranked(self, query: object, *conditions: Any) -> List[Tuple[float, ProductView]]:
-        """Candidates from the database's text index (:mod:`shop.lookup`), re-ranked by :func:`shop.matching.
-        rank`; the whole set that meets ``conditions`` where the database has no text index."""
+    def _ranked(self, query: object, *conditions: Any, keep: int) -> List[Tuple[float, ProductView]]:
+        """The best ``keep`` products for a text query, with their scores, best first.
+
+        Candidates come from the database's text index (:func:`shop.lookup.candidate_ids`; every product
+        that meets ``conditions`` where the database has none) and are scored by :func:`shop.matching.rank`
+        on light rows (the stored search text, no ORM objects); only the ``keep`` best become views.
+        """
         tokens = matching.query_tokens(query)
         if not tokens:
             return []
@@ -168,15 +182,13 @@ class ShopRepository:
                 if not ids:
                     return []
                 conditions = (Product.id.in_(ids),)
-            rows = session.execute(
-                select(Product).options(selectinload(Product.images)).where(*conditions)
-            ).scalars()
-            search_texts = {}
-            products = []
-            for row in rows:
-                search_texts[row.sku] = row.search_text
-                products.append(product_view(row))
-        return matching.rank(query, products, search_texts)
+            rows = session.execute(select(*_MATCH_COLUMNS).where(*conditions)).all()
+            ranked = matching.rank(query, rows, {row.sku: row.search_text for row in rows})[:keep]
+            views = {
+                view.sku: view
+                for view in self._load_products(session, Product.sku.in_([row.sku for _, row in ranked]))
+            }
+        return [(score, views[row.sku]) for score, row in ranked if row.sku in views]
 
     def _trigram_schema(self, session: Session) -> Optional[str]:
         """The schema of PostgreSQL's pg_trgm, looked up once per repository (None on other databases)."""
@@ -205,7 +217,7 @@ class ShopRepository:
             The best product when its score is at least :data:`shop.matching.MATCH_THRESHOLD` (else
             ``product`` is None), its score, and up to five other close products as suggestions.
         """
-        ranked = self._ranked(query)
+        ranked = self._ranked(query, keep=1 + MAX_SUGGESTIONS)
         if not ranked:
             return ProductMatch(product=None, score=0.0, suggestions=())
         best_score, best = ranked[0]
@@ -265,7 +277,7 @@ class ShopRepository:
                     .limit(limit)
                 )
                 return [product_view(product) for product in session.execute(statement).scalars()]
-        ranked = self._ranked(query, *conditions)
+        ranked = self._ranked(query, *conditions, keep=limit)
         return [product for score, product in ranked if score >= SEARCH_MIN_SCORE][:limit]
 
     def product_images(self) -> List[Tuple[str, str]]:
