@@ -7,8 +7,7 @@ catalog is:
    stays as it is; any other (a typo, ``strawbery``) is looked up in the vocabulary ``product_terms``
    (:class:`shop.models.ProductTerm`: every word of the products' search texts and every pair of
    neighbouring words written together), and the terms that :func:`shop.matching.token_similarity` accepts
-   (at most :data:`MAX_CORRECTIONS`, most similar first) stand for it. A token without any such term is left
-   out (``delivery`` in "how much does delivery cost"): a query left with no token has no candidates.
+   (at most :data:`MAX_CORRECTIONS`, most similar first) stand for it beside the token itself.
 
    * SQLite: a contentless FTS5 table ``product_terms_search`` with the ``trigram`` tokenizer over
      `` <term> ``, asked for the two pieces of :func:`fts_token_terms` (one of them survives any one edit).
@@ -80,7 +79,8 @@ def _sqlite_ddl(fts: str, table_name: str, column_name: str, tokenizer: str, on_
     insert = f"INSERT INTO {fts}(rowid, {column_name}) VALUES (new.rowid, {new});"
     delete = f"INSERT INTO {fts}({fts}, rowid, {column_name}) VALUES ('delete', old.rowid, {old});"
     statements = [
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({column_name}, content='', tokenize='{tokenizer}')",
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5("
+        f"{column_name}, content='', tokenize='{tokenizer}')",
         f"CREATE TRIGGER IF NOT EXISTS {fts}_ai AFTER INSERT ON {table_name} BEGIN {insert} END",
         f"CREATE TRIGGER IF NOT EXISTS {fts}_ad AFTER DELETE ON {table_name} BEGIN {delete} END",
     ]
@@ -273,7 +273,9 @@ def _similar_terms(session: Session, token: str, trgm_schema: Optional[str]) -> 
     return [(term, phrase) for term, phrase in rows]
 
 
-def query_groups(session: Session, tokens: Sequence[str], trgm_schema: Optional[str] = None) -> List[List[str]]:
+def query_groups(
+    session: Session, tokens: Sequence[str], trgm_schema: Optional[str] = None
+) -> List[List[str]]:
     """The catalog phrases each query token may stand for (step 1 of the module docstring).
 
     Args:
@@ -282,27 +284,25 @@ def query_groups(session: Session, tokens: Sequence[str], trgm_schema: Optional[
         trgm_schema: Unused on SQLite; on PostgreSQL the schema of pg_trgm (its index serves ``LIKE``).
 
     Returns:
-        One list of phrases (``"strawberry"``, ``"oat milk"``) per token that has any, in token order.
+        One list of phrases per token, in token order: the token's own phrase when it is a catalog term
+        (``"oatmilk"`` → ``"oat milk"``), else the token and the terms it may be a typo of, most similar
+        first.
     """
-    known = dict(
-        session.execute(select(ProductTerm.term, ProductTerm.phrase).where(ProductTerm.term.in_(tokens))).all()
-    )
+    statement = select(ProductTerm.term, ProductTerm.phrase).where(ProductTerm.term.in_(tokens))
+    known = dict(session.execute(statement).all())
     groups: List[List[str]] = []
     for token in tokens:
         if token in known:
             groups.append([known[token]])
             continue
-        if len(token) < matching.FUZZY_MIN_LENGTH:
-            continue
-        scored = sorted(
-            ((matching.token_similarity(token, term), phrase) for term, phrase in _similar_terms(
-                session, token, trgm_schema
-            )),
-            key=lambda pair: -pair[0],
-        )
-        phrases = list(dict.fromkeys(phrase for score, phrase in scored if score > 0.0))[:MAX_CORRECTIONS]
-        if phrases:
-            groups.append(phrases)
+        phrases = [token]  # a word the vocabulary lacks may still be in a product written with Core
+        if len(token) >= matching.FUZZY_MIN_LENGTH:
+            similar = _similar_terms(session, token, trgm_schema)
+            scored = sorted(
+                ((matching.token_similarity(token, term), phrase) for term, phrase in similar), reverse=True
+            )
+            phrases += [phrase for score, phrase in scored if score > 0.0]
+        groups.append(list(dict.fromkeys(phrases))[: 1 + MAX_CORRECTIONS])
     return groups
 
 
