@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import statistics
 import sys
@@ -77,7 +78,7 @@ def load_catalog(engine: Engine, rows: Sequence[CatalogRow], label: str) -> floa
 def percentile(values: Sequence[float], share: float) -> float:
     """Nearest-rank percentile (``share`` in (0, 1]) of non-empty ``values``."""
     ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, int(round(share * len(ordered) + 0.5)) - 1))
+    index = max(0, min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1))
     return ordered[index]
 
 
