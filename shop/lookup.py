@@ -40,7 +40,7 @@ import logging
 import sqlite3
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from sqlalchemy import column, func, inspect, literal, literal_column, or_, select, table, text
+from sqlalchemy import column, func, inspect, literal_column, or_, select, table, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -101,9 +101,10 @@ def ensure_search_index(engine: Engine) -> int:
     Idempotent. A ``products`` table made before the column existed gets ``search_text`` added; rows whose
     stored text differs from :func:`shop.matching.search_text` of their fields (a new column, a normalisation
     rule changed in :mod:`shop.matching`, a Core update that left it stale) are rewritten, and
-    ``product_terms`` is made exactly the terms of the current search texts. Then SQLite gets the FTS5 tables
-    and their triggers (filled from the existing rows when new), PostgreSQL the ``pg_trgm`` extension (in
-    schema ``public`` when it exists, so throw-away schemas can share it) and the two GIN indexes.
+    ``product_terms`` is made exactly the terms of the current search texts. Before that, SQLite gets the
+    FTS5 tables and their triggers (filled from the existing rows when new, then kept in step by the
+    triggers), PostgreSQL the ``pg_trgm`` extension (in schema ``public`` when it exists, so throw-away schemas
+    can share it) and the two GIN indexes.
 
     Args:
         engine: Engine of the shop database; the tables must exist (``Base.metadata.create_all``).
@@ -184,6 +185,9 @@ def _ensure_sqlite(connection: Connection) -> None:
 
 
 def _ensure_postgres(connection: Connection) -> None:
+    """The extension and the two GIN indexes. ``fastupdate = off``: a catalog is read far more often than
+    written, and rows waiting in a GIN index's pending list make the planner pass the index by until the next
+    vacuum."""
     schema = trigram_schema(connection)
     if schema is None:
         has_public = connection.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")).first()
@@ -196,13 +200,13 @@ def _ensure_postgres(connection: Connection) -> None:
     connection.execute(
         text(
             f"CREATE INDEX IF NOT EXISTS {PG_TEXT_INDEX} ON products "
-            "USING gin (to_tsvector('simple', search_text))"
+            "USING gin (to_tsvector('simple', search_text)) WITH (fastupdate = off)"
         )
     )
     connection.execute(
         text(
             f"CREATE INDEX IF NOT EXISTS {PG_TERMS_INDEX} ON product_terms "
-            f"USING gin ((' ' || term || ' ') {quoted}.gin_trgm_ops)"
+            f"USING gin ((' ' || term || ' ') {quoted}.gin_trgm_ops) WITH (fastupdate = off)"
         )
     )
 
@@ -253,7 +257,7 @@ def _fts_string(phrase: str) -> str:
     return '"' + phrase.replace('"', '""') + '"'
 
 
-def _similar_terms(session: Session, token: str, trgm_schema: Optional[str]) -> List[Tuple[str, str]]:
+def _similar_terms(session: Session, token: str) -> List[Tuple[str, str]]:
     pieces = fts_token_terms(token)
     if session.get_bind().dialect.name == "sqlite":
         statement = text(
@@ -263,7 +267,7 @@ def _similar_terms(session: Session, token: str, trgm_schema: Optional[str]) -> 
         pattern = " OR ".join(_fts_string(piece) for piece in pieces)
         rows = session.execute(statement, {"pattern": pattern, "limit": MAX_TERM_CANDIDATES})
     else:
-        padded = literal(" ").concat(ProductTerm.term).concat(" ")
+        padded = literal_column("' '").concat(ProductTerm.term).concat(literal_column("' '"))  # as indexed
         statement = (
             select(ProductTerm.term, ProductTerm.phrase)
             .where(or_(*(padded.like(f"%{piece}%") for piece in pieces)))
@@ -273,15 +277,12 @@ def _similar_terms(session: Session, token: str, trgm_schema: Optional[str]) -> 
     return [(term, phrase) for term, phrase in rows]
 
 
-def query_groups(
-    session: Session, tokens: Sequence[str], trgm_schema: Optional[str] = None
-) -> List[List[str]]:
+def query_groups(session: Session, tokens: Sequence[str]) -> List[List[str]]:
     """The catalog phrases each query token may stand for (step 1 of the module docstring).
 
     Args:
         session: Open session of the shop database.
         tokens: :func:`shop.matching.query_tokens` of the query.
-        trgm_schema: Unused on SQLite; on PostgreSQL the schema of pg_trgm (its index serves ``LIKE``).
 
     Returns:
         One list of phrases per token, in token order: the token's own phrase when it is a catalog term
@@ -297,7 +298,7 @@ def query_groups(
             continue
         phrases = [token]  # a word the vocabulary lacks may still be in a product written with Core
         if len(token) >= matching.FUZZY_MIN_LENGTH:
-            similar = _similar_terms(session, token, trgm_schema)
+            similar = _similar_terms(session, token)
             scored = sorted(
                 ((matching.token_similarity(token, term), phrase) for term, phrase in similar), reverse=True
             )
@@ -340,7 +341,6 @@ def candidate_ids(
     tokens: Sequence[str],
     conditions: Iterable[Any] = (),
     limit: int = CANDIDATE_LIMIT,
-    trgm_schema: Optional[str] = None,
 ) -> Optional[List[int]]:
     """Ids of the products most likely meant by the query tokens, best first (steps 1 and 2 of the module
     docstring).
@@ -350,7 +350,6 @@ def candidate_ids(
         tokens: :func:`shop.matching.query_tokens` of the query (non-empty).
         conditions: Further SQLAlchemy conditions on ``Product`` (category, stock), applied before the limit.
         limit: Most ids returned.
-        trgm_schema: On PostgreSQL, the schema of ``pg_trgm`` (:func:`trigram_schema`).
 
     Returns:
         Up to ``limit`` product ids; None when this database has no text index to ask (the caller then ranks
@@ -367,7 +366,7 @@ def candidate_ids(
         products = _postgres_products
     else:
         return None
-    groups = query_groups(session, tokens, trgm_schema)
+    groups = query_groups(session, tokens)
     if not groups:
         return []
     conditions = list(conditions)

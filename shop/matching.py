@@ -46,7 +46,8 @@ SUGGESTION_MIN_SCORE = 0.3
 TOKEN_SIMILARITY_MIN = 0.8
 #: Tokens shorter than this only match exactly.
 FUZZY_MIN_LENGTH = 4
-#: Separates the fields of a :func:`search_text` (name, kind, coarse category, category path); no token holds it.
+#: Separates the fields of a :func:`search_text` (name, kind, coarse category, category path); no token
+#: holds it.
 SEARCH_TEXT_SEPARATOR = " | "
 
 #: Words that describe many products (categories, colours, qualities). A query made only of them is too
@@ -159,8 +160,9 @@ def token_similarity(a: str, b: str) -> float:
     """Similarity of two normalised tokens in [0, 1].
 
     Returns:
-        1.0 if equal, rapidfuzz's ``fuzz.ratio / 100`` for near misses (at least :data:`TOKEN_SIMILARITY_MIN`),
-        else 0.0. Tokens shorter than :data:`FUZZY_MIN_LENGTH` only match exactly.
+        1.0 if equal, rapidfuzz's ``fuzz.ratio / 100`` for near misses (at least
+        :data:`TOKEN_SIMILARITY_MIN`), else 0.0. Tokens shorter than :data:`FUZZY_MIN_LENGTH` only match
+        exactly.
     """
     if a == b:
         return 1.0
@@ -301,7 +303,8 @@ def score_tokens(query: Sequence[str], product: Matchable, stored: Optional[str]
         query: Tokens from :func:`tokenize` (non-empty).
         product: The product to score.
         stored: The product's :func:`search_text` as the database holds it; its tokens are used instead of
-            normalising the product's fields again (the same tokens, without the cost). Ignored when malformed.
+            normalising the product's fields again (the same tokens, without the cost). Ignored when
+            malformed.
 
     Returns:
         Score in [0, 1]; 1.0 means every query word and every word of the product's name, kind or coarse

@@ -161,8 +161,8 @@ class Product(Base):
     ``kind`` the plain-language kind of product (``"Granny Smith apple"``). ``unit`` is what one ``price``
     buys (``"kg"``, ``"piece"``, ``"1 l carton"``).
 
-    ``search_text`` is :func:`shop.matching.search_text` of name, kind, category and coarse category, which the
-    product look-up indexes (:mod:`shop.lookup`). It is kept in step by the column default (every insert) and
+    ``search_text`` is :func:`shop.matching.search_text` of name, kind, category and coarse category, which
+    the product look-up indexes (:mod:`shop.lookup`). It is kept in step by the column default (every insert) and
     :func:`_refresh_search_text` (ORM updates); a Core ``update()`` that changes one of those fields must set
     it too.
     """

@@ -103,7 +103,6 @@ class ShopRepository:
     ) -> None:
         self._session_factory = session_factory
         self.verification_policy = verification_policy or LockPolicy()
-        self._trgm_schema: Optional[str] = None
 
     @classmethod
     def from_url(cls, url: Optional[str] = None) -> "ShopRepository":
@@ -177,7 +176,7 @@ class ShopRepository:
         if not tokens:
             return []
         with unit_of_work(self._session_factory) as session:
-            ids = lookup.candidate_ids(session, tokens, conditions, trgm_schema=self._trigram_schema(session))
+            ids = lookup.candidate_ids(session, tokens, conditions)
             if ids is not None:
                 if not ids:
                     return []
@@ -189,14 +188,6 @@ class ShopRepository:
                 for view in self._load_products(session, Product.sku.in_([row.sku for _, row in ranked]))
             }
         return [(score, views[row.sku]) for score, row in ranked if row.sku in views]
-
-    def _trigram_schema(self, session: Session) -> Optional[str]:
-        """The schema of PostgreSQL's pg_trgm, looked up once per repository (None on other databases)."""
-        if session.get_bind().dialect.name != "postgresql":
-            return None
-        if self._trgm_schema is None:
-            self._trgm_schema = lookup.trigram_schema(session.connection())
-        return self._trgm_schema
 
     def find_product(self, query: str) -> ProductMatch:
         """Find the product a customer most likely means.
