@@ -208,8 +208,8 @@ def write_report(out: Path, results: Dict[str, Any]) -> None:
         f"{results['machine']['usable_cores']} usable cores, 1-minute load average "
         f"{results['load_average']} at the start.",
         "",
-        "| backend | version | load s | p50 ms | p95 ms | p99 ms | target | CPU p50 / p95 ms | hit rate: exact "
-        "| plural | typo | variant | miss |",
+        "| backend | version | load s | p50 ms | p95 ms | p99 ms | target | CPU p50 / p95 ms "
+        "| hit rate: exact | plural | typo | variant | miss |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, data in results["backends"].items():

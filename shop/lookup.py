@@ -103,8 +103,8 @@ def ensure_search_index(engine: Engine) -> int:
     rule changed in :mod:`shop.matching`, a Core update that left it stale) are rewritten, and
     ``product_terms`` is made exactly the terms of the current search texts. Before that, SQLite gets the
     FTS5 tables and their triggers (filled from the existing rows when new, then kept in step by the
-    triggers), PostgreSQL the ``pg_trgm`` extension (in schema ``public`` when it exists, so throw-away schemas
-    can share it) and the two GIN indexes.
+    triggers), PostgreSQL the ``pg_trgm`` extension (in schema ``public`` when it exists, so throw-away
+    schemas can share it) and the two GIN indexes.
 
     Args:
         engine: Engine of the shop database; the tables must exist (``Base.metadata.create_all``).

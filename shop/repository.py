@@ -197,9 +197,10 @@ class ShopRepository:
         :mod:`shop.matching`. Never raises for odd input: empty, emoji-only, non-string or over-long (> 256
         characters) queries give no match.
 
-        The database's text index picks at most :data:`shop.lookup.CANDIDATE_LIMIT` candidates (pg_trgm on
-        PostgreSQL, FTS5 trigrams on SQLite), which :func:`shop.matching.rank` scores, so a look-up reads a
-        bounded number of rows whatever the size of the catalog.
+        The database's text search picks at most :data:`shop.lookup.CANDIDATE_LIMIT` candidates (misspelt
+        words corrected against the catalog's vocabulary through a trigram index, then products by word:
+        :mod:`shop.lookup`), which :func:`shop.matching.rank` scores, so a look-up reads a bounded number of
+        rows whatever the size of the catalog.
 
         Args:
             query: Free text or an entity value.

@@ -1,7 +1,7 @@
 """The product form's whole-message look-up: a product question whose product the NLU did not mark as an
 entity ("how much do strawbery cost") is answered for the product the text names, against the seeded demo
-catalog (Strawberries €3.49 for a 400 g punnet, Bananas, Pineapple, Granny Smith Apple); questions about anything else
-still ask which product is meant."""
+catalog (Strawberries €3.49 for a 400 g punnet, Bananas, Pineapple, Granny Smith Apple); questions about
+anything else still ask which product is meant."""
 
 from __future__ import annotations
 
@@ -10,12 +10,22 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from actions.products import WHOLE_MESSAGE_MIN_SCORE, ActionAnswerProductQuestion, ValidateProductForm
-from tests.unit.actions.harness import entity, form_tracker, make_tracker, rendered, responses, run, run_validation
+from tests.unit.actions.harness import (
+    entity,
+    form_tracker,
+    make_tracker,
+    rendered,
+    responses,
+    run,
+    run_validation,
+)
 
 
 async def _form_start(text: str, intent: str, entities: Optional[List[Dict[str, Any]]] = None, **slots: Any):
     """Validation of the product form as it starts for ``text`` (no product asked for yet)."""
-    tracker = form_tracker("product_form", None, slots=slots, text=text, intent=intent, entities=entities or [])
+    tracker = form_tracker(
+        "product_form", None, slots=slots, text=text, intent=intent, entities=entities or []
+    )
     return await run_validation(ValidateProductForm(), tracker)
 
 
@@ -69,7 +79,9 @@ async def test_words_about_something_else_name_no_product(repo, spy, text: str, 
 
 
 async def test_a_remembered_product_stays_when_the_question_names_none(repo) -> None:
-    _, slots = await _form_start("how much is it?", "product_price", product="Banana", product_sku="FRU-BANANA")
+    _, slots = await _form_start(
+        "how much is it?", "product_price", product="Banana", product_sku="FRU-BANANA"
+    )
     assert "product" not in slots  # the remembered Banana answers
 
 

@@ -231,7 +231,7 @@ def test_a_database_made_before_the_search_text_gets_it(tmp_path) -> None:
 def test_candidates_are_bounded(repo, engine) -> None:
     with unit_of_work(make_session_factory(engine)) as session:
         tokens = matching.query_tokens("fruit")
-        ids = lookup.candidate_ids(session, tokens, limit=3, trgm_schema=repo._trigram_schema(session))
+        ids = lookup.candidate_ids(session, tokens, limit=3)
     assert ids is not None and len(ids) == 3
 
 
