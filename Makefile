@@ -28,7 +28,7 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning,ignore
 .PHONY: chat e2e
 .PHONY: purge bench-abuse
 .PHONY: catalog-images tune-text tune-images
-.PHONY: nlu-gaps bench-text-encoders
+.PHONY: nlu-gaps bench-text-encoders bench-lookup
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -116,6 +116,9 @@ bench: bench-encoders  ## intent (BANKING77, Bitext) and sentiment (tweets) accu
 	$(PY) -m benchmarks.bench_intents --project-cv --folds 3 $(if $(CV_EPOCHS),--cv-epochs $(CV_EPOCHS))
 	@if [ -f benchmarks/bench_images.py ]; then $(PY) -m benchmarks.bench_images $(SHARED)/data/grocery; fi
 	$(PY) -m benchmarks.report --out reports/bench
+
+bench-lookup: venv  ## find_product on a 50,000-product catalog, SQLite and PostgreSQL (DATABASE_URL or 127.0.0.1:5432): p50/p95/p99 ms, typo hit rate; reports/bench-lookup
+	$(PY) -m benchmarks.bench_lookup --out reports/bench-lookup $(if $(SIZE),--size $(SIZE)) $(if $(PG_URL),--postgres-url $(PG_URL))
 
 purge: venv db  ## delete uploads past UPLOAD_RETENTION_DAYS (30), ticket transcripts past TRANSCRIPT_RETENTION_DAYS (90)
 	$(PY) scripts/purge.py

@@ -26,6 +26,7 @@ from actions.tracker_utils import (
     has_entity,
     latest_entities,
     latest_intent,
+    latest_text,
     parse_value,
     reset_slots,
 )
@@ -56,6 +57,10 @@ MAX_SUGGESTIONS = 3
 MAX_SEARCH_RESULTS = 5
 #: Similar products listed at most.
 MAX_SIMILAR = 4
+#: Match score a whole message needs to name a product when the NLU found no product entity in it. Above
+#: shop.matching.MATCH_THRESHOLD (0.6): with the name matched fully, at least half of the message's content
+#: words must belong to it ("how much do strawbery cost": 0.95; "shipping to orange county": 0.67, refused).
+WHOLE_MESSAGE_MIN_SCORE = 0.75
 
 
 def current_question(tracker: Tracker) -> Text:
@@ -113,9 +118,43 @@ class ValidateProductForm(FormValidationAction):
     def extract_product(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        """Take a bare reply ("bananas") as the product while the form asks for it."""
+        """Take a bare reply ("bananas") as the product while the form asks for it, or the product a question
+        names without a ``product`` entity ("how much do strawbery cost")."""
         text = free_text_answer(tracker, "product", extra_intents=QUESTION_BY_INTENT)
+        if text is None:
+            text = self.product_named_in_question(tracker)
         return {} if text is None else {"product": text}
+
+    @staticmethod
+    def product_named_in_question(tracker: Tracker) -> Optional[Text]:
+        """The catalog product a product question names when the NLU marked no ``product`` entity in it.
+
+        The entity extractor misses names it has not seen written that way (``strawbery``), so the whole
+        message goes through the tolerant look-up; filler and question words are dropped there. Only a
+        confident match counts (:data:`WHOLE_MESSAGE_MIN_SCORE`, above the look-up's own threshold, as the
+        message may hold words of another topic: "how much does delivery cost" names no product). Searches,
+        bare replies (taken as the answer already), photos and failed look-ups give None.
+
+        Returns:
+            The product's catalog name, or None.
+        """
+        question = QUESTION_BY_INTENT.get(latest_intent(tracker) or "")
+        if question in (None, "search") or has_entity(tracker, PRODUCT_ENTITY):
+            return None
+        if tracker.get_slot("requested_slot") == "product" or photos.recognised_sku(tracker):
+            return None
+        text = " ".join(latest_text(tracker).split())[:MAX_QUERY_CHARS]
+        if not text:
+            return None
+        try:
+            match = common.get_repository().find_product(text)
+        except Exception:
+            logger.exception("Product lookup in the message text failed")
+            return None
+        if match.product is None or match.score < WHOLE_MESSAGE_MIN_SCORE:
+            return None
+        logger.info("Product %s named in a message without an entity (%.2f)", match.product.sku, match.score)
+        return match.product.name
 
     def validate_product(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

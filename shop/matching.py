@@ -10,22 +10,29 @@ halfway:
    ``banana``).
 4. Filler words (``some``, ``please``, ``kg``, ...) and numbers are dropped.
 
-Two tokens match with similarity 1.0 when equal, otherwise with :class:`difflib.SequenceMatcher` ratio when it
-is at least :data:`TOKEN_SIMILARITY_MIN` (catches small typos such as ``bananna``). A product's score in
+Two tokens match with similarity 1.0 when equal, otherwise with rapidfuzz's normalised Indel similarity
+(:func:`rapidfuzz.fuzz.ratio`: ``2 * LCS / (len(a) + len(b))``, like :mod:`difflib`'s ratio but counting the
+longest common subsequence) when it is at least :data:`TOKEN_SIMILARITY_MIN` (catches small typos such as
+``bananna``). A product's score in
 [0, 1] is ``0.5 * query coverage + 0.4 * field coverage + 0.1 * kind coverage``: the query coverage says how
 much of the query the product explains, the field coverage how much of the product's name, kind or coarse
 category (whichever is best) the query covers, and the kind coverage breaks ties in favour of the plain kind
 (``tomato`` over ``beef tomato``).
+
+:func:`search_text` writes a product's normalised tokens per field into one string, which the database stores
+(``products.search_text``) and indexes for candidate retrieval (:mod:`shop.lookup`); :func:`rank` reads the
+tokens back from it instead of normalising the product's fields again.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterable, List, Protocol, Sequence, Tuple, TypeVar
+from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Tuple, TypeVar
+
+from rapidfuzz import fuzz
 
 #: Queries longer than this (in characters, after stripping) are not product queries; they match nothing.
 MAX_QUERY_CHARS = 256
@@ -35,10 +42,13 @@ MAX_QUERY_TOKENS = 12
 MATCH_THRESHOLD = 0.6
 #: Minimum score for a product to be offered as a suggestion.
 SUGGESTION_MIN_SCORE = 0.3
-#: Minimum difflib ratio for two different tokens to count as a (typo) match.
+#: Minimum similarity (rapidfuzz ``fuzz.ratio`` / 100) for two different tokens to count as a (typo) match.
 TOKEN_SIMILARITY_MIN = 0.8
 #: Tokens shorter than this only match exactly.
 FUZZY_MIN_LENGTH = 4
+#: Separates the fields of a :func:`search_text` (name, kind, coarse category, category path); no token
+#: holds it.
+SEARCH_TEXT_SEPARATOR = " | "
 
 #: Words that describe many products (categories, colours, qualities). A query made only of them is too
 #: vague to name one product, so its score is capped at :data:`GENERIC_QUERY_MAX_SCORE` (below the match
@@ -150,17 +160,15 @@ def token_similarity(a: str, b: str) -> float:
     """Similarity of two normalised tokens in [0, 1].
 
     Returns:
-        1.0 if equal, the difflib ratio for near misses (at least :data:`TOKEN_SIMILARITY_MIN`), else 0.0.
+        1.0 if equal, rapidfuzz's ``fuzz.ratio / 100`` for near misses (at least
+        :data:`TOKEN_SIMILARITY_MIN`), else 0.0. Tokens shorter than :data:`FUZZY_MIN_LENGTH` only match
+        exactly.
     """
     if a == b:
         return 1.0
     if min(len(a), len(b)) < FUZZY_MIN_LENGTH:
         return 0.0
-    matcher = difflib.SequenceMatcher(None, a, b)
-    if matcher.real_quick_ratio() < TOKEN_SIMILARITY_MIN or matcher.quick_ratio() < TOKEN_SIMILARITY_MIN:
-        return 0.0
-    ratio = matcher.ratio()
-    return ratio if ratio >= TOKEN_SIMILARITY_MIN else 0.0
+    return fuzz.ratio(a, b, score_cutoff=TOKEN_SIMILARITY_MIN * 100.0) / 100.0
 
 
 class Matchable(Protocol):
@@ -216,15 +224,70 @@ def _similarity(query_token: str, alternative: Tuple[str, bool]) -> float:
     return token_similarity(query_token, token)
 
 
-@functools.lru_cache(maxsize=4096)
-def _product_tokens(name: str, kind: str, category: str, coarse: str) -> _ProductTokens:
-    name_t, kind_t, coarse_t = tokenize(name), tokenize(kind), tokenize(coarse)
-    category_t = tokenize(category.replace("/", " "))
+def _field_tokens(name: str, kind: str, category: str, coarse: str) -> Tuple[Tuple[str, ...], ...]:
+    """The normalised tokens of a product's name, kind, coarse category and category path, in that order."""
+    return tokenize(name), tokenize(kind), tokenize(coarse), tokenize(category.replace("/", " "))
+
+
+def search_text(name: str, kind: str, category: str, coarse_category: str) -> str:
+    """The normalised text a product is stored and searched by (``products.search_text``).
+
+    Args:
+        name: Display name (``"Strawberries"``).
+        kind: Plain-language kind (``"strawberry"``).
+        category: Category path (``"Fruit/Berries"``).
+        coarse_category: Last part of the category (``"Berries"``).
+
+    Returns:
+        The fields' :func:`tokenize` tokens, space separated, fields joined by :data:`SEARCH_TEXT_SEPARATOR`
+        in the order name, kind, coarse category, category path: ``"strawberry | strawberry | berry | fruit
+        berry"``. Lower case letters and digits only besides the separators, so it is safe for any text index.
+    """
+    fields = _field_tokens(name, kind, category, coarse_category)
+    return SEARCH_TEXT_SEPARATOR.join(" ".join(tokens) for tokens in fields)
+
+
+def _tokens_of(fields: Sequence[Tuple[str, ...]]) -> _ProductTokens:
+    name_t, kind_t, coarse_t, category_t = fields
     name_s, kind_s, coarse_s = _slots(name_t), _slots(kind_t), _slots(coarse_t)
     singles = [(token, False) for token in name_t + kind_t + coarse_t + category_t]
     joined = [alt for slots in (name_s, kind_s, coarse_s) for slot in slots for alt in slot if alt[1]]
     everything = tuple(dict.fromkeys(singles + joined))
     return _ProductTokens(name_s, kind_s, coarse_s, everything)
+
+
+@functools.lru_cache(maxsize=4096)
+def _product_tokens(name: str, kind: str, category: str, coarse: str) -> _ProductTokens:
+    return _tokens_of(_field_tokens(name, kind, category, coarse))
+
+
+def search_terms(stored: str) -> Dict[str, str]:
+    """The vocabulary entries of a :func:`search_text`: what a query token can be corrected to.
+
+    Args:
+        stored: A product's search text.
+
+    Returns:
+        ``{term: phrase}``: every token (its own phrase) and, within each field, every pair of neighbouring
+        tokens written together (``"oatmilk": "oat milk"``), as :func:`rank` lets a query word cover a pair.
+    """
+    terms: Dict[str, str] = {}
+    for field in stored.split(SEARCH_TEXT_SEPARATOR):
+        tokens = field.split()
+        for token in tokens:
+            terms.setdefault(token, token)
+        for left, right in zip(tokens, tokens[1:]):
+            terms.setdefault(left + right, f"{left} {right}")
+    return terms
+
+
+@functools.lru_cache(maxsize=16384)
+def _stored_tokens(text: str) -> Optional[_ProductTokens]:
+    """Tokens read back from a :func:`search_text`; None when the text does not have its four fields."""
+    fields = text.split(SEARCH_TEXT_SEPARATOR)
+    if len(fields) != 4:
+        return None
+    return _tokens_of([tuple(field.split()) for field in fields])
 
 
 def _coverage(field: Sequence[Tuple[Tuple[str, bool], ...]], query: Sequence[str]) -> float:
@@ -233,12 +296,15 @@ def _coverage(field: Sequence[Tuple[Tuple[str, bool], ...]], query: Sequence[str
     return sum(max(_similarity(q, alt) for q in query for alt in slot) for slot in field) / len(field)
 
 
-def score_tokens(query: Sequence[str], product: Matchable) -> float:
+def score_tokens(query: Sequence[str], product: Matchable, stored: Optional[str] = None) -> float:
     """Score one product against already tokenised query words.
 
     Args:
         query: Tokens from :func:`tokenize` (non-empty).
         product: The product to score.
+        stored: The product's :func:`search_text` as the database holds it; its tokens are used instead of
+            normalising the product's fields again (the same tokens, without the cost). Ignored when
+            malformed.
 
     Returns:
         Score in [0, 1]; 1.0 means every query word and every word of the product's name, kind or coarse
@@ -246,7 +312,9 @@ def score_tokens(query: Sequence[str], product: Matchable) -> float:
     """
     if not query:
         return 0.0
-    tokens = _product_tokens(product.name, product.kind, product.category, product.coarse_category)
+    tokens = _stored_tokens(stored) if stored else None
+    if tokens is None:
+        tokens = _product_tokens(product.name, product.kind, product.category, product.coarse_category)
     if not tokens.everything:
         return 0.0
     query_coverage = sum(max(_similarity(q, alt) for alt in tokens.everything) for q in query) / len(query)
@@ -277,7 +345,9 @@ def query_tokens(query: object) -> Tuple[str, ...]:
     return tokenize(text)[:MAX_QUERY_TOKENS]
 
 
-def rank(query: object, products: Iterable[M]) -> List[Tuple[float, M]]:
+def rank(
+    query: object, products: Iterable[M], search_texts: Optional[Mapping[str, str]] = None
+) -> List[Tuple[float, M]]:
     """Rank products by how well they match a query.
 
     Ties are broken in favour of products in stock, then shorter (more generic) names, then names
@@ -286,6 +356,8 @@ def rank(query: object, products: Iterable[M]) -> List[Tuple[float, M]]:
     Args:
         query: Free text such as ``"some bananas please"``.
         products: Candidate products.
+        search_texts: The stored :func:`search_text` of products by SKU (optional; products without one are
+            normalised here).
 
     Returns:
         ``(score, product)`` pairs with a score above zero, best first. Empty for a query without content
@@ -294,7 +366,8 @@ def rank(query: object, products: Iterable[M]) -> List[Tuple[float, M]]:
     tokens = query_tokens(query)
     if not tokens:
         return []
-    scored = [(score_tokens(tokens, product), product) for product in products]
+    stored = search_texts or {}
+    scored = [(score_tokens(tokens, product, stored.get(product.sku)), product) for product in products]
     scored = [pair for pair in scored if pair[0] > 0.0]
     scored.sort(key=lambda pair: (-pair[0], pair[1].stock <= 0, len(pair[1].name), pair[1].name))
     return scored
@@ -305,7 +378,10 @@ __all__ = [
     "MAX_QUERY_TOKENS",
     "MATCH_THRESHOLD",
     "SUGGESTION_MIN_SCORE",
+    "SEARCH_TEXT_SEPARATOR",
     "Matchable",
+    "search_text",
+    "search_terms",
     "tokenize",
     "token_similarity",
     "score_tokens",

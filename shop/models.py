@@ -33,11 +33,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from shop import matching
 from shop.statuses import (
     CENT,
     OrderStatus,
@@ -128,6 +131,17 @@ def _enum_column_type(enum_cls: Type[enum.Enum], name: str) -> Enum:
     )
 
 
+#: The product fields the search text is made of.
+SEARCH_FIELDS = ("name", "kind", "category", "coarse_category")
+
+
+def _default_search_text(context: DefaultExecutionContext) -> str:
+    """Column default of ``products.search_text``: computed from the inserted row's fields (ORM and Core
+    inserts alike, one row at a time in an ``executemany``)."""
+    row = context.get_current_parameters()
+    return matching.search_text(*(str(row.get(field) or "") for field in SEARCH_FIELDS))
+
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(column_0_label)s",
@@ -146,6 +160,11 @@ class Product(Base):
     ``category`` is a path such as ``"Fruit/Apple"``; ``coarse_category`` its last part (``"Apple"``);
     ``kind`` the plain-language kind of product (``"Granny Smith apple"``). ``unit`` is what one ``price``
     buys (``"kg"``, ``"piece"``, ``"1 l carton"``).
+
+    ``search_text`` is :func:`shop.matching.search_text` of name, kind, category and coarse category, which
+    the product look-up indexes (:mod:`shop.lookup`). It is kept in step by the column default (every insert) and
+    :func:`_refresh_search_text` (ORM updates); a Core ``update()`` that changes one of those fields must set
+    it too.
     """
 
     __tablename__ = "products"
@@ -162,6 +181,7 @@ class Product(Base):
     unit = Column(String(30), nullable=False)
     description = Column(Text, nullable=False, default="")
     created_at = Column(UTCDateTime, nullable=False, default=utcnow)
+    search_text = Column(Text, nullable=False, default=_default_search_text)
 
     images = relationship(
         "ProductImage", back_populates="product", order_by="ProductImage.id", cascade="all, delete-orphan"
@@ -171,6 +191,53 @@ class Product(Base):
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint("stock >= 0", name="stock_not_negative"),
     )
+
+
+class ProductTerm(Base):
+    """The look-up's vocabulary: every word of the products' search texts (and every pair of neighbouring
+    words written together, ``"oatmilk"`` → ``phrase`` ``"oat milk"``), which a customer's misspelt word is
+    corrected to (:mod:`shop.lookup`). Words of deleted products may stay; they find nothing."""
+
+    __tablename__ = "product_terms"
+
+    term = Column(String(250), primary_key=True)
+    phrase = Column(String(250), nullable=False)
+
+
+def add_terms(connection: Any, texts: Any) -> None:
+    """Add the :func:`shop.matching.search_terms` of search texts to ``product_terms`` (existing terms are
+    kept). For code that inserts or updates products with Core statements; ORM writes call it themselves."""
+    terms: dict = {}
+    for stored in texts:
+        terms.update(matching.search_terms(stored or ""))
+    if not terms:
+        return
+    rows = [{"term": term[:250], "phrase": phrase[:250]} for term, phrase in terms.items()]
+    table = ProductTerm.__table__
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        connection.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    elif connection.dialect.name == "sqlite":
+        connection.execute(table.insert().prefix_with("OR IGNORE"), rows)
+    else:
+        known = set(connection.execute(table.select().with_only_columns(table.c.term)).scalars())
+        fresh = [row for row in rows if row["term"] not in known]
+        if fresh:
+            connection.execute(table.insert(), fresh)
+
+
+@event.listens_for(Product, "before_update")
+def _refresh_search_text(mapper: Any, connection: Any, product: Product) -> None:
+    """Recompute ``search_text`` on every ORM update of a product (whichever field changed; it is cheap)."""
+    product.search_text = matching.search_text(*(getattr(product, field) or "" for field in SEARCH_FIELDS))
+
+
+@event.listens_for(Product, "after_insert")
+@event.listens_for(Product, "after_update")
+def _add_product_terms(mapper: Any, connection: Any, product: Product) -> None:
+    """Keep the vocabulary in step with ORM inserts and updates of products."""
+    add_terms(connection, [product.search_text])
 
 
 class ProductImage(Base):
@@ -373,6 +440,8 @@ __all__ = [
     "UTCDateTime",
     "Money",
     "Product",
+    "ProductTerm",
+    "add_terms",
     "ProductImage",
     "Customer",
     "Order",

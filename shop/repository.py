@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from shop import matching, rules, validation
+from shop import lookup, matching, rules, validation
 from shop.verification import LockPolicy, VerificationResult, emails_match, normalise_email
 from shop.db import make_engine, make_session_factory, unit_of_work
 from shop.errors import InvalidInput, OrderNotFound, ShopError
@@ -69,6 +69,16 @@ _TICKET_ATTEMPTS = 3
 MAX_CUSTOMER_ORDERS = 20
 #: What an erased ticket's subject becomes (the subject of a complaint quotes the customer).
 ERASED_SUBJECT = "Erased at the customer's request"
+#: What :func:`shop.matching.rank` reads of a product (a light row instead of an ORM object).
+_MATCH_COLUMNS = (
+    Product.sku,
+    Product.name,
+    Product.kind,
+    Product.category,
+    Product.coarse_category,
+    Product.stock,
+    Product.search_text,
+)
 #: Outcomes of verification tries that count against the limit.
 _COUNTED_OUTCOMES = (VerificationOutcome.PENDING, VerificationOutcome.FAILED)
 
@@ -155,6 +165,30 @@ class ShopRepository:
             rows = session.execute(select(Product.category).distinct().order_by(Product.category)).scalars()
             return list(rows)
 
+    def _ranked(self, query: object, *conditions: Any, keep: int) -> List[Tuple[float, ProductView]]:
+        """The best ``keep`` products for a text query, with their scores, best first.
+
+        Candidates come from the database's text index (:func:`shop.lookup.candidate_ids`; every product
+        that meets ``conditions`` where the database has none) and are scored by :func:`shop.matching.rank`
+        on light rows (the stored search text, no ORM objects); only the ``keep`` best become views.
+        """
+        tokens = matching.query_tokens(query)
+        if not tokens:
+            return []
+        with unit_of_work(self._session_factory) as session:
+            ids = lookup.candidate_ids(session, tokens, conditions)
+            if ids is not None:
+                if not ids:
+                    return []
+                conditions = (Product.id.in_(ids),)
+            rows = session.execute(select(*_MATCH_COLUMNS).where(*conditions)).all()
+            ranked = matching.rank(query, rows, {row.sku: row.search_text for row in rows})[:keep]
+            views = {
+                view.sku: view
+                for view in self._load_products(session, Product.sku.in_([row.sku for _, row in ranked]))
+            }
+        return [(score, views[row.sku]) for score, row in ranked if row.sku in views]
+
     def find_product(self, query: str) -> ProductMatch:
         """Find the product a customer most likely means.
 
@@ -163,6 +197,11 @@ class ShopRepository:
         :mod:`shop.matching`. Never raises for odd input: empty, emoji-only, non-string or over-long (> 256
         characters) queries give no match.
 
+        The database's text search picks at most :data:`shop.lookup.CANDIDATE_LIMIT` candidates (misspelt
+        words corrected against the catalog's vocabulary through a trigram index, then products by word:
+        :mod:`shop.lookup`), which :func:`shop.matching.rank` scores, so a look-up reads a bounded number of
+        rows whatever the size of the catalog.
+
         Args:
             query: Free text or an entity value.
 
@@ -170,10 +209,7 @@ class ShopRepository:
             The best product when its score is at least :data:`shop.matching.MATCH_THRESHOLD` (else
             ``product`` is None), its score, and up to five other close products as suggestions.
         """
-        if not matching.query_tokens(query):
-            return ProductMatch(product=None, score=0.0, suggestions=())
-        products = self.list_products()
-        ranked = matching.rank(query, products)
+        ranked = self._ranked(query, keep=1 + MAX_SUGGESTIONS)
         if not ranked:
             return ProductMatch(product=None, score=0.0, suggestions=())
         best_score, best = ranked[0]
@@ -194,9 +230,9 @@ class ShopRepository:
         """Search the catalog by text and/or category.
 
         Args:
-            query: Free text matched like :meth:`find_product` (products scoring at least 0.5, best first).
-                None or blank lists products by category and name. Text without any content word (emoji,
-                filler words) finds nothing.
+            query: Free text matched like :meth:`find_product` (products scoring at least 0.5, best first,
+                among the text index's candidates that meet the other filters). None or blank lists products
+                by category and name. Text without any content word (emoji, filler words) finds nothing.
             category: Case-insensitive full path (``"Fruit/Apple"``), top level (``"Fruit"``) or coarse
                 category (``"Apple"``).
             in_stock_only: Leave out products with stock 0.
@@ -223,11 +259,17 @@ class ShopRepository:
                 )
         if in_stock_only:
             conditions.append(Product.stock > 0)
-        with unit_of_work(self._session_factory) as session:
-            products = self._load_products(session, *conditions)
         if query is None or (isinstance(query, str) and not query.strip()):
-            return products[:limit]
-        ranked = matching.rank(query, products)
+            with unit_of_work(self._session_factory) as session:
+                statement = (
+                    select(Product)
+                    .options(selectinload(Product.images))
+                    .where(*conditions)
+                    .order_by(Product.category, Product.name, Product.sku)
+                    .limit(limit)
+                )
+                return [product_view(product) for product in session.execute(statement).scalars()]
+        ranked = self._ranked(query, *conditions, keep=limit)
         return [product for score, product in ranked if score >= SEARCH_MIN_SCORE][:limit]
 
     def product_images(self) -> List[Tuple[str, str]]:

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from assistant.paths import DATA_DIR
-from shop import rules
+from shop import lookup, rules
 from shop.db import make_engine, make_session_factory, unit_of_work
 from shop.models import Base, Customer, Order, OrderItem, OrderStatusEvent, Product, Refund, utcnow
 from shop.statuses import CENT, OrderStatus, RefundStatus
@@ -427,7 +427,8 @@ def seed(
 def create_and_seed(
     engine: Engine, *, catalog_path: Optional[Path] = None, now: Optional[datetime] = None
 ) -> None:
-    """Create the schema (missing tables only) and insert the missing seed data.
+    """Create the schema (missing tables only) and the product look-up's text index, and insert the missing
+    seed data.
 
     Args:
         engine: Engine from :func:`shop.db.make_engine`.
@@ -439,6 +440,7 @@ def create_and_seed(
         sqlalchemy.exc.SQLAlchemyError: The database refused the schema or the rows.
     """
     Base.metadata.create_all(engine)
+    lookup.ensure_search_index(engine)
     report = seed(make_session_factory(engine), catalog_path=catalog_path, now=now)
     logger.info("Seeded %s: %s", engine.url.render_as_string(hide_password=True), report.summary())
 
@@ -462,7 +464,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     engine = make_engine(args.database_url)
     try:
         create_and_seed(engine, catalog_path=args.catalog)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         logger.error("Seeding failed: %s", exc)
         return 1
     except SQLAlchemyError as exc:
