@@ -3,9 +3,9 @@
 The NLU pipeline splits "where is order 10023 and can you also cancel 10027" into requests (parse-result key
 ``requests``, components/multi_request.py); the message's own flow handles the first, and the queue of the
 others is derived from the conversation's events (:func:`assistant.requests.request_queue`), so nothing is
-stored here. ``components.multi_request_policy`` predicts :class:`ActionOfferNextRequest` when a flow has ended
-and a request waits; the rules in data/rules.yml send a yes to :class:`ActionStartNextRequest` and a no to
-:class:`ActionSkipNextRequest`.
+stored here. ``components.multi_request_policy`` predicts :class:`ActionOfferNextRequest` when a flow has
+ended and a request waits; the rules in data/rules.yml send a yes to :class:`ActionStartNextRequest` and a no
+to :class:`ActionSkipNextRequest`.
 
 Starting a request never skips a step: the flow's form starts with the order number of the request filled in,
 its validator checks the number, asks for the email address on that order unless this session verified it

@@ -1,8 +1,9 @@
-"""The follow-up requests of a message that asked for several things, read back from the conversation's events.
+"""The follow-up requests of a message that asked for several things, read back from the conversation's
+events.
 
 The NLU pipeline's MultiRequestCollector writes ``requests`` (:data:`assistant.keys.REQUESTS`) into the parse
-result of a message such as "where is order 10023 and can you also cancel 10027": one entry per request, in the
-order asked, each with its intent and order numbers. The message's own flow handles the first *task* (one
+result of a message such as "where is order 10023 and can you also cancel 10027": one entry per request, in
+the order asked, each with its intent and order numbers. The message's own flow handles the first *task* (one
 intent for one order number); every further task is offered, one at a time, after the flow before it ended
 ("You also asked to cancel order 10027 — shall I do that now?"). A request that names several orders ("cancel
 45172, 45173 and 45174") is one task per order.
@@ -68,7 +69,7 @@ class RequestQueue:
     awaiting_reply: bool = False
 
     def next_task(self) -> Optional[FollowUp]:
-        """The task to offer next, or None when there is none (or the queue is closed or waits for a reply)."""
+        """The task to offer next, or None when there is none (or the queue is closed or awaits a reply)."""
         index = 1 + self.offered
         if not self.open or self.awaiting_reply or index >= len(self.tasks):
             return None

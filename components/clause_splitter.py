@@ -2,8 +2,8 @@
 
 "where is order 10023 and can you also cancel 10027" holds two requests, and one intent for the whole text can
 only name one of them. This component (placed right after the TextSanitizer, before the tokenizer) splits the
-text into clauses (:func:`components.multirequest.clauses.split_clauses`) and, when there are several, adds one
-extra message per clause to the batch the graph is processing. Every later component — tokenizer,
+text into clauses (:func:`components.multirequest.clauses.split_clauses`) and, when there are several, adds
+one extra message per clause to the batch the graph is processing. Every later component — tokenizer,
 featurizers, DIET, the fusion classifier, the fallback — then handles the clause messages exactly like
 messages of their own, with the same trained models and in the same batch (one MiniLM call for all of them).
 The MultiRequestCollector at the end of the pipeline takes the clause messages out of the batch again and
@@ -43,8 +43,8 @@ MESSAGE_ID = "message_id"
 
 
 class ClauseSplitterConfig(ComponentConfig):
-    """The ClauseSplitter's config keys: defaults, valid values, and each key's meaning and unit in its comment
-    (`ClauseSplitter.get_default_config` returns the defaults)."""
+    """The ClauseSplitter's config keys: defaults, valid values, and each key's meaning and unit in its
+    comment (`ClauseSplitter.get_default_config` returns the defaults)."""
 
     #: Fewest words a piece between connectors needs to be a clause of its own (count); shorter pieces stay
     #: with their neighbour, so "bread and butter" and "cancel 45172 and 45173" are not split.

@@ -56,7 +56,9 @@ from components.multirequest.folding import (
 logger = logging.getLogger(__name__)
 
 #: The intents of the order flows that take an order number (data/rules.yml starts a form for each).
-ORDER_REQUEST_INTENTS = ["track_order", "cancel_order", "change_shipping_address", "get_refund", "track_refund"]
+ORDER_REQUEST_INTENTS = [
+    "track_order", "cancel_order", "change_shipping_address", "get_refund", "track_refund"
+]
 #: FallbackClassifier's intent: a message it gave up on may still be two clear requests.
 FALLBACK_INTENT = "nlu_fallback"
 
@@ -150,8 +152,8 @@ class MultiRequestCollector(GraphComponent, IntentClassifier):
         if not isinstance(text, str) or not text.strip() or text.lstrip().startswith(INTENT_MESSAGE_PREFIX):
             return
         name, confidence = _intent(message)
-        overridable = name in self._intents or name in (None, FALLBACK_INTENT) or confidence < self._min_confidence
-        if not overridable:
+        unsure = name in (None, FALLBACK_INTENT) or confidence < self._min_confidence
+        if name not in self._intents and not unsure:
             return
         if clause_messages:
             items = [

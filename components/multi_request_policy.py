@@ -89,8 +89,8 @@ class MultiRequestPolicy(Policy):
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
-        """Checks every key (`MultiRequestPolicyConfig`); unknown keys are refused, except those Rasa's `Policy`
-        base reads (`max_history`, `featurizer`).
+        """Checks every key (`MultiRequestPolicyConfig`); unknown keys are refused, except those Rasa's
+        `Policy` base reads (`max_history`, `featurizer`).
 
         Raises:
             InvalidConfigException: naming the key and its valid values.

@@ -1,15 +1,15 @@
 """Splitting a message into clauses at the words and marks that join two requests.
 
 "where is order 10023 and can you also cancel 10027" has two pieces between connectors ("where is order
-10023", "can you also cancel 10027"); each piece with at least ``min_words`` words becomes a clause, a shorter one
-stays with the piece before it (or after it, at the start). So "bread and butter", "salt and vinegar crisps",
-"cancel and refund order 10023" and "cancel 45172 and 45173" stay one clause: one side is a single word. Whether
-two clauses are two *requests* is decided later, from the intent the classifier gives each clause
-(:mod:`components.multirequest.folding`).
+10023", "can you also cancel 10027"); each piece with at least ``min_words`` words becomes a clause, a shorter
+one stays with the piece before it (or after it, at the start). So "bread and butter", "salt and vinegar
+crisps", "cancel and refund order 10023" and "cancel 45172 and 45173" stay one clause: one side is a single
+word. Whether two clauses are two *requests* is decided later, from the intent the classifier gives each
+clause (:mod:`components.multirequest.folding`).
 
 Connectors: the sentence marks ``. ? ! ;`` when a space or the end follows (so "4.50" and
-"anna.berg@example.com" are not split), the words "and", "and also", "then", "plus", "after that" (with an optional
-comma before them), and the Chinese 还有 ("also"), 然后 ("then"), 另外 ("besides"), 并且 ("and also") and the
+"anna.berg@example.com" are not split), the words "and", "and also", "then", "plus", "after that" (with an
+optional comma before them), and the Chinese 还有 ("also"), 然后 ("then"), 另外 ("besides"), 并且 ("and also") and the
 full-width marks 。？！；. "also" alone is no connector ("can you also cancel 10027", "I also want ..." are one
 clause each); 和 ("and") is left out: it joins nouns ("面包和黄油") far more often than requests.
 """

@@ -31,7 +31,7 @@ EMAIL = "email"
 #: What may stand between two order numbers of one list.
 _LIST_GAP = re.compile(r"^(?:[\s,&+#/]|and|plus|orders?|numbers?|no\.?|nr\.?|as well as)*$", re.IGNORECASE)
 #: Words by which a request without an order number refers to the order of the request before it.
-_POINTS_BACK = re.compile(r"\b(?:it|that|this|same|too)\b", re.IGNORECASE)
+_POINTS_BACK = re.compile(r"\b(?:it|that|this|same)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Request:
     ranking: List[Dict[str, Any]]
 
     def as_dict(self, text: str, entities: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-        """The ``requests`` entry: intent, confidence, its text and offsets, orders and entities in its span."""
+        """The ``requests`` entry: intent, confidence, text and offsets, orders and entities in its span."""
         return {
             "intent": self.intent,
             "confidence": round(float(self.confidence), 4),
@@ -77,12 +77,14 @@ class Request:
 
 def _inside(entity: Dict[str, Any], start: int, end: int) -> bool:
     entity_start, entity_end = entity.get("start"), entity.get("end")
-    return isinstance(entity_start, int) and isinstance(entity_end, int) and start <= entity_start and entity_end <= end
+    if not isinstance(entity_start, int) or not isinstance(entity_end, int):
+        return False
+    return start <= entity_start and entity_end <= end
 
 
 def order_numbers_in(text: str, entities: Sequence[Dict[str, Any]], start: int, end: int) -> List[str]:
-    """The order numbers of the ``order_number`` entities inside ``[start, end)``, each once, in order; a number
-    after the first counts only when a list joins it to the one before (see the module docstring).
+    """The order numbers of the ``order_number`` entities inside ``[start, end)``, each once, in order; a
+    number after the first counts only when a list joins it to the one before (see the module docstring).
 
     Args:
         text: The message text (the offsets index it).
@@ -121,8 +123,8 @@ def fold_requests(
     Args:
         text: The message text.
         entities: The message's entities (offsets into ``text``).
-        clauses: The message's clauses in order, each classified on its own (one clause spanning the text for a
-            message that was not split, with the message's own intent).
+        clauses: The message's clauses in order, each classified on its own (one clause spanning the text for
+            a message that was not split, with the message's own intent).
         request_intents: Intents that are requests.
         min_confidence: Lowest intent probability for a clause to be a request (0..1).
 

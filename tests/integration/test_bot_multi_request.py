@@ -3,8 +3,8 @@ runs with its own order number, the second request is offered after it and, afte
 order number, its own email check and its own yes.
 
 Each conversation runs against two trained assistants talking to the project's action server (a seeded
-database): the project's small-epoch test model (`agent`, as in test_bot.py) and a small model trained here in a
-few minutes on the project's domain, rules and NLU data with a light pipeline (sparse features and logistic
+database): the project's small-epoch test model (`agent`, as in test_bot.py) and a small model trained here in
+a few minutes on the project's domain, rules and NLU data with a light pipeline (sparse features and logistic
 regression instead of MiniLM, DIET and the fusion classifier; RulePolicy and MultiRequestPolicy only), which
 exercises the same ClauseSplitter / MultiRequestCollector graph mechanics and the same dialogue.
 
@@ -62,7 +62,8 @@ def small_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("multi-request-model")
     config = out / "config.yml"
     config.write_text(SMALL_CONFIG, encoding="utf-8")
-    files = [str(p) for p in nlu_training_files()] + [str(PROJECT_ROOT / "data" / f) for f in ("rules.yml", "stories.yml")]
+    stories = [str(PROJECT_ROOT / "data" / name) for name in ("rules.yml", "stories.yml")]
+    files = [str(p) for p in nlu_training_files()] + stories
     result = train(domain=str(PROJECT_ROOT / "domain.yml"), config=str(config), training_files=files,
                    output=str(out), fixed_model_name="small")
     assert result.code == 0 and result.model, "training the small model failed"
@@ -101,7 +102,8 @@ def test_the_example_messages_are_split_into_their_requests(small_agent) -> None
         ("cancel_order", ["45172", "45173", "45174"])
     ]
     assert [e["value"] for e in three["entities"] if e["entity"] == "order_number"] == ["45172"]
-    for single in ("bread and butter", "do you have salt and vinegar crisps", "cancel and refund order 10023"):
+    singles = ("bread and butter", "do you have salt and vinegar crisps", "cancel and refund order 10023")
+    for single in singles:
         assert "requests" not in parse(single), single
 
 

@@ -48,8 +48,12 @@ def conversation(*events: Dict[str, Any], intent: str = "affirm", verified: Opti
     return make_tracker(slots={"verified_orders": verified or ["10023"]}, intent=intent, events=list(events))
 
 
-AFTER_FIRST_FLOW = [action("action_listen"), user("track_order", TRACK_THEN_CANCEL), action("track_order_form"),
-                    action("action_track_order")]
+AFTER_FIRST_FLOW = [
+    action("action_listen"),
+    user("track_order", TRACK_THEN_CANCEL),
+    action("track_order_form"),
+    action("action_track_order"),
+]
 
 
 def test_the_offer_names_the_second_request_with_yes_and_no_buttons() -> None:
@@ -61,7 +65,8 @@ def test_the_offer_names_the_second_request_with_yes_and_no_buttons() -> None:
 
 
 def test_an_offer_without_a_waiting_request_says_nothing() -> None:
-    dispatcher, events = run(ActionOfferNextRequest(), conversation(action("action_listen"), user("track_order")))
+    single = conversation(action("action_listen"), user("track_order"))
+    dispatcher, events = run(ActionOfferNextRequest(), single)
     assert dispatcher.messages == [] and events == []
 
 
@@ -80,8 +85,10 @@ def test_a_yes_starts_the_cancel_form_for_the_second_order_and_nothing_else() ->
 async def test_the_started_form_asks_for_the_email_of_an_order_not_yet_verified(repo, db) -> None:
     """The order number the start action set is validated like a typed one: 10021 is not verified yet (only
     10023 is), so the form asks for the email address on it before anything else."""
-    tracker = form_tracker("cancel_order_form", None, {"order_number": "10021"}, {"verified_orders": ["10023"]},
-                           text="yes", intent="affirm")
+    tracker = form_tracker(
+        "cancel_order_form", None, {"order_number": "10021"}, {"verified_orders": ["10023"]},
+        text="yes", intent="affirm",
+    )
     dispatcher, slots = await run_validation(ValidateCancelOrderForm(), tracker)
     # not verified: only the number is kept, and the form's next empty slot is the email address
     assert slots == {"order_number": "10021", "order_action_allowed": None, "order_email": None}
@@ -100,7 +107,8 @@ def test_a_refund_request_takes_its_clause_as_the_reason() -> None:
 
 
 def test_a_request_without_an_order_number_starts_its_form_without_one() -> None:
-    requests = [TRACK_THEN_CANCEL[0], {"intent": "track_refund", "order_numbers": [], "text": "where is my refund"}]
+    refund = {"intent": "track_refund", "order_numbers": [], "text": "where is my refund"}
+    requests = [TRACK_THEN_CANCEL[0], refund]
     tracker = conversation(user("track_order", requests), action(OFFER_ACTION), user("affirm"))
     _, events = run(ActionStartNextRequest(), tracker)
     assert "order_number" not in {k for k, v in slot_values(events).items() if v is not None}

@@ -52,7 +52,9 @@ def test_the_second_request_waits_until_offered_then_until_answered() -> None:
 
 def test_three_orders_are_offered_one_after_another_and_a_no_skips_one() -> None:
     requests = [{"intent": "cancel_order", "order_numbers": ["45172", "45173", "45174"], "text": "cancel"}]
-    events = [user("cancel_order", requests), action("action_cancel_order"), action(OFFER_ACTION), user("deny")]
+    events = [
+        user("cancel_order", requests), action("action_cancel_order"), action(OFFER_ACTION), user("deny")
+    ]
     queue = request_queue(events)
     assert queue.last_offered().order_number == "45173"
     assert queue.next_task().order_number == "45174" and queue.remaining() == 0
@@ -79,6 +81,7 @@ def test_a_new_session_or_message_with_requests_starts_over() -> None:
 
 def test_messages_without_several_tasks_and_malformed_events_are_ignored() -> None:
     single = [{"intent": "track_order", "order_numbers": ["10023"], "text": "where is 10023"}]
-    events = [user("track_order", single), "junk", {"event": "user", "parse_data": "junk"}, action(OFFER_ACTION)]
+    junk = {"event": "user", "parse_data": "junk"}
+    events = [user("track_order", single), "junk", junk, action(OFFER_ACTION)]
     queue = request_queue(events)
     assert queue.next_task() is None and queue.last_offered() is None and not queue.open

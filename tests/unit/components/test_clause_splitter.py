@@ -1,4 +1,4 @@
-"""Clause splitting (components.multirequest.clauses) and the ClauseSplitter component on real Rasa messages."""
+"""Clause splitting (components.multirequest.clauses) and the ClauseSplitter on real Rasa messages."""
 from __future__ import annotations
 
 from typing import List
@@ -28,7 +28,10 @@ def texts(text: str, **kwargs) -> List[str]:
             "where is order 10023 and can you also cancel 10027",
             ["where is order 10023", "can you also cancel 10027"],
         ),
-        ("Where is my order? I also want to cancel 10027.", ["Where is my order", "I also want to cancel 10027"]),
+        (
+            "Where is my order? I also want to cancel 10027.",
+            ["Where is my order", "I also want to cancel 10027"],
+        ),
         ("track 10023; then refund 10024", ["track 10023", "refund 10024"]),
         ("track order 10023, and then cancel it", ["track order 10023", "cancel it"]),
         ("cancel order 10021 after that track 10023", ["cancel order 10021", "track 10023"]),
@@ -72,7 +75,8 @@ def test_too_many_clauses_leave_the_message_whole() -> None:
 
 def test_min_words_decides_what_a_clause_is() -> None:
     assert texts("bread and butter", min_words=1) == ["bread", "butter"]
-    assert texts("do you sell salt and vinegar crisps", min_words=3) == ["do you sell salt and vinegar crisps"]
+    crisps = "do you sell salt and vinegar crisps"
+    assert texts(crisps, min_words=3) == [crisps]
 
 
 def test_blank_text_has_no_clauses() -> None:
@@ -124,12 +128,15 @@ def test_component_leaves_other_messages_alone(message: Message) -> None:
 
 
 def test_training_data_is_unchanged() -> None:
-    data = TrainingData([Message(data={TEXT: "where is order 10023 and cancel 10031", "intent": "track_order"})])
+    example = Message(data={TEXT: "where is order 10023 and cancel 10031", "intent": "track_order"})
+    data = TrainingData([example])
     splitter = ClauseSplitter({})
     assert splitter.process_training_data(data).training_examples == data.training_examples
 
 
-@pytest.mark.parametrize("config", [{"min_words": 0}, {"max_clauses": 1}, {"min_word": 2}, {"min_words": "2"}])
+@pytest.mark.parametrize(
+    "config", [{"min_words": 0}, {"max_clauses": 1}, {"min_word": 2}, {"min_words": "2"}]
+)
 def test_bad_config_is_refused(config) -> None:
     with pytest.raises(InvalidConfigException):
         ClauseSplitter(config)

@@ -47,8 +47,11 @@ def fold(text: str, *intents: Tuple[Optional[str], float], entities=None):
 
 
 def test_track_then_cancel_are_two_requests_with_their_own_orders() -> None:
-    requests = fold("where is order 10023 and can you also cancel 10027", ("track_order", 0.9), ("cancel_order", 0.8))
-    assert [(r.intent, r.order_numbers) for r in requests] == [("track_order", ["10023"]), ("cancel_order", ["10027"])]
+    text = "where is order 10023 and can you also cancel 10027"
+    requests = fold(text, ("track_order", 0.9), ("cancel_order", 0.8))
+    assert [(r.intent, r.order_numbers) for r in requests] == [
+        ("track_order", ["10023"]), ("cancel_order", ["10027"])
+    ]
     assert is_multi_request(requests)
 
 
@@ -61,7 +64,8 @@ def test_one_request_for_several_orders() -> None:
 
 def test_one_request_for_one_order_is_no_multi_request() -> None:
     assert not is_multi_request(fold("cancel and refund order 10023", ("cancel_order", 0.7)))
-    assert not is_multi_request(fold("do you sell salt and vinegar crisps", ("product_availability", 0.9), ("inform", 0.6)))
+    crisps = fold("do you sell salt and vinegar crisps", ("product_availability", 0.9), ("inform", 0.6))
+    assert not is_multi_request(crisps)
 
 
 def test_a_postcode_after_an_order_number_is_no_second_order() -> None:
@@ -88,8 +92,12 @@ def test_same_intent_twice_is_one_request() -> None:
 
 def test_a_request_that_points_back_takes_the_order_before_it() -> None:
     requests = fold("where is order 10023 and cancel it", ("track_order", 0.9), ("cancel_order", 0.9))
-    assert [(r.intent, r.order_numbers) for r in requests] == [("track_order", ["10023"]), ("cancel_order", ["10023"])]
-    other = fold("where is order 10023 and cancel my other order", ("track_order", 0.9), ("cancel_order", 0.9))
+    assert [(r.intent, r.order_numbers) for r in requests] == [
+        ("track_order", ["10023"]), ("cancel_order", ["10023"])
+    ]
+    other = fold(
+        "where is order 10023 and cancel my other order", ("track_order", 0.9), ("cancel_order", 0.9)
+    )
     assert other[1].order_numbers == []
 
 
@@ -116,7 +124,8 @@ def parsed(message: Message, intent: Optional[str], confidence: float = 0.9, ent
     """Sets what the classifiers would (intent, ranking) and the extractors' entities."""
     message.set(INTENT, {"name": intent, "confidence": confidence}, add_to_output=True)
     message.set(INTENT_RANKING_KEY, [{"name": intent, "confidence": confidence}], add_to_output=True)
-    message.set(ENTITIES, order_entities(message.get(TEXT)) if entities is None else entities, add_to_output=True)
+    found = order_entities(message.get(TEXT)) if entities is None else entities
+    message.set(ENTITIES, found, add_to_output=True)
     return message
 
 
@@ -156,7 +165,8 @@ def test_collector_handles_one_request_for_three_orders_without_clauses() -> Non
 
 
 def test_collector_overrides_the_fallback_with_clear_requests() -> None:
-    out = collect(batch("where is order 10023 and cancel 10031", "nlu_fallback", ("track_order", 0.9), ("cancel_order", 0.9)))
+    text = "where is order 10023 and cancel 10031"
+    out = collect(batch(text, "nlu_fallback", ("track_order", 0.9), ("cancel_order", 0.9)))
     assert out[0].get(INTENT)["name"] == "track_order"
 
 
@@ -164,10 +174,18 @@ def test_collector_overrides_the_fallback_with_clear_requests() -> None:
     "text, whole, clauses",
     [
         ("bread and butter", "product_info", ()),
-        ("do you sell salt and vinegar crisps", "product_availability", (("product_availability", 0.9), ("inform", 0.8))),
+        (
+            "do you sell salt and vinegar crisps",
+            "product_availability",
+            (("product_availability", 0.9), ("inform", 0.8)),
+        ),
         ("where is my order 10023", "track_order", ()),
         # a complaint that names two orders stays a complaint (the hand-over must not be lost)
-        ("this is awful, order 10023 is late and cancel 10031", "complaint", (("complaint", 0.9), ("cancel_order", 0.9))),
+        (
+            "this is awful, order 10023 is late and cancel 10031",
+            "complaint",
+            (("complaint", 0.9), ("cancel_order", 0.9)),
+        ),
     ],
 )
 def test_collector_leaves_single_requests_alone(text: str, whole: str, clauses) -> None:
@@ -180,8 +198,9 @@ def test_collector_leaves_single_requests_alone(text: str, whole: str, clauses) 
 
 def test_collector_keeps_messages_without_text_and_payloads() -> None:
     photo = Message(data={TEXT: "", MESSAGE_ID: "p"})
-    payload = parsed(Message(data={TEXT: '/cancel_order{"order_number":"10023"}', MESSAGE_ID: "q"}), "cancel_order",
-                     entities=[{"entity": "order_number", "value": "10023"}, {"entity": "order_number", "value": "10024"}])
+    numbers = [{"entity": "order_number", "value": "10023"}, {"entity": "order_number", "value": "10024"}]
+    payload = Message(data={TEXT: '/cancel_order{"order_number":"10023"}', MESSAGE_ID: "q"})
+    parsed(payload, "cancel_order", entities=numbers)
     assert collect([photo, payload]) == [photo, payload]
     assert payload.get(REQUESTS) is None
 

@@ -10,7 +10,15 @@ from rasa.core.policies.policy import PolicyPrediction
 from rasa.core.policies.rule_policy import RulePolicy
 from rasa.engine.storage.resource import Resource
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, ActiveLoop, BotUttered, Event, Restarted, SessionStarted, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    BotUttered,
+    Event,
+    Restarted,
+    SessionStarted,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
 
@@ -42,7 +50,8 @@ def user(intent: str, requests: Optional[List[Dict[str, Any]]] = None) -> List[E
     parse_data: Dict[str, Any] = {"intent": {"name": intent, "confidence": 0.9}, "text": "..."}
     if requests is not None:
         parse_data[REQUESTS] = requests
-    return [ActionExecuted("action_listen"), UserUttered("...", intent=parse_data["intent"], parse_data=parse_data)]
+    message = UserUttered("...", intent=parse_data["intent"], parse_data=parse_data)
+    return [ActionExecuted("action_listen"), message]
 
 
 def ran(*actions: str) -> List[Event]:
@@ -57,8 +66,10 @@ def tracker(*turns: List[Event]) -> DialogueStateTracker:
 
 
 def flow(form: str = "track_order_form", submit: str = "action_track_order") -> List[Event]:
-    return [ActionExecuted(form), ActiveLoop(form), *user("inform")[1:2], ActionExecuted(form), ActiveLoop(None),
-            ActionExecuted(submit)]
+    return [
+        ActionExecuted(form), ActiveLoop(form), *user("inform")[1:2],
+        ActionExecuted(form), ActiveLoop(None), ActionExecuted(submit),
+    ]
 
 
 @pytest.fixture
@@ -80,7 +91,8 @@ def test_offers_the_second_request_after_the_first_flow(policy) -> None:
 def test_listens_after_the_offer_and_leaves_the_answer_to_the_rules(policy) -> None:
     t = tracker(user("track_order", TRACK_THEN_CANCEL), flow(), ran(OFFER))
     assert policy.decide(t) == "action_listen"
-    assert policy.decide(tracker(user("track_order", TRACK_THEN_CANCEL), flow(), ran(OFFER), user("affirm"))) is None
+    answered = tracker(user("track_order", TRACK_THEN_CANCEL), flow(), ran(OFFER), user("affirm"))
+    assert policy.decide(answered) is None
 
 
 def test_no_second_offer_once_the_second_request_ran(policy) -> None:
@@ -98,7 +110,10 @@ def test_no_second_offer_once_the_second_request_ran(policy) -> None:
         # a single request
         [user("track_order"), flow()],
         # the flow has not ended yet: the form is active
-        [user("track_order", TRACK_THEN_CANCEL), [ActionExecuted("track_order_form"), ActiveLoop("track_order_form")]],
+        [
+            user("track_order", TRACK_THEN_CANCEL),
+            [ActionExecuted("track_order_form"), ActiveLoop("track_order_form")],
+        ],
         # right after the user message: the policy never answers one
         [user("track_order", TRACK_THEN_CANCEL)],
         # an action that ends no flow
