@@ -6,10 +6,11 @@ email check, then `action_track_order`). When that flow's last action ran — on
 order flows' submit actions, `action_stop_flow` (the customer stopped the flow) and the action that skips a
 declined offer — and no form is active, this policy predicts `offer_action` (confidence 1.0) if the
 conversation still holds a task that was not offered (`assistant.requests.request_queue`), and `action_listen`
-right after that action. Otherwise it abstains (all-zero probabilities) and the other policies decide as
-before. The answers are rules in data/rules.yml: yes → `action_start_next_request` (starts that flow with its
-order number; the flow asks for the email address on that order and for its own yes before changing
-anything), no → `action_skip_next_request` (after which the next task, if any, is offered).
+right after that action (nothing after a goodbye, `quiet_intents`). Otherwise it abstains (all-zero
+probabilities) and the other policies decide as before. The answers are rules in data/rules.yml: yes →
+`action_start_next_request` (starts that flow with its order number; the flow asks for the email address on
+that order and for its own yes before changing anything), no → `action_skip_next_request` (after which the
+next task, if any, is offered).
 
 Like the SentimentHandoffPolicy, its predictions are marked "no user" and its priority is above RulePolicy's,
 so they win over the rule's `action_listen` at the end of a flow (Rasa's ensemble ranks "no user" predictions
@@ -70,6 +71,8 @@ class MultiRequestPolicyConfig(ComponentConfig):
         min_items=1,
         valid="a non-empty list of action names",
     )
+    #: Intents after which nothing more is offered: the customer said goodbye (list of intent names).
+    quiet_intents: Any = Names(["goodbye"], valid="a list of intent names")
 
 
 @DefaultV1Recipe.register(
@@ -110,6 +113,7 @@ class MultiRequestPolicy(Policy):
         super().__init__(config, model_storage, resource, execution_context, featurizer)
         self._offer_action: Text = config["offer_action"]
         self._triggers = frozenset(config["trigger_actions"])
+        self._quiet = frozenset(config["quiet_intents"])
 
     @staticmethod
     def supported_data() -> SupportedData:
@@ -189,6 +193,8 @@ class MultiRequestPolicy(Policy):
         if last.action_name == self._offer_action:
             return ACTION_LISTEN_NAME
         if last.action_name not in self._triggers or tracker.active_loop_name:
+            return None
+        if tracker.latest_message is not None and tracker.latest_message.intent_name in self._quiet:
             return None
         queue = request_queue(
             (e.as_dict() for e in tracker.events if isinstance(e, _QUEUE_EVENTS)), self._offer_action

@@ -30,7 +30,7 @@ OFFER = "action_offer_next_request"
 DOMAIN = Domain.from_yaml(
     """
 version: "3.1"
-intents: [track_order, cancel_order, affirm, deny, product_price]
+intents: [track_order, cancel_order, affirm, deny, product_price, goodbye, inform]
 actions: [action_offer_next_request, action_start_next_request, action_skip_next_request, action_track_order,
           action_cancel_order, action_stop_flow]
 forms:
@@ -118,12 +118,24 @@ def test_no_second_offer_once_the_second_request_ran(policy) -> None:
         [user("track_order", TRACK_THEN_CANCEL)],
         # an action that ends no flow
         [user("track_order", TRACK_THEN_CANCEL), ran("utter_greet")],
+        # the customer said goodbye to stop the first flow
+        [user("track_order", TRACK_THEN_CANCEL), [ActionExecuted("track_order_form")], user("goodbye"),
+         ran("action_stop_flow")],
         # a restart forgets the request
         [user("track_order", TRACK_THEN_CANCEL), [Restarted()], flow()],
     ],
 )
 def test_abstains_otherwise(policy, turns) -> None:
     assert policy.decide(tracker(*turns)) is None
+
+
+def test_a_stopped_flow_is_followed_by_the_offer_unless_the_customer_said_goodbye(policy) -> None:
+    def stopped(intent: str) -> DialogueStateTracker:
+        return tracker(user("track_order", TRACK_THEN_CANCEL), [ActionExecuted("track_order_form")], user(intent),
+                       ran("action_stop_flow"))
+
+    assert policy.decide(stopped("deny")) == OFFER
+    assert policy.decide(stopped("goodbye")) is None
 
 
 def test_a_no_leads_to_the_next_order_of_three(policy) -> None:
