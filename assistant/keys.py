@@ -45,6 +45,13 @@ SIMILAR_PRODUCTS = "similar_products"
 SIMILAR_TO = "similar_to"
 #: AttachmentRouter: the first ``attachment_problems`` entry of a message left with nothing usable.
 ATTACHMENT_PROBLEM = "attachment_problem"
+#: MultiRequestCollector: the requests of a message that asks for several things ("where is order 10023 and
+#: cancel 10027"), in the order asked: ``[{"intent", "confidence", "text", "start", "end", "order_numbers",
+#: "entities"}]``; only set when the message holds at least two order requests (see components/multi_request.py).
+REQUESTS = "requests"
+#: Message attribute (not in the output) of the clause messages the ClauseSplitter adds to a parse batch:
+#: ``{"parent": <id of the message>, "start", "end"}`` (character offsets into the parent's text).
+CLAUSE_OF = "clause_of"
 
 #: ``metadata[CUSTOMER]``: ``{"id": <customer id>}`` of a customer the shop's site vouched for with a signed token;
 #: set by channels only, after checking the token (never from client-sent metadata).
