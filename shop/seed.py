@@ -448,8 +448,9 @@ def create_and_seed(
     logger.info("Seeded %s: %s", engine.url.render_as_string(hide_password=True), report.summary())
 
 
-def _attach_photos(engine: Engine, folder: Optional[Path], image_root: Optional[str]) -> None:
-    """Attaches the sku photo folders of `folder` (default: the shipped photos) under the catalog image root.
+def _attach_photos(engine: Engine, folder: Optional[Path], image_root: Optional[str], quiet: bool) -> None:
+    """Attaches the sku photo folders of `folder` (default: the shipped photos) under the catalog image root;
+    logs one summary line (with `quiet`, the repository's line per recorded photo is held back meanwhile).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: The database refused a row.
@@ -463,7 +464,14 @@ def _attach_photos(engine: Engine, folder: Optional[Path], image_root: Optional[
         logger.warning("No product photos attached: %s is not a folder", folder)
         return
     root = resolve_image_root(image_root)
-    counts = attach_shipped_photos(ShopRepository(make_session_factory(engine)), root, folder)
+    repository_logger = logging.getLogger("shop.repository")
+    level = repository_logger.level
+    if quiet:
+        repository_logger.setLevel(max(level, logging.WARNING))
+    try:
+        counts = attach_shipped_photos(ShopRepository(make_session_factory(engine)), root, folder)
+    finally:
+        repository_logger.setLevel(level)
     logger.info(
         "Product photos from %s: %d attached under %s, %d already there, %d refused, %d with an unknown sku",
         folder, counts["attached"], root, counts["present"], counts["refused"], counts["unknown_sku"],
@@ -499,7 +507,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         create_and_seed(engine, catalog_path=args.catalog)
         if not args.no_photos:
-            _attach_photos(engine, args.photos, args.image_root)
+            _attach_photos(engine, args.photos, args.image_root, quiet=not args.verbose)
     except (ValueError, OSError) as exc:
         logger.error("Seeding failed: %s", exc)
         return 1
