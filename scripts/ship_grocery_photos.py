@@ -43,7 +43,7 @@ logger = logging.getLogger("ship_grocery_photos")
 
 DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "grocery"
 #: Train photos per product, shorter side (pixels) and JPEG quality of the shipped photos (chosen by the
-#: val accuracy against the repository size: benchmarks/bench_images.py, README "Product photos").
+#: val accuracy against the repository size; benchmarks/bench_images.py reports the shipped catalog).
 DEFAULT_TRAIN_PHOTOS = 10
 DEFAULT_SIDE = SHIPPED_SIDE
 DEFAULT_QUALITY = 75
