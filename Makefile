@@ -47,7 +47,7 @@ venv: $(STAMP)  ## create the virtual environment and install the pinned package
 sysdeps:  ## install system packages (ffmpeg, espeak-ng, ...) with apt-get when missing
 	@bash scripts/install_system_packages.sh
 
-db: venv  ## create and seed the shop database (idempotent; DATABASE_URL selects the server), write the catalog snapshot
+db: venv  ## create and seed the shop database (idempotent; DATABASE_URL selects the server) with the shipped product photos, write the catalog snapshot
 	$(PY) -m shop.seed
 	$(PY) -m shop.catalog_snapshot
 

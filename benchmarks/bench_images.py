@@ -21,7 +21,11 @@ ImageFeaturizer's EfficientNet-Lite0 (`ImageFeaturizer.encode`, packaged ImageNe
   projection learnt from the catalog photos (when there are several per product), local-mean k-NN,
   thresholds, label fallback;
 - a linear probe: multinomial logistic regression (C = 10, fixed beforehand) on the frozen L2-normalised
-  features of the catalog photos — a classifier, not a catalog lookup, shown for comparison.
+  features of the catalog photos — a classifier, not a catalog lookup, shown for comparison;
+- shipped catalog (data/catalog photos): the catalog a fresh clone has after `make db`, the iconic photos and a
+  few downscaled train photos per product that scripts/ship_grocery_photos.py put into data/catalog/photos/
+  (`shop.shipped_photos`, no val photo among them), with 1-NN and the ProductRecognizer as configured: the
+  out-of-the-box accuracy (packaged weights, no `make tune-images`).
 
 Calibration, on the val photos (the dataset's test photos are kept back): k from {1, 2, 3, 5, 10} and the
 softmax temperature with the lowest negative log-likelihood (NLL) of the true product; `min_confidence` = the
@@ -66,6 +70,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 DEFAULT_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "grocery"
 DEFAULT_OUT = PROJECT_ROOT / "reports" / "images"
 TARGET_PRECISION = 0.90
+#: Catalog name of the rows on the photos shipped with the demo catalog.
+SHIPPED_CATALOG = "shipped catalog (data/catalog photos)"
 #: ProductRecognizer settings recorded with the results.
 CONFIG_KEYS = ("k", "temperature", "min_confidence", "min_similarity", "min_similarity_projected",
                "projection", "lda_shrinkage", "label_min_confidence", "label_min_candidate")
@@ -166,6 +172,33 @@ def features(dataset: Path, out: Path, featurizer, groups: Dict[str, List[Path]]
     out.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **result)
     return result
+
+
+def shipped_features(out: Path, featurizer, sku_index: Dict[str, int]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """Raw embeddings `float32 (n, 1280)` and product indices `int64 (n,)` of the photos shipped with the demo
+    catalog (data/catalog/photos/<SKU>/), cached by their content, the weights and the pre-processing; None
+    when there are none. Photos of skus outside the catalog are left out."""
+    from assistant.fingerprints import file_sha256
+    from shop.shipped_photos import shipped_photos
+
+    photos = [photo for photo in shipped_photos()[0] if photo.sku in sku_index]
+    if not photos:
+        return None
+    key = hashlib.sha256()
+    key.update(file_sha256(featurizer._loaded.weights_path).encode())
+    key.update(json.dumps({k: image_settings()[k] for k in ("image_size", "resize_size")}).encode())
+    for photo in photos:
+        key.update(f"{photo.sku} {file_sha256(photo.path)}".encode())
+    cache = out / f"features-shipped-{key.hexdigest()[:12]}.npz"
+    owners = np.asarray([sku_index[photo.sku] for photo in photos], dtype=np.int64)
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as data:
+            return data["emb"], owners
+    logger.info("Embedding %d shipped catalog photos ...", len(photos))
+    embeddings, _ = encode_paths(featurizer, [photo.path for photo in photos])
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, emb=embeddings)
+    return embeddings, owners
 
 
 def generated_pictures(count: int = 30, seed: int = 0) -> List[np.ndarray]:
@@ -405,6 +438,22 @@ def run(dataset: Path, out: Path, latency_images: int, tune_epochs: int = 0) -> 
 
     probe_ranked, probe_ms = _linear_probe(full_raw, full_owner, data["val_emb"])
     rows.append(setting.row(f"linear probe (logistic regression, C={PROBE_C:g})", full_name, probe_ranked))
+    shipped = shipped_features(out, featurizer, sku_index)
+    shipped_index = None
+    if shipped is not None:
+        raw, owners = shipped
+        name = f"{SHIPPED_CATALOG} ({raw.shape[0]})"
+        scored, _ = knn_rankings(queries, prepare_embeddings(raw, None), owners, 1, temperature)
+        rows.append(setting.row("1-NN, ImageNet features", name, [[p for p, _ in r] for r in scored]))
+        shipped_index = setting.index(raw, owners, config["projection"])
+        ranked, status = setting.run_recogniser(setting.recogniser(shipped_index), data["val_emb"], labels)
+        lda = "LDA + " if shipped_index.projection is not None else ""
+        method = f"ProductRecognizer as configured ({lda}local-mean {k}-NN)"
+        rows.append(setting.row(method, name, ranked, **setting.outcome(ranked, status)))
+        space = config["projection"] if shipped_index.projection is not None else "plain"
+        calibration[f"{space}, {name}"] = calibrate(
+            np.stack([shipped_index.prepare(e) for e in data["val_emb"]]), shipped_index.image_embeddings,
+            shipped_index.image_owner, setting.truth)
 
     pictures, _ = featurizer.encode(generated_pictures())
     similarity = {}
@@ -415,6 +464,14 @@ def run(dataset: Path, out: Path, latency_images: int, tune_epochs: int = 0) -> 
                             **{f"val_p{q:02d}": float(np.percentile(real, q)) for q in (1, 5, 50)}}
     similarity["projected"]["generated_recognised"] = sum(
         recognisers[full_name].recognise(e, [])["status"] == RECOGNISED for e in pictures)
+    if shipped_index is not None:
+        real, generated = nearest_similarity(shipped_index, data["val_emb"]), nearest_similarity(
+            shipped_index, pictures)
+        similarity["shipped"] = {
+            "generated_max": float(generated.max()), "val_min": float(real.min()),
+            **{f"val_p{q:02d}": float(np.percentile(real, q)) for q in (1, 5, 50)},
+            "generated_recognised": sum(setting.recogniser(shipped_index).recognise(e, [])["status"]
+                                        == RECOGNISED for e in pictures)}
 
     latency = _latency(featurizer, recognisers[full_name], val_paths[:latency_images])
     latency.update(recogniser_ms=recogniser_ms, linear_probe_ms_per_image=probe_ms,
@@ -605,8 +662,9 @@ def write_report(result: Dict[str, Any], out: Path) -> None:
 Python {machine['python']}; torch threads {latency['torch_threads']}.
 
 Data: {sizes['classes']} fine / {sizes['coarse_classes']} coarse classes; catalog = the {sizes['iconic']}
-iconic photos, then also the {sizes['train']} train photos; test = the {sizes['val']} val photos (the
-dataset's test photos are kept back). Features: EfficientNet-Lite0 with the packaged ImageNet weights and the
+iconic photos, then also the {sizes['train']} train photos, and the {SHIPPED_CATALOG} that a fresh clone
+has after `make db` (iconic + a few downscaled train photos per product, scripts/ship_grocery_photos.py);
+test = the {sizes['val']} val photos (the dataset's test photos are kept back). Features: EfficientNet-Lite0 with the packaged ImageNet weights and the
 ImageFeaturizer's pre-processing. Predictions are catalog skus (each class matched to its seed-catalog
 product).
 
@@ -719,6 +777,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for row in result["rows"]:
         if "recognised_share" in row and row["catalog"] != "no photos":
             print(f"configured recogniser, {outcome_line(row)}")
+    for row in result["rows"]:
+        if row["catalog"].startswith(SHIPPED_CATALOG) and "recognised_share" in row:
+            print(f"{row['catalog']}, out of the box: fine top-1 {row['fine_top1']:.1%}, top-3 "
+                  f"{row['fine_top3']:.1%}, coarse top-1 {row['coarse_top1']:.1%}; named "
+                  f"{row['recognised_share']:.1%}, {row['recognised_precision']:.1%} of them correctly")
     for name, c in result["calibration"].items():
         print(f"calibration [{name}]: k={c['k']} temperature={c['temperature']:g} top-1={c['top1']:.1%} "
               f"NLL={c['nll']:.3f} min_confidence={c['min_confidence']:.3f} (precision {c['precision']:.1%}, "

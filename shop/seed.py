@@ -6,7 +6,12 @@ statuses).
 
 Command line (used by ``make db``)::
 
-    python -m shop.seed [--database-url URL] [--catalog PATH]
+    python -m shop.seed [--database-url URL] [--catalog PATH] [--photos DIR | --no-photos] [--image-root PATH]
+
+After seeding, the command line attaches the product photos shipped with the demo catalog
+(``data/catalog/photos/``, :mod:`shop.shipped_photos`) as ``make catalog-images`` would: validated, stored by
+content hash under the catalog image root and recorded in the database; photos already recorded are skipped.
+:func:`create_and_seed` itself writes rows only, no files.
 """
 
 from __future__ import annotations
@@ -445,8 +450,39 @@ def create_and_seed(
     logger.info("Seeded %s: %s", engine.url.render_as_string(hide_password=True), report.summary())
 
 
+def _attach_photos(engine: Engine, folder: Optional[Path], image_root: Optional[str], quiet: bool) -> None:
+    """Attaches the sku photo folders of `folder` (default: the shipped photos) under the catalog image root;
+    logs one summary line (with `quiet`, the repository's line per recorded photo is held back meanwhile).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: The database refused a row.
+    """
+    from shop.catalog_photos import resolve_image_root
+    from shop.repository import ShopRepository
+    from shop.shipped_photos import SHIPPED_PHOTOS_DIR, attach_shipped_photos
+
+    folder = folder.expanduser() if folder is not None else SHIPPED_PHOTOS_DIR
+    if not folder.is_dir():
+        logger.warning("No product photos attached: %s is not a folder", folder)
+        return
+    root = resolve_image_root(image_root)
+    repository_logger = logging.getLogger("shop.repository")
+    level = repository_logger.level
+    if quiet:
+        repository_logger.setLevel(max(level, logging.WARNING))
+    try:
+        counts = attach_shipped_photos(ShopRepository(make_session_factory(engine)), root, folder)
+    finally:
+        repository_logger.setLevel(level)
+    logger.info(
+        "Product photos from %s: %d attached under %s, %d already there, %d refused, %d with an unknown sku",
+        folder, counts["attached"], root, counts["present"], counts["refused"], counts["unknown_sku"],
+    )
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point: ``python -m shop.seed [--database-url URL] [--catalog PATH] [-v]``.
+    """Command-line entry point: ``python -m shop.seed [--database-url URL] [--catalog PATH] [--photos DIR |
+    --no-photos] [--image-root PATH] [-v]``.
 
     Returns:
         Process exit status (0 on success, 1 on a data or database error).
@@ -456,6 +492,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--catalog", type=Path, default=None, help="catalog CSV (default: data/catalog/products.csv)"
     )
+    photos = parser.add_mutually_exclusive_group()
+    photos.add_argument(
+        "--photos", type=Path, default=None, help="sku photo folders to attach (default: data/catalog/photos)"
+    )
+    photos.add_argument("--no-photos", action="store_true", help="attach no product photos")
+    parser.add_argument(
+        "--image-root", default=None, help="catalog image root (default: CATALOG_IMAGE_DIR or var/catalog-images)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log SQL statements too")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -464,6 +508,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     engine = make_engine(args.database_url)
     try:
         create_and_seed(engine, catalog_path=args.catalog)
+        if not args.no_photos:
+            _attach_photos(engine, args.photos, args.image_root, quiet=not args.verbose)
     except (ValueError, OSError, RuntimeError) as exc:
         logger.error("Seeding failed: %s", exc)
         return 1

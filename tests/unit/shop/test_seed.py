@@ -333,10 +333,11 @@ def test_demo_customers(shop_session_factory):
 
 
 def test_seed_command_line(tmp_path, caplog):
+    """Rows only (`--no-photos`); attaching the shipped photos: tests/unit/shop/test_shipped_photos.py."""
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     with caplog.at_level(logging.INFO, logger="shop.seed"):
-        assert main(["--database-url", url]) == 0
-        assert main(["--database-url", url]) == 0
+        assert main(["--database-url", url, "--no-photos"]) == 0
+        assert main(["--database-url", url, "--no-photos"]) == 0
     summaries = [record.getMessage() for record in caplog.records if record.name == "shop.seed"]
     assert any("inserted" in text and "0 orders" not in text for text in summaries)
     assert "inserted 0 products, 0 customers, 0 orders, 0 refunds" in summaries[-1]
@@ -362,9 +363,11 @@ def test_seed_command_line_reports_database_errors_in_one_line(tmp_path, caplog)
 
 
 def test_seed_runs_as_module(tmp_path):
+    """As `make db` runs it: rows, then the shipped photos (into a temporary image root here)."""
     url = f"sqlite:///{tmp_path / 'module.db'}"
+    images = tmp_path / "images"
     result = subprocess.run(
-        [sys.executable, "-m", "shop.seed", "--database-url", url],
+        [sys.executable, "-m", "shop.seed", "--database-url", url, "--image-root", str(images)],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -372,4 +375,5 @@ def test_seed_runs_as_module(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert "inserted" in result.stderr
+    assert "inserted" in result.stderr and "Product photos from" in result.stderr
+    assert len(ShopRepository.from_url(url).product_images()) == len(list(images.rglob("*.jpg"))) > 0
