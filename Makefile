@@ -24,7 +24,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning,ignore::UserWarning
 
 .PHONY: help venv sysdeps db train actions run shell serve test test-unit test-integration test-stories \
-        validate eval-nlu models bench bench-encoders lint clean
+        validate eval-nlu calibrate-ood models bench bench-encoders lint clean
 .PHONY: chat e2e
 .PHONY: purge bench-abuse
 .PHONY: catalog-images tune-text tune-images
@@ -95,6 +95,9 @@ test-unit: venv  ## unit tests only
 
 eval-nlu: venv train  ## evaluate the trained NLU on real customer messages (BITEXT=path to a CSV)
 	$(PY) -m benchmarks.eval_nlu --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) --out reports/eval-nlu
+
+calibrate-ood: venv  ## choose the out-of-scope detector's thresholds on held-out data (reports/ood-calibration)
+	$(PY) -m benchmarks.calibrate_ood --out reports/ood-calibration
 
 bench-encoders: venv sysdeps  ## per-message latency (p50/p95 ms), peak RSS and ASR real-time factor of the encoders
 	$(PY) -m benchmarks.bench_text_featurizer --num-threads 1

@@ -1,7 +1,7 @@
 """Choose the out-of-scope detector's thresholds on held-out data (`make calibrate-ood`).
 
 Usage: ``python -m benchmarks.calibrate_ood [--out reports/ood-calibration] [--folds 5]
-[--budget-familiarity 0.008] [--budget-similarity 0.02] [--budget-margin 0.01]``
+[--budget-familiarity 0.008] [--budget-similarity 0.02] [--budget-margin 0.008]``
 
 1. The project's NLU examples (data/nlu.yml, data/nlu/*.yml, data/sentiment.yml; each text once) are
    tokenised with the pipeline's WhitespaceTokenizer and embedded with the TransformerTextFeaturizer's encoder
