@@ -89,8 +89,13 @@ class OutOfScopeDetector(GraphComponent, IntentClassifier):
 
     @classmethod
     def required_components(cls) -> List[type]:
-        """An intent classifier before it; the sentence features of a dense featurizer."""
-        return [IntentClassifier, DenseFeaturizer]
+        """The sentence features of a dense featurizer.
+
+        It must also follow the intent classifiers in the pipeline (it overrides their intent), but Rasa checks
+        required components on the training graph too, where a trainable component's training node does not
+        descend from the classifiers', so that order is the configuration's to keep (as config.yml does).
+        """
+        return [DenseFeaturizer]
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
