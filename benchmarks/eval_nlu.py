@@ -12,6 +12,11 @@ writes:
 - ``confusion_matrix.png``: row-normalised confusion matrix (true intent × predicted intent);
 - ``report.md``: the same figures as a table.
 
+It also parses the hand-written out-of-domain report set (``--ood``, default ``benchmarks/data/ood_report.tsv``,
+never trained on, not used to choose thresholds) and reports the share of those messages the bot declines
+(``nlu_fallback`` or ``out_of_scope``), overall and per category, beside the share of the CSV's in-domain
+messages it declines (``in_domain_rejected_rate``): the two sides of the out-of-scope detector.
+
 The CSV is evaluation data only: nothing from it is used for training. Metrics follow scikit-learn's
 definitions (macro-F1 = unweighted mean of the per-class F1 over the true labels).
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import json
 import logging
 import sys
@@ -30,6 +36,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from assistant.paths import MODELS_DIR, PROJECT_ROOT
+from benchmarks.ood_data import REPORT_FILE, read_ood
 from benchmarks.machine import machine_description as describe_machine
 from benchmarks.plots import ConfusionStyle, save_confusion_matrix
 
@@ -77,6 +84,31 @@ def latest_model(models_dir: Path) -> Path:
 
 
 FALLBACK = "nlu_fallback"
+OUT_OF_SCOPE = "out_of_scope"
+#: What counts as the bot declining a message ("I didn't understand" / "I can't help with that").
+DECLINED = frozenset({FALLBACK, OUT_OF_SCOPE})
+
+
+def ood_metrics(categories: Sequence[str], predicted: Sequence[str]) -> Dict:
+    """Share of out-of-domain messages declined (``nlu_fallback`` or ``out_of_scope``), overall and per category.
+
+    Returns:
+        ``{"n", "declined_rate", "fallback_rate", "out_of_scope_rate", "per_category": {category: {"n",
+        "declined_rate"}}, "accepted_as": {intent: count}}``.
+    """
+    n = max(len(predicted), 1)
+    per_category: Dict[str, Dict] = {}
+    for category in sorted(set(categories)):
+        rows = [p for c, p in zip(categories, predicted) if c == category]
+        per_category[category] = {"n": len(rows), "declined_rate": sum(p in DECLINED for p in rows) / len(rows)}
+    return {
+        "n": len(predicted),
+        "declined_rate": sum(p in DECLINED for p in predicted) / n,
+        "fallback_rate": sum(p == FALLBACK for p in predicted) / n,
+        "out_of_scope_rate": sum(p == OUT_OF_SCOPE for p in predicted) / n,
+        "per_category": per_category,
+        "accepted_as": dict(Counter(p for p in predicted if p not in DECLINED).most_common()),
+    }
 
 
 async def predict(
@@ -88,9 +120,7 @@ async def predict(
         (predicted intents, the classifier's top intent before FallbackClassifier (the best-ranked intent that
         is not `nlu_fallback`), confidences in [0, 1], total parsing time in seconds).
     """
-    from rasa.core.agent import Agent
-
-    agent = Agent.load(str(model_path))
+    agent = _load_agent(str(model_path))
     predicted: List[str] = []
     before_fallback: List[str] = []
     confidences: List[float] = []
@@ -104,6 +134,14 @@ async def predict(
         before_fallback.append(ranked[0] if name == FALLBACK and ranked else name)
         confidences.append(float(intent.get("confidence") or 0.0))
     return predicted, before_fallback, confidences, time.perf_counter() - start
+
+
+@functools.lru_cache(maxsize=1)
+def _load_agent(model_path: str):
+    """The Rasa agent of a model archive, loaded once per process (the CSV and the OOD set share it)."""
+    from rasa.core.agent import Agent
+
+    return Agent.load(model_path)
 
 
 def compute_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> Dict:
@@ -121,6 +159,8 @@ def compute_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> Dict:
         "macro_f1": f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
         "weighted_f1": f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
         "fallback_rate": sum(p == FALLBACK for p in y_pred) / max(len(y_pred), 1),
+        # Declined in any way: nlu_fallback or out_of_scope (the out-of-scope detector's in-domain cost).
+        "in_domain_rejected_rate": sum(p in DECLINED for p in y_pred) / max(len(y_pred), 1),
         # Of the messages the bot answered (no fallback), the share whose intent was right.
         "accuracy_when_answered": accuracy_score(
             [t for t, p in zip(y_true, y_pred) if p != FALLBACK] or [""],
@@ -166,6 +206,7 @@ def write_report(metrics: Dict, out: Path) -> None:
         f"| accuracy of the answered messages | {metrics['accuracy_when_answered']:.3f} |",
         "| accuracy before the fallback (top intent always taken) | "
         f"{metrics['accuracy_before_fallback']:.3f} |",
+        f"| declined (fallback or out_of_scope) | {metrics['in_domain_rejected_rate']:.3f} |",
         f"| ms per message | {metrics['ms_per_message']:.1f} |",
         "",
         "| intent | precision | recall | F1 | support |",
@@ -175,6 +216,24 @@ def write_report(metrics: Dict, out: Path) -> None:
         lines.append(f"| {label} | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1']:.2f} | "
                      f"{row['support']} |")
     lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
+    ood = metrics.get("ood")
+    if ood:
+        lines += [
+            "## Out-of-domain messages",
+            "",
+            f"`{ood['data']}`: {ood['n']} hand-written messages the shop cannot help with (not trained on, not "
+            "used to choose thresholds).",
+            "",
+            f"- declined: {ood['declined_rate']:.3f} (nlu_fallback {ood['fallback_rate']:.3f}, out_of_scope "
+            f"{ood['out_of_scope_rate']:.3f})",
+            f"- in-domain messages of the CSV declined: {metrics['in_domain_rejected_rate']:.3f}",
+            f"- accepted as: {', '.join(f'{k} {v}' for k, v in ood['accepted_as'].items()) or 'none'}",
+            "",
+            "| category | messages | declined |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {c} | {row['n']} | {row['declined_rate']:.2f} |" for c, row in ood["per_category"].items()]
+        lines.append("")
     (out / "report.md").write_text("\n".join(lines))
 
 
@@ -187,6 +246,8 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model archive (default: newest in models/)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "eval-nlu")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
+    parser.add_argument("--ood", type=Path, default=REPORT_FILE,
+                        help="out-of-domain set, <category>\\t<text> per line ('' to skip)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("rasa", "tensorflow", "absl", "transformers", "matplotlib", "components"):
@@ -214,6 +275,12 @@ def main(argv: List[str] | None = None) -> int:
         machine=machine_description(),
         ms_per_message=1000.0 * seconds / max(len(texts), 1),
     )
+    if str(args.ood) not in ("", "."):
+        pairs = read_ood(args.ood)
+        ood_predicted, _, _, _ = asyncio.run(predict(model, [t for _, t in pairs]))
+        metrics["ood"] = {"data": str(args.ood), **ood_metrics([c for c, _ in pairs], ood_predicted)}
+        logger.info("out-of-domain declined %.1f%% of %d | in-domain declined %.1f%%",
+                    100 * metrics["ood"]["declined_rate"], len(pairs), 100 * metrics["in_domain_rejected_rate"])
     args.out.mkdir(parents=True, exist_ok=True)
     plot_confusion(y_true, y_pred, args.out / "confusion_matrix.png")
     write_report(metrics, args.out)

@@ -26,3 +26,24 @@ def test_read_dataset_needs_text_and_intent_columns(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("message,label\nx,y\n", encoding="utf-8")
     with pytest.raises(KeyError):
         eval_nlu.read_dataset(tmp_path / "bad.csv")
+
+
+def test_ood_metrics_count_fallback_and_out_of_scope_as_declined_per_category() -> None:
+    from benchmarks.eval_nlu import ood_metrics
+
+    metrics = ood_metrics(
+        ["weather", "weather", "mash", "mash"], ["out_of_scope", "delivery_period", "nlu_fallback", "nlu_fallback"]
+    )
+    assert metrics["declined_rate"] == 0.75
+    assert metrics["fallback_rate"] == 0.5 and metrics["out_of_scope_rate"] == 0.25
+    assert metrics["per_category"] == {"mash": {"n": 2, "declined_rate": 1.0}, "weather": {"n": 2, "declined_rate": 0.5}}
+    assert metrics["accepted_as"] == {"delivery_period": 1}
+
+
+def test_the_ood_sets_cover_every_category_in_both_halves() -> None:
+    from benchmarks.ood_data import CALIBRATION_FILE, REPORT_FILE, read_ood
+
+    calibration, report = read_ood(CALIBRATION_FILE), read_ood(REPORT_FILE)
+    assert len(calibration) + len(report) >= 300
+    assert {c for c, _ in calibration} == {c for c, _ in report}
+    assert not {t.lower() for _, t in calibration} & {t.lower() for _, t in report}
