@@ -28,7 +28,7 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning,ignore::FutureWarning,ignore
 .PHONY: chat e2e
 .PHONY: purge bench-abuse
 .PHONY: catalog-images tune-text tune-images
-.PHONY: nlu-gaps bench-text-encoders bench-lookup
+.PHONY: nlu-gaps bench-text-encoders bench-lookup calibrate-ood
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
