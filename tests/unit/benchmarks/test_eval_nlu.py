@@ -47,3 +47,29 @@ def test_the_ood_sets_cover_every_category_in_both_halves() -> None:
     assert len(calibration) + len(report) >= 300
     assert {c for c, _ in calibration} == {c for c, _ in report}
     assert not {t.lower() for _, t in calibration} & {t.lower() for _, t in report}
+
+
+def test_target_lines_say_which_targets_are_met_and_which_are_not() -> None:
+    from benchmarks.eval_nlu import target_lines
+
+    metrics = {
+        "accuracy": 0.91,
+        "in_domain_rejected_rate": 0.08,
+        "per_intent": {"a": {"f1": 0.95}, "b": {"f1": 0.70}},
+        "ood": {"declined_rate": 0.93},
+    }
+    lines = target_lines(metrics)
+    assert lines[0].startswith("accuracy, a fallback counted as a miss: 0.910") and lines[0].endswith(": met")
+    assert lines[1].endswith("NOT met")  # 8 % declined > 5 %
+    assert "0.700" in lines[2] and lines[2].endswith("NOT met")
+    assert lines[3].endswith(": met")
+    assert "not measured" in target_lines({"accuracy": 0.5, "in_domain_rejected_rate": 0.0, "per_intent": {}})[3]
+
+
+def test_read_heldout_reads_every_yaml_file_of_the_folder(tmp_path) -> None:
+    from benchmarks.eval_nlu import read_heldout
+
+    (tmp_path / "a.yml").write_text('version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - hello there\n')
+    (tmp_path / "b.yml").write_text('version: "3.1"\nnlu:\n- intent: goodbye\n  examples: |\n    - see you\n')
+    assert read_heldout(tmp_path) == (["hello there", "see you"], ["greet", "goodbye"])
+    assert read_heldout(tmp_path / "missing") == ([], [])
