@@ -57,13 +57,13 @@ catalog-images: venv db  ## attach product photos (DIR=<sku>/ folders; CSV=path,
 	  $(if $(TRAIN_PHOTOS),--grocery-train-photos $(TRAIN_PHOTOS))
 	$(PY) scripts/train_if_changed.py
 
-tune-text: venv  ## fine-tune MiniLM on the intents of data/ into models/text-encoder (skipped when up to date)
+tune-text: venv  ## fine-tune MiniLM on the intents of data/ into models/text-encoder (make train does it first; skipped when up to date)
 	$(PY) scripts/tune_text.py $(if $(EPOCHS),--epochs $(EPOCHS))
 
 tune-images: venv db  ## fine-tune EfficientNet-Lite0 on the catalog photos into models/image-encoder (skipped when up to date)
 	$(PY) scripts/tune_images.py $(if $(EPOCHS),--epochs $(EPOCHS))
 
-train: venv  ## refresh the catalog snapshot, train the Rasa model when data, config, domain, components or catalog changed
+train: venv  ## tune the text encoder when the NLU data changed, refresh the catalog snapshot, train the Rasa model when anything changed
 	$(PY) scripts/train_if_changed.py
 
 actions: venv db  ## the action server in the foreground (127.0.0.1:5055; set the same ACTION_SERVER_TOKEN for Rasa)
@@ -105,7 +105,7 @@ bench-text-encoders: venv  ## packaged sentence encoders on real messages (MiniL
 	$(PY) -m benchmarks.compare_text_encoders --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) \
 	  $(if $(MPNET_DIR),--mpnet-dir "$(MPNET_DIR)")
 
-calibrate-ood: venv  ## choose the out-of-scope detector's thresholds on held-out data (reports/ood-calibration)
+calibrate-ood: venv tune-text  ## choose the out-of-scope detector's thresholds on held-out data (reports/ood-calibration)
 	$(PY) -m benchmarks.calibrate_ood --out reports/ood-calibration
 
 bench-encoders: venv sysdeps  ## per-message latency (p50/p95 ms), peak RSS and ASR real-time factor of the encoders

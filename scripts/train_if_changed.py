@@ -1,6 +1,9 @@
 """Train the Rasa model only when its inputs changed.
 
-First the catalog snapshot the ProductRecognizer reads (`shop.catalog_snapshot`; the pipeline's
+First, when the text featurizer's `model_path` is the tuned encoder `models/text-encoder`, the encoder is
+fine-tuned on the intents of data/ (`scripts/tune_text.py`; skipped when it is up to date with the data).
+
+Then the catalog snapshot the ProductRecognizer reads (`shop.catalog_snapshot`; the pipeline's
 `catalog_snapshot`, else CATALOG_SNAPSHOT, else var/catalog/snapshot.json) is refreshed from the shop database
 when the database can be read (reading only the photos that are new or changed since the last snapshot);
 otherwise the last snapshot is kept (without one, the recogniser uses the seed catalog).
@@ -35,6 +38,9 @@ from assistant.training import capped_config, model_fingerprint, pipeline_value
 
 logger = logging.getLogger("train")
 
+#: The folder under models/ that `make tune-text` writes and config.yml's text featurizer reads.
+TUNED_TEXT_ENCODER = "text-encoder"
+
 
 def refresh_catalog_snapshot(config: Path) -> bytes:
     """Writes the catalog snapshot the pipeline of `config` reads from the shop database (when readable).
@@ -51,6 +57,23 @@ def refresh_catalog_snapshot(config: Path) -> bytes:
     if written:
         logger.info("Catalog snapshot written: %s", snapshot)
     return catalog_content(snapshot)
+
+
+def ensure_tuned_encoder(config: Path) -> int:
+    """Fine-tune the text encoder when the pipeline of `config` reads the tuned one and it is missing or stale.
+
+    Returns:
+        0 when the encoder is up to date, was tuned, or the pipeline does not use it; tune_text's exit code
+        otherwise.
+    """
+    from assistant.paths import MODELS_DIR
+
+    wanted = pipeline_value(config, "TransformerTextFeaturizer", "model_path")
+    if wanted is None or project_path(wanted).resolve() != (MODELS_DIR / TUNED_TEXT_ENCODER).resolve():
+        return 0
+    import tune_text  # scripts/tune_text.py: skips the work when the tuned model matches the data
+
+    return tune_text.main(["--out", str(MODELS_DIR / TUNED_TEXT_ENCODER)])
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -70,6 +93,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = project_path(args.out).resolve()
     if args.max_epochs:
         config = capped_config(config, args.max_epochs, out)
+    tuned = ensure_tuned_encoder(config)
+    if tuned != 0:
+        return tuned
     catalog = refresh_catalog_snapshot(config)
     name = f"{args.name}-{model_fingerprint(config, catalog=catalog)}"
     model = out / f"{name}.tar.gz"

@@ -36,7 +36,33 @@ def rasa_train(monkeypatch: pytest.MonkeyPatch) -> List[List[str]]:
         return 0
 
     monkeypatch.setattr(train_if_changed.subprocess, "call", record)
+    monkeypatch.setattr(train_if_changed, "ensure_tuned_encoder", lambda config: 0)  # tested below
     return calls
+
+
+def _config(tmp_path: Path, model_path: str) -> Path:
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "pipeline:\n- name: WhitespaceTokenizer\n- name: components.text_featurizer.TransformerTextFeaturizer\n"
+        f"  model_path: {model_path}\n"
+    )
+    return config
+
+
+@pytest.mark.parametrize("model_path, tuned", [("models/text-encoder", True), ("null", False),
+                                                ("/elsewhere/encoder", False)])
+def test_the_text_encoder_is_tuned_first_only_when_the_pipeline_reads_the_tuned_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_path: str, tuned: bool
+) -> None:
+    import tune_text
+
+    calls: List[List[str]] = []
+    monkeypatch.setattr(tune_text, "main", lambda argv: calls.append(list(argv)) or 7)
+    result = train_if_changed.ensure_tuned_encoder(_config(tmp_path, model_path))
+    assert (calls != []) is tuned
+    assert result == (7 if tuned else 0), "tune_text's exit code is passed on"
+    if tuned:
+        assert calls[0][-1].endswith("models/text-encoder")
 
 
 def test_the_snapshot_is_written_first_and_names_the_model(shop, rasa_train, tmp_path: Path) -> None:
