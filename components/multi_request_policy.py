@@ -18,13 +18,11 @@ first, then confidence, then priority).
 """
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, Optional, Text
 
 from rasa.core.constants import POLICY_FEATURIZER, POLICY_MAX_HISTORY, RULE_POLICY_PRIORITY
-from rasa.core.policies.policy import Policy, PolicyPrediction, SupportedData
+from rasa.core.policies.policy import PolicyPrediction
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -32,12 +30,11 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Restarted, SessionStarted, UserUttered
-from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.exceptions import InvalidConfigException
 
 from assistant.configuration import ComponentConfig, Integer, Names, TextValue, defaults_of, validate_config
 from assistant.requests import OFFER_ACTION, request_queue
+from components.config_policy import ConfigOnlyPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +75,16 @@ class MultiRequestPolicyConfig(ComponentConfig):
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT], is_trainable=True
 )
-class MultiRequestPolicy(Policy):
+class MultiRequestPolicy(ConfigOnlyPolicy):
     """Predicts `offer_action` after a flow ended while a further request waits (see the module docstring).
 
     Nothing is learned: `train` checks the configured actions against the domain and stores the config as
     JSON, `load` reads it back.
     """
+
+    NAME = _NAME
+    CONFIG_FILE = CONFIG_FILE
+    ACTIONS_KEY = "trigger_actions"
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -114,58 +115,6 @@ class MultiRequestPolicy(Policy):
         self._offer_action: Text = config["offer_action"]
         self._triggers = frozenset(config["trigger_actions"])
         self._quiet = frozenset(config["quiet_intents"])
-
-    @staticmethod
-    def supported_data() -> SupportedData:
-        """Rules and stories alike: the policy ignores them anyway."""
-        return SupportedData.ML_AND_RULE_DATA
-
-    def train(
-        self,
-        training_trackers: List[TrackerWithCachedStates],
-        domain: Domain,
-        **kwargs: Any,
-    ) -> Resource:
-        """Checks that the domain has the offer action and stores the config; nothing is learned.
-
-        Raises:
-            InvalidConfigException: if `offer_action` is not an action of the domain.
-        """
-        if self._offer_action not in domain.action_names_or_texts:
-            raise InvalidConfigException(
-                f"{_NAME}: `offer_action` '{self._offer_action}' is not an action of the domain; add it to "
-                f"domain.yml or configure another action."
-            )
-        missing = sorted(a for a in self._triggers if a not in domain.action_names_or_texts)
-        if missing:
-            logger.warning("%s: `trigger_actions` not in the domain: %s.", _NAME, ", ".join(missing))
-        self.persist()
-        return self._resource
-
-    def persist(self) -> None:
-        """Writes the config as JSON to the policy's resource."""
-        with self._model_storage.write_to(self._resource) as directory:
-            (Path(directory) / CONFIG_FILE).write_text(
-                json.dumps(self.config, indent=2, sort_keys=True), encoding="utf-8"
-            )
-
-    @classmethod
-    def load(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> "MultiRequestPolicy":
-        """Loads the stored config (the given `config` when nothing was stored)."""
-        stored: Dict[Text, Any] = {}
-        try:
-            with model_storage.read_from(resource) as directory:
-                stored = json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
-        except (ValueError, FileNotFoundError):
-            logger.debug("%s: no stored config in '%s'; using the given one.", _NAME, resource.name)
-        return cls({**config, **stored}, model_storage, resource, execution_context)
 
     def predict_action_probabilities(
         self,

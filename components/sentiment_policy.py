@@ -30,13 +30,11 @@ not taken as the form's answer. In every other turn the policy abstains and form
 """
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa.core.constants import POLICY_FEATURIZER, POLICY_MAX_HISTORY, RULE_POLICY_PRIORITY
-from rasa.core.policies.policy import Policy, PolicyPrediction, SupportedData
+from rasa.core.policies.policy import PolicyPrediction
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -49,11 +47,8 @@ from rasa.shared.core.constants import (
 )
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event, Restarted, SessionStarted, UserUttered
-from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.exceptions import InvalidConfigException
 
-from assistant.keys import NEGATIVE, SENTIMENT
 from assistant.configuration import (
     ComponentConfig,
     Integer,
@@ -63,6 +58,8 @@ from assistant.configuration import (
     defaults_of,
     validate_config,
 )
+from assistant.keys import NEGATIVE, SENTIMENT
+from components.config_policy import ConfigOnlyPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -120,12 +117,16 @@ def sentiment_of(parse_data: Optional[Dict[Text, Any]]) -> Tuple[Optional[Text],
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT], is_trainable=True
 )
-class SentimentHandoffPolicy(Policy):
+class SentimentHandoffPolicy(ConfigOnlyPolicy):
     """Predicts `action_offer_human` after a negative complaint or a run of negative messages.
 
     The policy learns nothing from stories: `train` checks the configuration against the domain and stores it
     as JSON, `load` reads it back. See the module docstring for the decision and how it wins in the ensemble.
     """
+
+    NAME = _NAME
+    CONFIG_FILE = CONFIG_FILE
+    ACTIONS_KEY = "reset_actions"
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -162,59 +163,6 @@ class SentimentHandoffPolicy(Policy):
         self._triggers = frozenset(config["trigger_intents"])
         self._ignored = frozenset(config["ignore_intents"]) | COMMAND_INTENTS
         self._resets = frozenset(config["reset_actions"]) | {self._offer_action}
-
-    @staticmethod
-    def supported_data() -> SupportedData:
-        """Rules and stories alike: the policy ignores them anyway."""
-        return SupportedData.ML_AND_RULE_DATA
-
-    # ------------------------------------------------------------------ training and persistence
-    def train(
-        self,
-        training_trackers: List[TrackerWithCachedStates],
-        domain: Domain,
-        **kwargs: Any,
-    ) -> Resource:
-        """Checks that the domain has the configured actions and stores the config; nothing is learned.
-
-        Raises:
-            InvalidConfigException: if `offer_action` is not an action of the domain.
-        """
-        if self._offer_action not in domain.action_names_or_texts:
-            raise InvalidConfigException(
-                f"{_NAME}: `offer_action` '{self._offer_action}' is not an action of the domain; add it to "
-                f"domain.yml or configure another action."
-            )
-        missing = sorted(a for a in self._resets if a not in domain.action_names_or_texts)
-        if missing:
-            logger.warning("%s: `reset_actions` not in the domain: %s.", _NAME, ", ".join(missing))
-        self.persist()
-        return self._resource
-
-    def persist(self) -> None:
-        """Writes the config as JSON to the policy's resource."""
-        with self._model_storage.write_to(self._resource) as directory:
-            (Path(directory) / CONFIG_FILE).write_text(
-                json.dumps(self.config, indent=2, sort_keys=True), encoding="utf-8"
-            )
-
-    @classmethod
-    def load(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> "SentimentHandoffPolicy":
-        """Loads the stored config (the given `config` when nothing was stored)."""
-        stored: Dict[Text, Any] = {}
-        try:
-            with model_storage.read_from(resource) as directory:
-                stored = json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
-        except (ValueError, FileNotFoundError):
-            logger.debug("%s: no stored config in '%s'; using the given one.", _NAME, resource.name)
-        return cls({**config, **stored}, model_storage, resource, execution_context)
 
     # ------------------------------------------------------------------ prediction
     def predict_action_probabilities(
