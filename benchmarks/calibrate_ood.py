@@ -4,9 +4,8 @@ Usage: ``python -m benchmarks.calibrate_ood [--out reports/ood-calibration] [--f
 [--budget-familiarity 0.008] [--budget-similarity 0.005] [--budget-margin 0.002]``
 
 1. The project's NLU examples (data/nlu.yml, data/nlu/*.yml, data/sentiment.yml; each text once) are
-   tokenised with the pipeline's WhitespaceTokenizer and embedded with the encoder and pooling config.yml's
-   TransformerTextFeaturizer uses (``encoders.text``; the tuned MiniLM, which has seen every example, so the
-   held-out similarities are optimistic and the thresholds err towards declining); cross-fitting (:func:`components.scope.calibration.cross_fitted_signals`)
+   tokenised with the pipeline's WhitespaceTokenizer and embedded with the TransformerTextFeaturizer's encoder
+   and pooling (``encoders.text``); cross-fitting (:func:`components.scope.calibration.cross_fitted_signals`)
    scores each fold against the others: the in-domain held-out scores.
 2. ``benchmarks/data/ood_calibration.tsv`` (hand-written, never trained on) is scored against all examples.
 3. Each threshold is :func:`components.scope.calibration.choose_threshold` with its in-domain budget, in the
@@ -52,13 +51,10 @@ def tokenize(texts: Sequence[str]) -> List[List[str]]:
 
 
 def embed(texts: Sequence[str]):
-    """``(float32 (n, 384) sentence embeddings, english words)`` with the encoder config.yml's text featurizer
-    reads (`model_path`: the tuned MiniLM of `make train`, or the packaged one when null)."""
-    from assistant.training import pipeline_value
+    """``(float32 (n, 384) sentence embeddings, english words)`` with the featurizer's default encoder."""
     from encoders.text import SentencePooling, encode_sentences, load_model, resolve_model_path
 
-    model_path = pipeline_value(PROJECT_ROOT / "config.yml", "TransformerTextFeaturizer", "model_path")
-    loaded = load_model(resolve_model_path(model_path))
+    loaded = load_model(resolve_model_path(None))
     return encode_sentences(list(texts), loaded, SentencePooling()), english_words(loaded.tokenizer.get_vocab())
 
 

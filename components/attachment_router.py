@@ -6,13 +6,13 @@ classify, sets one of these intents with confidence 1.0:
 
 | intent | when |
 |---|---|
-| `send_image` | no text, at least one image was decoded |
+| `send_image` | no text, at least one image was decoded; or a decoded image whose caption was classified `nlu_fallback` / `out_of_scope` ("what is this?") |
 | `attachment_problem` | no text, every attachment was rejected (damaged, too large, no speech, ...) |
 | `empty_message` | no text and no attachment at all |
 
 For `attachment_problem`, the first problem is put in the parse result under `attachment_problem`.
 
-Messages with text keep the intent the classifier predicted.
+Other messages with text keep the intent the classifier predicted.
 """
 from __future__ import annotations
 
@@ -45,9 +45,21 @@ from assistant.keys import (
 logger = logging.getLogger(__name__)
 
 
+#: Text intents that mean "the words alone say nothing the shop can act on".
+UNCLEAR_TEXT_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
+
+
 def route_intent(message: Message) -> Optional[str]:
-    """The intent a text-less message gets, or None when the message has text to classify."""
+    """The intent a message gets from its attachments, or None when its text's intent stands.
+
+    A text-less message is routed by what it carries. A photo whose caption was not understood ("what is
+    this?", "??") is routed as a photo too: the picture is the request, and the photo answer says which product
+    it shows (or that it could not tell).
+    """
     if (message.get(TEXT) or "").strip():
+        text_intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if message.get(IMAGE_LABELS) and text_intent in UNCLEAR_TEXT_INTENTS:
+            return INTENT_SEND_IMAGE
         return None
     if message.get(IMAGE_LABELS):
         return INTENT_SEND_IMAGE
@@ -85,7 +97,7 @@ class AttachmentRouter(GraphComponent, IntentClassifier):
         return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
-        """Overrides the intent of text-less messages; see the module docstring."""
+        """Overrides the intent of text-less messages and of photos with an unclear caption (`route_intent`)."""
         for message in messages:
             intent = route_intent(message)
             if intent is None:
@@ -96,5 +108,5 @@ class AttachmentRouter(GraphComponent, IntentClassifier):
             message.set(INTENT_RANKING_KEY, [dict(prediction)] + ranking, add_to_output=True)
             if intent == INTENT_ATTACHMENT_PROBLEM:
                 message.set(ATTACHMENT_PROBLEM, message.get(ATTACHMENT_PROBLEMS)[0], add_to_output=True)
-            logger.debug("Text-less message routed to intent '%s'.", intent)
+            logger.debug("Message routed by its attachments to intent '%s'.", intent)
         return messages

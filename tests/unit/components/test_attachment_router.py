@@ -36,3 +36,21 @@ def test_problem_is_exposed_in_parse_result():
     output = message.as_dict(only_output_properties=True)
     assert output["attachment_problem"] == problem
     assert output[INTENT]["confidence"] == 1.0
+
+
+@pytest.mark.parametrize("text_intent, expected", [("nlu_fallback", "send_image"), ("out_of_scope", "send_image"),
+                                                   ("product_price", "product_price")])
+def test_a_photo_with_an_unclear_caption_is_routed_as_a_photo(text_intent, expected):
+    """ "what is this?" with a photo: the caption alone says nothing, the photo is the request."""
+    message = Message({TEXT: "what is this?", "image_labels": [[{"label": "banana", "confidence": 0.9}]]})
+    message.set(INTENT, {"name": text_intent, "confidence": 0.4}, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [{"name": text_intent, "confidence": 0.4}], add_to_output=True)
+    [routed] = AttachmentRouter().process([message])
+    assert routed.get(INTENT)["name"] == expected
+
+
+def test_an_unclear_text_without_a_photo_keeps_its_fallback():
+    message = Message({TEXT: "asdfghjkl"})
+    message.set(INTENT, {"name": "nlu_fallback", "confidence": 0.3}, add_to_output=True)
+    [routed] = AttachmentRouter().process([message])
+    assert routed.get(INTENT)["name"] == "nlu_fallback"
