@@ -107,7 +107,20 @@ def test_the_example_messages_are_split_into_their_requests(small_agent) -> None
         assert "requests" not in parse(single), single
 
 
-def test_track_then_cancel_in_one_message(bot, repository, request) -> None:
+def _packed_again(bot_database_url: str, number: str) -> None:
+    """Put an order back to `packed`: both model variants of a test cancel it on the one shared database."""
+    from sqlalchemy import update
+
+    from shop.db import make_engine, make_session_factory, unit_of_work
+    from shop.models import Order
+    from shop.statuses import OrderStatus
+
+    with unit_of_work(make_session_factory(make_engine(bot_database_url))) as session:
+        session.execute(update(Order).where(Order.order_number == number).values(status=OrderStatus.PACKED))
+
+
+def test_track_then_cancel_in_one_message(bot, repository, bot_database_url, request) -> None:
+    _packed_again(bot_database_url, "10028")
     talk = Conversation(bot, f"multi-{request.node.name}")
     asked = texts(talk.say("where is order 10023 and can you also cancel 10028"))
     assert "10023" in asked and "email" in asked and "10028" not in asked
