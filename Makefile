@@ -105,7 +105,7 @@ bench-text-encoders: venv  ## packaged sentence encoders on real messages (MiniL
 	$(PY) -m benchmarks.compare_text_encoders --data $(or $(BITEXT),$(SHARED)/data/bitext/train.csv) \
 	  $(if $(MPNET_DIR),--mpnet-dir "$(MPNET_DIR)")
 
-calibrate-ood: venv tune-text  ## choose the out-of-scope detector's thresholds on held-out data (reports/ood-calibration)
+calibrate-ood: venv  ## choose the out-of-scope detector's thresholds on held-out data (reports/ood-calibration)
 	$(PY) -m benchmarks.calibrate_ood --out reports/ood-calibration
 
 bench-encoders: venv sysdeps  ## per-message latency (p50/p95 ms), peak RSS and ASR real-time factor of the encoders
