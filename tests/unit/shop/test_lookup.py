@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from shop import lookup, matching
 from shop.db import make_engine, make_session_factory, unit_of_work
-from shop.models import Base, Product, ProductTerm, add_terms
+from shop.models import Product, ProductTerm, add_terms
 from shop.repository import ShopRepository
 from shop.seed import create_and_seed
 from tests.postgres import postgres_schema
