@@ -665,8 +665,8 @@ Data: {sizes['classes']} fine / {sizes['coarse_classes']} coarse classes; catalo
 iconic photos, then also the {sizes['train']} train photos, and the {SHIPPED_CATALOG} that a fresh clone
 has after `make db` (iconic + a few downscaled train photos per product, scripts/ship_grocery_photos.py);
 test = the {sizes['val']} val photos (the dataset's test photos are kept back). Features: EfficientNet-Lite0
-with the packaged ImageNet weights and the ImageFeaturizer's pre-processing. Predictions are catalog skus (each class matched to its seed-catalog
-product).
+with the packaged ImageNet weights and the ImageFeaturizer's pre-processing. Predictions are catalog skus (each
+class matched to its seed-catalog product).
 
 {table(result['rows'])}
 {tuned}

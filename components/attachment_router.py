@@ -6,7 +6,7 @@ classify, sets one of these intents with confidence 1.0:
 
 | intent | when |
 |---|---|
-| `send_image` | no text, at least one image was decoded; or a decoded image whose caption was classified `nlu_fallback` / `out_of_scope` ("what is this?") |
+| `send_image` | no text and an image was decoded; or an image whose caption is `nlu_fallback` / `out_of_scope` |
 | `attachment_problem` | no text, every attachment was rejected (damaged, too large, no speech, ...) |
 | `empty_message` | no text and no attachment at all |
 
