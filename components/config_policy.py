@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Text
+from typing import Any, ClassVar, Dict, List, Optional, Text, Type
 
+from rasa.core.constants import POLICY_FEATURIZER, POLICY_MAX_HISTORY
 from rasa.core.policies.policy import Policy, SupportedData
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.resource import Resource
@@ -21,7 +22,12 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.exceptions import InvalidConfigException
 
+from assistant.configuration import ComponentConfig, validate_config
+
 logger = logging.getLogger(__name__)
+
+#: Keys that Rasa's `Policy` base class reads (its tracker featurizer); passed over by the check.
+BASE_POLICY_KEYS = (POLICY_MAX_HISTORY, POLICY_FEATURIZER)
 
 
 class ConfigOnlyPolicy(Policy):
@@ -32,12 +38,36 @@ class ConfigOnlyPolicy(Policy):
         CONFIG_FILE: the JSON file name inside the policy's resource.
         ACTIONS_KEY: the config key listing further actions the policy refers to; those missing from the domain
             are logged (one line), not fatal.
+        CONFIG_SCHEMA: the `assistant.configuration.ComponentConfig` that checks every key of the config.
     """
 
     NAME: ClassVar[Text] = "ConfigOnlyPolicy"
     CONFIG_FILE: ClassVar[Text] = "config_only_policy.json"
     ACTIONS_KEY: ClassVar[Text] = ""
-    _offer_action: Text
+    CONFIG_SCHEMA: ClassVar[Type[ComponentConfig]]
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        """Checks every key (`CONFIG_SCHEMA`); unknown keys are refused, except those Rasa's `Policy` base reads
+        (`max_history`, `featurizer`).
+
+        Raises:
+            InvalidConfigException: naming the key and its valid values.
+        """
+        validate_config(cls.NAME, cls.CONFIG_SCHEMA, config, ignore=BASE_POLICY_KEYS)
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        featurizer: Optional[Any] = None,
+    ) -> None:
+        """Validates the config (see `validate_config`) and keeps its `offer_action`."""
+        self.validate_config(config)
+        super().__init__(config, model_storage, resource, execution_context, featurizer)
+        self._offer_action: Text = config["offer_action"]
 
     @staticmethod
     def supported_data() -> SupportedData:

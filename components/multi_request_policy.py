@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Optional, Text
 
-from rasa.core.constants import POLICY_FEATURIZER, POLICY_MAX_HISTORY, RULE_POLICY_PRIORITY
+from rasa.core.constants import RULE_POLICY_PRIORITY
 from rasa.core.policies.policy import PolicyPrediction
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -32,7 +32,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Restarted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from assistant.configuration import ComponentConfig, Integer, Names, TextValue, defaults_of, validate_config
+from assistant.configuration import ComponentConfig, Integer, Names, TextValue, defaults_of
 from assistant.requests import OFFER_ACTION, request_queue
 from components.config_policy import ConfigOnlyPolicy
 
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "multi_request_policy.json"
 _NAME = "MultiRequestPolicy"
-_BASE_KEYS = (POLICY_MAX_HISTORY, POLICY_FEATURIZER)
 #: Events the request queue is derived from.
 _QUEUE_EVENTS = (UserUttered, ActionExecuted, Restarted, SessionStarted)
 
@@ -84,22 +83,13 @@ class MultiRequestPolicy(ConfigOnlyPolicy):
 
     NAME = _NAME
     CONFIG_FILE = CONFIG_FILE
+    CONFIG_SCHEMA = MultiRequestPolicyConfig
     ACTIONS_KEY = "trigger_actions"
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         """The policy's default config: `MultiRequestPolicyConfig`'s defaults."""
         return defaults_of(MultiRequestPolicyConfig)
-
-    @classmethod
-    def validate_config(cls, config: Dict[Text, Any]) -> None:
-        """Checks every key (`MultiRequestPolicyConfig`); unknown keys are refused, except those Rasa's
-        `Policy` base reads (`max_history`, `featurizer`).
-
-        Raises:
-            InvalidConfigException: naming the key and its valid values.
-        """
-        validate_config(_NAME, MultiRequestPolicyConfig, config, ignore=_BASE_KEYS)
 
     def __init__(
         self,
@@ -109,10 +99,8 @@ class MultiRequestPolicy(ConfigOnlyPolicy):
         execution_context: ExecutionContext,
         featurizer: Optional[Any] = None,
     ) -> None:
-        """Validates the config (see `validate_config`)."""
-        self.validate_config(config)
+        """Validates the config (`ConfigOnlyPolicy`) and reads this policy's keys."""
         super().__init__(config, model_storage, resource, execution_context, featurizer)
-        self._offer_action: Text = config["offer_action"]
         self._triggers = frozenset(config["trigger_actions"])
         self._quiet = frozenset(config["quiet_intents"])
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Text, Tuple
 
-from rasa.core.constants import POLICY_FEATURIZER, POLICY_MAX_HISTORY, RULE_POLICY_PRIORITY
+from rasa.core.constants import RULE_POLICY_PRIORITY
 from rasa.core.policies.policy import PolicyPrediction
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -56,7 +56,6 @@ from assistant.configuration import (
     Number,
     TextValue,
     defaults_of,
-    validate_config,
 )
 from assistant.keys import NEGATIVE, SENTIMENT
 from components.config_policy import ConfigOnlyPolicy
@@ -67,8 +66,6 @@ CONFIG_FILE = "sentiment_handoff_policy.json"
 #: Rasa's own commands: never answered with an offer.
 COMMAND_INTENTS = frozenset({USER_INTENT_RESTART, USER_INTENT_BACK, USER_INTENT_SESSION_START})
 _NAME = "SentimentHandoffPolicy"
-#: Keys that Rasa's `Policy` base class reads (its tracker featurizer); passed over by the check.
-_BASE_KEYS = (POLICY_MAX_HISTORY, POLICY_FEATURIZER)
 
 
 class SentimentPolicyConfig(ComponentConfig):
@@ -126,6 +123,7 @@ class SentimentHandoffPolicy(ConfigOnlyPolicy):
 
     NAME = _NAME
     CONFIG_FILE = CONFIG_FILE
+    CONFIG_SCHEMA = SentimentPolicyConfig
     ACTIONS_KEY = "reset_actions"
 
     @staticmethod
@@ -135,16 +133,6 @@ class SentimentHandoffPolicy(ConfigOnlyPolicy):
         which the model declares, and `max_history` / `featurizer` only when given)."""
         return defaults_of(SentimentPolicyConfig)
 
-    @classmethod
-    def validate_config(cls, config: Dict[Text, Any]) -> None:
-        """Checks every key of the policy's config (`SentimentPolicyConfig`); unknown keys are refused, except
-        those Rasa's `Policy` base reads (`max_history`, `featurizer`).
-
-        Raises:
-            InvalidConfigException: naming the key and its valid values.
-        """
-        validate_config(_NAME, SentimentPolicyConfig, config, ignore=_BASE_KEYS)
-
     def __init__(
         self,
         config: Dict[Text, Any],
@@ -153,10 +141,8 @@ class SentimentHandoffPolicy(ConfigOnlyPolicy):
         execution_context: ExecutionContext,
         featurizer: Optional[Any] = None,
     ) -> None:
-        """Validates the config (see `validate_config`)."""
-        self.validate_config(config)
+        """Validates the config (`ConfigOnlyPolicy`) and reads this policy's keys."""
         super().__init__(config, model_storage, resource, execution_context, featurizer)
-        self._offer_action: Text = config["offer_action"]
         self._negative: Text = config["negative_label"].strip().lower()
         self._turns: int = config["negative_turns"]
         self._min_confidence = float(config["min_confidence"])
